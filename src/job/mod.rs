@@ -1,0 +1,396 @@
+//! The job runner every binary goes through: settings, lock, run log,
+//! retries with backoff, the alert command, Prometheus metrics and the exit
+//! code, decided here once for all jobs.
+
+pub mod alert;
+pub mod lock;
+pub mod metrics;
+pub mod runlog;
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+
+use crate::log::Logger;
+use crate::settings::{CommonArgs, Settings};
+use crate::store::Store;
+use crate::time::rfc3339;
+use lock::LockAttempt;
+use runlog::{RunRecord, RunStatus};
+
+/// How a job's work ended, worst last: decides the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Ok,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Severity::Ok => 0,
+            Severity::Warning => 1,
+            Severity::Critical => 2,
+        }
+    }
+}
+
+/// The outcome of a job that did its work; failures are `Err`s instead.
+#[derive(Debug, Clone)]
+pub struct JobOutcome {
+    pub severity: Severity,
+    /// Records processed (events stored, days rolled up, rows exported...).
+    pub records: u64,
+    /// Per-item errors (rejected lines, failed days...).
+    pub errors: u64,
+    /// The one summary line.
+    pub message: String,
+}
+
+impl JobOutcome {
+    pub fn ok(records: u64, message: impl Into<String>) -> JobOutcome {
+        JobOutcome {
+            severity: Severity::Ok,
+            records,
+            errors: 0,
+            message: message.into(),
+        }
+    }
+
+    pub fn with_severity(mut self, severity: Severity) -> JobOutcome {
+        self.severity = severity;
+        self
+    }
+
+    pub fn with_errors(mut self, errors: u64) -> JobOutcome {
+        self.errors = errors;
+        self
+    }
+}
+
+/// An error in what the user asked (a bad flag, an unknown site): exit 2 at
+/// once, never retried, no alert.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Shorthand for returning a [`UsageError`].
+pub fn usage(message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(UsageError(message.into()))
+}
+
+/// What a job's work function is given.
+pub struct JobContext {
+    pub job: &'static str,
+    pub settings: Settings,
+    pub log: Logger,
+    /// 1 for the first attempt, 2 for the first retry...
+    pub attempt: u32,
+}
+
+impl JobContext {
+    /// Open (creating and upgrading when needed) the configured store.
+    pub fn open_store(&self) -> Result<Store> {
+        Store::open(&self.settings.db, self.settings.file.store.busy_timeout_ms)
+    }
+
+    /// "now" in UTC milliseconds (the `--now` clock).
+    pub fn now_ms(&self) -> i64 {
+        self.settings.now.timestamp_millis()
+    }
+}
+
+/// How a job treats the store around its run.
+#[derive(Debug, Clone, Copy)]
+pub struct JobSpec {
+    pub name: &'static str,
+    /// When false, a missing store is not created just to log the run
+    /// (health-check must not invent the store it reports missing).
+    pub creates_store: bool,
+}
+
+impl JobSpec {
+    pub const fn new(name: &'static str) -> JobSpec {
+        JobSpec {
+            name,
+            creates_store: true,
+        }
+    }
+}
+
+/// Whether an error is a passing one worth retrying: the store busy or
+/// locked, an I/O failure, a read-only file that an operator may fix.
+pub fn is_transient(err: &anyhow::Error) -> bool {
+    for cause in err.chain() {
+        if cause.downcast_ref::<UsageError>().is_some() {
+            return false;
+        }
+        if let Some(e) = cause.downcast_ref::<rusqlite::Error>() {
+            use rusqlite::ErrorCode::*;
+            return matches!(
+                e.sqlite_error_code(),
+                Some(
+                    DatabaseBusy
+                        | DatabaseLocked
+                        | SystemIoFailure
+                        | ReadOnly
+                        | DiskFull
+                        | CannotOpen
+                        | FileLockingProtocolFailed
+                )
+            );
+        }
+        if let Some(e) = cause.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            return !matches!(
+                e.kind(),
+                NotFound | InvalidInput | InvalidData | UnexpectedEof | Unsupported
+            );
+        }
+    }
+    false
+}
+
+/// Run a job: the whole life of one cron line. Returns the exit code.
+pub fn run<F>(spec: JobSpec, args: &CommonArgs, mut work: F) -> ExitCode
+where
+    F: FnMut(&JobContext) -> Result<JobOutcome>,
+{
+    let job = spec.name;
+    let settings = match Settings::resolve(args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{job}: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let log = Logger::new(job, settings.quiet, settings.verbose);
+    let clock = Clock::start(settings.now);
+    let mut ctx = JobContext {
+        job,
+        settings,
+        log,
+        attempt: 0,
+    };
+
+    let _lock = match lock::try_lock(&ctx.settings.db, job, &rfc3339(clock.started)) {
+        Ok(LockAttempt::Acquired(l)) => l,
+        Ok(LockAttempt::Busy { path, holder }) => {
+            let message = format!(
+                "another {job} run ({holder}) holds the lock {}: this run is skipped",
+                path.display()
+            );
+            ctx.log.warn(&message);
+            let record = clock.record(job, RunStatus::Skipped, 1, 0, 0, 0, message);
+            finish(&ctx, spec, None, &record);
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            ctx.log.error(format!("{e:#}"));
+            return ExitCode::from(2);
+        }
+    };
+
+    let run_id = start_run_row(&ctx, spec, clock.started_ms());
+    let retry = ctx.settings.file.retry.clone();
+    let mut attempts = 0;
+    let result = loop {
+        attempts += 1;
+        ctx.attempt = attempts;
+        match work(&ctx) {
+            Ok(outcome) => break Ok(outcome),
+            Err(e) if is_transient(&e) && attempts <= retry.retries => {
+                let wait = retry.backoff_seconds * 2f64.powi(attempts as i32 - 1);
+                ctx.log.warn(format!(
+                    "attempt {attempts} failed: {e:#}; retrying in {wait:.1} s"
+                ));
+                std::thread::sleep(Duration::from_secs_f64(wait));
+            }
+            Err(e) => break Err(e),
+        }
+    };
+
+    match result {
+        Ok(outcome) => {
+            let status = if outcome.severity == Severity::Ok {
+                RunStatus::Success
+            } else {
+                RunStatus::Warning
+            };
+            match outcome.severity {
+                Severity::Ok => ctx.log.info(&outcome.message),
+                _ => ctx.log.warn(&outcome.message),
+            }
+            let code = outcome.severity.exit_code();
+            let record = clock.record(
+                job,
+                status,
+                code,
+                outcome.records,
+                outcome.errors,
+                attempts,
+                outcome.message,
+            );
+            finish(&ctx, spec, run_id, &record);
+            ExitCode::from(code as u8)
+        }
+        Err(e) => {
+            let message = format!("{e:#}");
+            let is_usage = e.chain().any(|c| c.downcast_ref::<UsageError>().is_some());
+            if attempts > 1 {
+                ctx.log
+                    .error(format!("all {attempts} attempts failed; last: {message}"));
+            } else {
+                ctx.log.error(&message);
+            }
+            let record = clock.record(job, RunStatus::Failed, 2, 0, 1, attempts, message);
+            finish(&ctx, spec, run_id, &record);
+            if !is_usage {
+                send_alert(&ctx, &record);
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The run's clock: "now" may be fixed by `--now`; durations are real.
+struct Clock {
+    started: DateTime<Utc>,
+    instant: Instant,
+}
+
+impl Clock {
+    fn start(now: DateTime<Utc>) -> Clock {
+        Clock {
+            started: now,
+            instant: Instant::now(),
+        }
+    }
+
+    fn started_ms(&self) -> i64 {
+        self.started.timestamp_millis()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        job: &str,
+        status: RunStatus,
+        exit_code: i32,
+        records: u64,
+        errors: u64,
+        attempts: u32,
+        message: String,
+    ) -> RunRecord {
+        let started_ms = self.started_ms();
+        RunRecord {
+            job: job.to_string(),
+            started_ms,
+            ended_ms: started_ms + self.instant.elapsed().as_millis() as i64,
+            status,
+            exit_code,
+            records,
+            errors,
+            attempts,
+            message,
+        }
+    }
+}
+
+/// Open the store for the run log, if this job may.
+fn runlog_store(ctx: &JobContext, spec: JobSpec) -> Result<Store> {
+    let busy = ctx.settings.file.store.busy_timeout_ms;
+    if spec.creates_store {
+        Store::open(&ctx.settings.db, busy)
+    } else {
+        Store::open_existing(&ctx.settings.db, busy, false)
+    }
+}
+
+fn start_run_row(ctx: &JobContext, spec: JobSpec, started_ms: i64) -> Option<i64> {
+    let result = runlog_store(ctx, spec).and_then(|store| {
+        let closed = runlog::close_interrupted(&store.conn, ctx.job)?;
+        if closed > 0 {
+            ctx.log.warn(format!(
+                "{closed} earlier run(s) of {} were interrupted; marked failed in the run log",
+                ctx.job
+            ));
+        }
+        runlog::start(&store.conn, ctx.job, started_ms)
+    });
+    match result {
+        Ok(id) => Some(id),
+        Err(e) => {
+            ctx.log
+                .debug(format!("the run log could not record the start: {e:#}"));
+            None
+        }
+    }
+}
+
+/// Write the run-log row and the Prometheus file of a finished run.
+fn finish(ctx: &JobContext, spec: JobSpec, run_id: Option<i64>, record: &RunRecord) {
+    let mut last_success = None;
+    match runlog_store(ctx, spec) {
+        Ok(store) => {
+            if let Err(e) = runlog::finish(&store.conn, run_id, record) {
+                ctx.log.warn(format!(
+                    "the run could not be written to the run log: {e:#}"
+                ));
+            }
+            last_success = runlog::last_success_ms(&store.conn, ctx.job).ok().flatten();
+        }
+        Err(e) => ctx.log.debug(format!("no run-log row for this run: {e:#}")),
+    }
+    if matches!(record.status, RunStatus::Success | RunStatus::Warning) {
+        last_success = Some(last_success.unwrap_or(0).max(record.ended_ms));
+    }
+    if let Some(dir) = &ctx.settings.textfile_dir {
+        let m = metrics::JobMetrics {
+            job: ctx.job.to_string(),
+            last_run_s: record.ended_ms as f64 / 1000.0,
+            last_success_s: last_success.map(|ms| ms as f64 / 1000.0),
+            duration_s: (record.ended_ms - record.started_ms) as f64 / 1000.0,
+            exit_code: record.exit_code,
+            records: record.records,
+        };
+        if let Err(e) = metrics::write(dir, &m) {
+            ctx.log
+                .warn(format!("cannot write the Prometheus textfile: {e:#}"));
+        }
+    }
+}
+
+fn send_alert(ctx: &JobContext, record: &RunRecord) {
+    let Some(command) = ctx.settings.file.alert.command.as_deref() else {
+        return;
+    };
+    let ms = |v: i64| rfc3339(DateTime::<Utc>::from_timestamp_millis(v).unwrap_or_default());
+    let alert = alert::Alert {
+        job: ctx.job.to_string(),
+        status: record.status.as_str().to_string(),
+        exit_code: record.exit_code,
+        attempts: record.attempts,
+        error: record.message.clone(),
+        started_at: ms(record.started_ms),
+        ended_at: ms(record.ended_ms),
+        db: ctx.settings.db.display().to_string(),
+        host: alert::hostname(),
+        pid: std::process::id(),
+    };
+    let timeout = Duration::from_secs(ctx.settings.file.alert.timeout_seconds);
+    match alert::send(command, &alert, timeout) {
+        Ok(()) => ctx.log.info("alert command run"),
+        Err(e) => ctx.log.error(format!("{e:#}")),
+    }
+}

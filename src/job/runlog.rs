@@ -1,0 +1,124 @@
+//! The job-run log: one row per run in the store's `job_runs` table.
+//!
+//! A run writes its row when it starts (status `running`) and completes it
+//! when it ends, so that a run killed half-way still leaves a trace; the
+//! next run of the same job, which holds the lock and so knows the old one
+//! is gone, turns such rows into `failed` ("interrupted").
+
+use anyhow::Result;
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// How a run ended, as the run log and monitoring name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    Success,
+    Warning,
+    Failed,
+    Skipped,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Success => "success",
+            RunStatus::Warning => "warning",
+            RunStatus::Failed => "failed",
+            RunStatus::Skipped => "skipped",
+        }
+    }
+}
+
+/// A finished run, ready to be written.
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    pub job: String,
+    pub started_ms: i64,
+    pub ended_ms: i64,
+    pub status: RunStatus,
+    pub exit_code: i32,
+    pub records: u64,
+    pub errors: u64,
+    pub attempts: u32,
+    pub message: String,
+}
+
+/// Mark the `running` rows left by killed runs of `job` as failed. Only
+/// call this while holding the job's lock.
+pub fn close_interrupted(conn: &Connection, job: &str) -> Result<usize> {
+    Ok(conn.execute(
+        "UPDATE job_runs SET status = 'failed', exit_code = 2, errors = errors + 1,
+                message = 'interrupted: the run was killed or crashed before it finished'
+         WHERE job = ?1 AND status = 'running'",
+        [job],
+    )?)
+}
+
+/// Write the row of a starting run; returns its id.
+pub fn start(conn: &Connection, job: &str, started_ms: i64) -> Result<i64> {
+    conn.execute(
+        "INSERT INTO job_runs (job, started_at, ended_at, duration_ms, status, exit_code,
+                               records, errors, attempts, message)
+         VALUES (?1, ?2, ?2, 0, 'running', 0, 0, 0, 0, '')",
+        params![job, started_ms],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Complete the row `id` (or insert one when the start could not be written).
+pub fn finish(conn: &Connection, id: Option<i64>, r: &RunRecord) -> Result<()> {
+    let duration = r.ended_ms - r.started_ms;
+    let (records, errors) = (r.records as i64, r.errors as i64);
+    if let Some(id) = id {
+        let updated = conn.execute(
+            "UPDATE job_runs SET ended_at = ?2, duration_ms = ?3, status = ?4, exit_code = ?5,
+                    records = ?6, errors = ?7, attempts = ?8, message = ?9, started_at = ?10
+             WHERE id = ?1",
+            params![
+                id,
+                r.ended_ms,
+                duration,
+                r.status.as_str(),
+                r.exit_code,
+                records,
+                errors,
+                r.attempts,
+                r.message,
+                r.started_ms
+            ],
+        )?;
+        if updated == 1 {
+            return Ok(());
+        }
+    }
+    conn.execute(
+        "INSERT INTO job_runs (job, started_at, ended_at, duration_ms, status, exit_code,
+                               records, errors, attempts, message)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            r.job,
+            r.started_ms,
+            r.ended_ms,
+            duration,
+            r.status.as_str(),
+            r.exit_code,
+            records,
+            errors,
+            r.attempts,
+            r.message
+        ],
+    )?;
+    Ok(())
+}
+
+/// The end of the newest run of `job` that did its work (success or warning).
+pub fn last_success_ms(conn: &Connection, job: &str) -> Result<Option<i64>> {
+    Ok(conn
+        .query_row(
+            "SELECT max(ended_at) FROM job_runs
+             WHERE job = ?1 AND status IN ('success', 'warning')",
+            [job],
+            |r| r.get::<_, Option<i64>>(0),
+        )
+        .optional()?
+        .flatten())
+}

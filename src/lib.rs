@@ -1,0 +1,12 @@
+//! cronlytics: one-shot analytics jobs for plain system cron.
+//!
+//! Each binary in `src/bin/` is a thin shell over this library: it parses
+//! its flags and hands a work function to [`job::run`], which owns settings,
+//! locking, the run log, retries, alerts, metrics and the exit code.
+
+pub mod artifacts;
+pub mod job;
+pub mod log;
+pub mod settings;
+pub mod store;
+pub mod time;

@@ -1,0 +1,253 @@
+//! Options every job takes, and the config file, resolved into checked
+//! [`Settings`] before any work starts.
+//!
+//! Precedence (contract, "Options every binary takes"): command line, then
+//! environment, then the config file, then the built-in default. clap already
+//! merges the first two (each flag names its env variable), so the flags
+//! arrive as `Option`s and the file only fills what they left empty.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use clap::Args;
+use serde::Deserialize;
+
+use crate::time::{parse_now, parse_zone};
+
+/// The options of the contract's "Options every binary takes", shared by all
+/// binaries through `#[command(flatten)]`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CommonArgs {
+    /// Config file (TOML). Default: ./cronlytics.toml when it exists.
+    #[arg(long, env = "CRONLYTICS_CONFIG", value_name = "PATH", global = true)]
+    pub config: Option<PathBuf>,
+    /// The SQLite store. Default: analytics.db
+    #[arg(long, env = "CRONLYTICS_DB", value_name = "PATH", global = true)]
+    pub db: Option<PathBuf>,
+    /// Directory of the artifacts. Default: artifacts/analytics
+    #[arg(long, env = "CRONLYTICS_ARTIFACTS", value_name = "DIR", global = true)]
+    pub artifacts: Option<PathBuf>,
+    /// Time zone of the days (IANA name, e.g. Europe/Berlin). Default: UTC
+    #[arg(long, env = "CRONLYTICS_TZ", value_name = "ZONE", global = true)]
+    pub tz: Option<String>,
+    /// Fix "now" (RFC 3339), for tests and replays. Default: the real clock
+    #[arg(long, env = "CRONLYTICS_NOW", value_name = "RFC3339", global = true)]
+    pub now: Option<String>,
+    /// Write Prometheus textfile metrics into this directory.
+    #[arg(
+        long,
+        env = "CRONLYTICS_TEXTFILE_DIR",
+        value_name = "DIR",
+        global = true
+    )]
+    pub textfile_dir: Option<PathBuf>,
+    /// Only warnings and errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More detail on stderr.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+/// The config file. Every table denies unknown keys, so a typo is an error
+/// that names the key instead of a setting silently ignored.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConfigFile {
+    pub db: Option<PathBuf>,
+    pub artifacts: Option<PathBuf>,
+    pub tz: Option<String>,
+    pub textfile_dir: Option<PathBuf>,
+    pub store: StoreConfig,
+    pub retry: RetryConfig,
+    pub alert: AlertConfig,
+    pub ingest: IngestConfig,
+}
+
+/// `[store]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// How long a statement waits for another writer before SQLite gives up
+    /// with "database is locked" (then the job runner retries).
+    pub busy_timeout_ms: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            busy_timeout_ms: 5_000,
+        }
+    }
+}
+
+/// `[retry]`: the contract's default is 3 more attempts after waits of 2, 4
+/// and 8 seconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// Attempts after the first one, on a passing failure.
+    pub retries: u32,
+    /// Wait before the first retry; each later wait doubles.
+    pub backoff_seconds: f64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            retries: 3,
+            backoff_seconds: 2.0,
+        }
+    }
+}
+
+/// `[alert]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertConfig {
+    /// Run with `sh -c` when a job fails; a JSON description is on its stdin.
+    pub command: Option<String>,
+    /// The alert command is killed after this long.
+    pub timeout_seconds: u64,
+}
+
+impl Default for AlertConfig {
+    fn default() -> Self {
+        AlertConfig {
+            command: None,
+            timeout_seconds: 30,
+        }
+    }
+}
+
+/// `[ingest]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Events per transaction.
+    pub batch_size: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig { batch_size: 50_000 }
+    }
+}
+
+/// Everything a job needs to know about where and when it runs, checked.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub db: PathBuf,
+    pub artifacts: PathBuf,
+    pub tz: Tz,
+    pub now: DateTime<Utc>,
+    pub textfile_dir: Option<PathBuf>,
+    pub quiet: bool,
+    pub verbose: bool,
+    /// The config file that was read, if any (for messages).
+    pub config_path: Option<PathBuf>,
+    pub file: ConfigFile,
+}
+
+impl Settings {
+    /// Merge flags/env with the config file and defaults, and check them.
+    pub fn resolve(args: &CommonArgs) -> Result<Settings> {
+        let (file, config_path) = load_config(args.config.as_deref())?;
+        let tz_name = args
+            .tz
+            .clone()
+            .or_else(|| file.tz.clone())
+            .unwrap_or_else(|| "UTC".to_string());
+        let tz = parse_zone(&tz_name)?;
+        let now = match &args.now {
+            Some(text) => parse_now(text)?,
+            None => Utc::now(),
+        };
+        if file.retry.backoff_seconds < 0.0 || !file.retry.backoff_seconds.is_finite() {
+            bail!("retry.backoff_seconds in the config file must be a number of seconds >= 0");
+        }
+        if file.ingest.batch_size == 0 {
+            bail!("ingest.batch_size in the config file must be at least 1");
+        }
+        Ok(Settings {
+            db: args
+                .db
+                .clone()
+                .or_else(|| file.db.clone())
+                .unwrap_or_else(|| PathBuf::from("analytics.db")),
+            artifacts: args
+                .artifacts
+                .clone()
+                .or_else(|| file.artifacts.clone())
+                .unwrap_or_else(|| PathBuf::from("artifacts/analytics")),
+            tz,
+            now,
+            textfile_dir: args
+                .textfile_dir
+                .clone()
+                .or_else(|| file.textfile_dir.clone()),
+            quiet: args.quiet,
+            verbose: args.verbose,
+            config_path,
+            file,
+        })
+    }
+}
+
+/// Read the config file: the one named, else `./cronlytics.toml` when it
+/// exists, else the defaults.
+fn load_config(explicit: Option<&Path>) -> Result<(ConfigFile, Option<PathBuf>)> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let default = PathBuf::from("cronlytics.toml");
+            if !default.exists() {
+                return Ok((ConfigFile::default(), None));
+            }
+            default
+        }
+    };
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot read the config file {}: check the path given to --config or CRONLYTICS_CONFIG",
+            path.display()
+        )
+    })?;
+    let file: ConfigFile = toml::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "the config file {} is not valid: {}",
+            path.display(),
+            e.message().trim_end()
+        )
+    })?;
+    Ok((file, Some(path)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = toml::from_str::<ConfigFile>("[retry]\nretires = 2\n").unwrap_err();
+        assert!(err.message().contains("retires"), "{}", err.message());
+    }
+
+    #[test]
+    fn flags_beat_file_beat_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("c.toml");
+        std::fs::write(&cfg, "db = \"file.db\"\ntz = \"Europe/Berlin\"\n").unwrap();
+        let args = CommonArgs {
+            config: Some(cfg),
+            db: Some(PathBuf::from("flag.db")),
+            ..CommonArgs::default()
+        };
+        let s = Settings::resolve(&args).unwrap();
+        assert_eq!(s.db, PathBuf::from("flag.db"));
+        assert_eq!(s.tz, chrono_tz::Europe::Berlin);
+        assert_eq!(s.artifacts, PathBuf::from("artifacts/analytics"));
+    }
+}

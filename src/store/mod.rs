@@ -1,0 +1,261 @@
+//! The embedded SQLite store: opening, checking and upgrading it.
+//!
+//! Every connection runs in WAL mode (readers never block the one writer)
+//! with a busy timeout, so that a job meeting another writer waits a little
+//! and then fails with a passing error that the job runner retries.
+
+pub mod schema;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
+
+use schema::{APPLICATION_ID, MIGRATIONS, latest_version};
+
+/// An open, checked, up-to-date store.
+pub struct Store {
+    pub conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Open the store at `path` for reading and writing, creating it (and its
+    /// directory) when missing, and applying pending migrations.
+    pub fn open(path: &Path, busy_timeout_ms: u64) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| {
+                format!(
+                    "cannot create the directory {} for the store",
+                    dir.display()
+                )
+            })?;
+        }
+        let conn = Connection::open(path)
+            .with_context(|| format!("cannot open the store {}", path.display()))?;
+        let store = Store::configure(conn, path, busy_timeout_ms)?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Open an existing store without creating it; `read_only` opens it so
+    /// that nothing can be written (health checks, exports).
+    pub fn open_existing(path: &Path, busy_timeout_ms: u64, read_only: bool) -> Result<Store> {
+        if !path.exists() {
+            bail!(
+                "the store {} does not exist: check --db, or run ingest first",
+                path.display()
+            );
+        }
+        let flags = if read_only {
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        };
+        let conn = Connection::open_with_flags(path, flags)
+            .with_context(|| format!("cannot open the store {}", path.display()))?;
+        let store = Store::configure(conn, path, busy_timeout_ms)?;
+        let version = store.version()?;
+        if version > latest_version() {
+            return Err(newer_version(path, version));
+        }
+        if read_only {
+            if version < latest_version() {
+                bail!(
+                    "the store {} has schema version {version} and this cronlytics needs {}: run any writing job (e.g. aggregate) once to upgrade it",
+                    path.display(),
+                    latest_version()
+                );
+            }
+        } else {
+            store.migrate()?;
+        }
+        Ok(store)
+    }
+
+    /// A second connection to the same store, for a worker thread.
+    pub fn reopen_read_only(&self, busy_timeout_ms: u64) -> Result<Connection> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_context(|| format!("cannot open the store {}", self.path.display()))?;
+        conn.busy_timeout(Duration::from_millis(busy_timeout_ms))?;
+        Ok(conn)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn configure(conn: Connection, path: &Path, busy_timeout_ms: u64) -> Result<Store> {
+        conn.busy_timeout(Duration::from_millis(busy_timeout_ms))?;
+        // The first real read tells whether this is an SQLite file at all.
+        let app_id: i64 = conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .map_err(|e| not_a_store(path, e))?;
+        if app_id != 0 && app_id != APPLICATION_ID {
+            bail!(
+                "{} is an SQLite database of another application, not a cronlytics store: point --db at the store",
+                path.display()
+            );
+        }
+        let readonly = conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false);
+        if !readonly {
+            // WAL is a property of the file; asking again is cheap.
+            conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
+                .with_context(|| format!("cannot switch the store {} to WAL", path.display()))?;
+        }
+        conn.execute_batch(
+            "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;",
+        )?;
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The schema version written in the file.
+    pub fn version(&self) -> Result<i64> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| not_a_store(&self.path, e))
+    }
+
+    /// Apply the migrations this store has not seen, each in its own
+    /// transaction. Refuses a store from a newer cronlytics.
+    fn migrate(&self) -> Result<()> {
+        let version = self.version()?;
+        if version > latest_version() {
+            return Err(newer_version(&self.path, version));
+        }
+        if version == latest_version() {
+            return Ok(());
+        }
+        if version == 0 {
+            let tables: i64 = self.conn.query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
+                [],
+                |r| r.get(0),
+            )?;
+            let app_id: i64 = self
+                .conn
+                .query_row("PRAGMA application_id", [], |r| r.get(0))?;
+            if tables > 0 && app_id != APPLICATION_ID {
+                bail!(
+                    "{} is an SQLite database but not a cronlytics store: point --db at the store or at a new file",
+                    self.path.display()
+                );
+            }
+            // Must precede the first table to take effect: retention gives
+            // freed pages back with incremental vacuum.
+            self.conn
+                .execute_batch("PRAGMA auto_vacuum = INCREMENTAL;")?;
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate() {
+            let target = i as i64 + 1;
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            let result = (|| -> Result<()> {
+                // Another process may have migrated while we waited.
+                if self.version()? >= target {
+                    return Ok(());
+                }
+                self.conn.execute_batch(sql)?;
+                self.conn.execute_batch(&format!(
+                    "PRAGMA user_version = {target}; PRAGMA application_id = {APPLICATION_ID};"
+                ))?;
+                Ok(())
+            })();
+            match result {
+                Ok(()) => self.conn.execute_batch("COMMIT")?,
+                Err(e) => {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    return Err(e.context(format!(
+                        "cannot upgrade the store {} to schema version {target}",
+                        self.path.display()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The id of a site by name, if it has events.
+    pub fn site_id(&self, name: &str) -> Result<Option<i64>> {
+        Ok(self
+            .conn
+            .query_row("SELECT id FROM sites WHERE name = ?1", [name], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Check `--site S` against the store: an unknown site is an error that
+    /// lists the known ones.
+    pub fn require_site(&self, name: &str) -> Result<i64> {
+        if let Some(id) = self.site_id(name)? {
+            return Ok(id);
+        }
+        let mut stmt = self.conn.prepare("SELECT name FROM sites ORDER BY name")?;
+        let names: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        if names.is_empty() {
+            bail!("--site {name}: the store has no sites yet: run ingest first");
+        }
+        bail!(
+            "--site {name}: no such site in the store (known: {})",
+            names.join(", ")
+        )
+    }
+}
+
+fn not_a_store(path: &Path, e: rusqlite::Error) -> anyhow::Error {
+    if e.sqlite_error_code() == Some(ErrorCode::NotADatabase) {
+        anyhow::anyhow!(
+            "{} is not an SQLite database: point --db at the cronlytics store or move that file away",
+            path.display()
+        )
+    } else {
+        anyhow::Error::new(e).context(format!("cannot read the store {}", path.display()))
+    }
+}
+
+fn newer_version(path: &Path, version: i64) -> anyhow::Error {
+    anyhow::anyhow!(
+        "the store {} was written by a newer cronlytics (schema version {version}, this one knows up to {}): upgrade cronlytics",
+        path.display(),
+        latest_version()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_store_is_migrated_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/a.db");
+        let s = Store::open(&path, 1000).unwrap();
+        assert_eq!(s.version().unwrap(), latest_version());
+        drop(s);
+        let s = Store::open_existing(&path, 1000, true).unwrap();
+        assert_eq!(s.version().unwrap(), latest_version());
+    }
+
+    #[test]
+    fn refuses_newer_and_foreign_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let s = Store::open(&path, 1000).unwrap();
+        s.conn.execute_batch("PRAGMA user_version = 999").unwrap();
+        drop(s);
+        let err = Store::open(&path, 1000).err().unwrap().to_string();
+        assert!(err.contains("newer cronlytics"), "{err}");
+
+        let junk = dir.path().join("junk.db");
+        std::fs::write(&junk, "this is not sqlite at all, just some text that is long enough to fill a header block of one hundred bytes....").unwrap();
+        let err = format!("{:#}", Store::open(&junk, 1000).err().unwrap());
+        assert!(err.contains("not an SQLite database"), "{err}");
+    }
+}

@@ -1,0 +1,129 @@
+//! The store's tables, as versioned migrations. ARCHITECTURE.md explains why
+//! they are shaped so; in short: events are clustered by time with integer
+//! references, so that one day is one sequential range of the table.
+
+/// `PRAGMA application_id` of a cronlytics store ("CRLY").
+pub const APPLICATION_ID: i64 = 0x4352_4c59;
+
+/// Migrations in order; `MIGRATIONS[i]` brings a store from version `i` to
+/// `i + 1`. Never edit a released migration: add a new one.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: the foundation.
+    r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO meta (key, value) VALUES ('next_seq', 1);
+
+CREATE TABLE sites (
+    id       INTEGER PRIMARY KEY,
+    name     TEXT NOT NULL UNIQUE,
+    first_ts INTEGER NOT NULL,
+    last_ts  INTEGER NOT NULL
+);
+
+-- Paths, referrer hosts and custom event names, each stored once.
+CREATE TABLE labels (
+    id    INTEGER PRIMARY KEY,
+    value TEXT NOT NULL UNIQUE
+);
+
+CREATE TABLE visitors (
+    id       INTEGER PRIMARY KEY,
+    site_id  INTEGER NOT NULL,
+    key      TEXT NOT NULL,
+    first_ts INTEGER NOT NULL,
+    UNIQUE (site_id, key)
+);
+
+-- A session's first and last activity; ended_ts is set by cleanup-sessions.
+CREATE TABLE sessions (
+    id         INTEGER PRIMARY KEY,
+    site_id    INTEGER NOT NULL,
+    key        TEXT NOT NULL,
+    visitor_id INTEGER NOT NULL,
+    started_ts INTEGER NOT NULL,
+    last_ts    INTEGER NOT NULL,
+    ended_ts   INTEGER,
+    UNIQUE (site_id, key)
+);
+CREATE INDEX sessions_open ON sessions (last_ts) WHERE ended_ts IS NULL;
+
+-- Clustered by time: a day of all sites is one range of the primary key.
+-- kind: 0 pageview, 1 event, 2 order. label_id: the path of a pageview or
+-- the name of a custom event. extra: unknown input fields as a JSON object.
+CREATE TABLE events (
+    ts            INTEGER NOT NULL,
+    seq           INTEGER NOT NULL,
+    site_id       INTEGER NOT NULL,
+    kind          INTEGER NOT NULL,
+    session_id    INTEGER NOT NULL,
+    visitor_id    INTEGER NOT NULL,
+    label_id      INTEGER,
+    referrer_id   INTEGER,
+    revenue_cents INTEGER,
+    extra         TEXT,
+    PRIMARY KEY (ts, seq)
+) WITHOUT ROWID;
+
+-- Only events that carry an id pay for their dedupe key.
+CREATE TABLE event_ids (
+    site_id INTEGER NOT NULL,
+    id      TEXT NOT NULL,
+    ts      INTEGER NOT NULL,
+    PRIMARY KEY (site_id, id)
+) WITHOUT ROWID;
+
+CREATE TABLE daily_rollups (
+    site_id             INTEGER NOT NULL,
+    date                TEXT NOT NULL,
+    pageviews           INTEGER NOT NULL,
+    custom_events       INTEGER NOT NULL,
+    orders              INTEGER NOT NULL,
+    revenue_cents       INTEGER NOT NULL,
+    unique_visitors     INTEGER NOT NULL,
+    unique_sessions     INTEGER NOT NULL,
+    converting_sessions INTEGER NOT NULL,
+    top_pages           TEXT NOT NULL,
+    top_referrers       TEXT NOT NULL,
+    top_events          TEXT NOT NULL,
+    events              INTEGER NOT NULL,
+    complete            INTEGER NOT NULL,
+    tz                  TEXT NOT NULL,
+    rolled_at           INTEGER NOT NULL,
+    PRIMARY KEY (site_id, date)
+) WITHOUT ROWID;
+CREATE INDEX daily_rollups_date ON daily_rollups (date);
+
+-- Days that received events after they were rolled up. mark is the event
+-- sequence number of the newest marking batch, so that an aggregate clears
+-- only the marks it has seen.
+CREATE TABLE dirty_days (
+    site_id INTEGER NOT NULL,
+    date    TEXT NOT NULL,
+    mark    INTEGER NOT NULL,
+    PRIMARY KEY (site_id, date)
+) WITHOUT ROWID;
+
+CREATE TABLE job_runs (
+    id          INTEGER PRIMARY KEY,
+    job         TEXT NOT NULL,
+    started_at  INTEGER NOT NULL,
+    ended_at    INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    status      TEXT NOT NULL,
+    exit_code   INTEGER NOT NULL,
+    records     INTEGER NOT NULL,
+    errors      INTEGER NOT NULL,
+    attempts    INTEGER NOT NULL,
+    message     TEXT NOT NULL
+);
+CREATE INDEX job_runs_job ON job_runs (job, started_at);
+"#,
+];
+
+/// The schema version this build writes.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
