@@ -5,8 +5,11 @@
 //! locking, the run log, retries, alerts, metrics and the exit code.
 
 pub mod artifacts;
+pub mod ingest;
 pub mod job;
 pub mod log;
+pub mod rollup;
 pub mod settings;
 pub mod store;
 pub mod time;
+pub mod util;

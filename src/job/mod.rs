@@ -117,6 +117,8 @@ pub struct JobSpec {
     /// When false, a missing store is not created just to log the run
     /// (health-check must not invent the store it reports missing).
     pub creates_store: bool,
+    /// When false, the run leaves no run-log row (a dry run changes nothing).
+    pub logs_run: bool,
 }
 
 impl JobSpec {
@@ -124,6 +126,16 @@ impl JobSpec {
         JobSpec {
             name,
             creates_store: true,
+            logs_run: true,
+        }
+    }
+
+    /// A run that must not touch the store (a dry run).
+    pub const fn read_only(name: &'static str) -> JobSpec {
+        JobSpec {
+            name,
+            creates_store: false,
+            logs_run: false,
         }
     }
 }
@@ -318,6 +330,9 @@ fn runlog_store(ctx: &JobContext, spec: JobSpec) -> Result<Store> {
 }
 
 fn start_run_row(ctx: &JobContext, spec: JobSpec, started_ms: i64) -> Option<i64> {
+    if !spec.logs_run {
+        return None;
+    }
     let result = runlog_store(ctx, spec).and_then(|store| {
         let closed = runlog::close_interrupted(&store.conn, ctx.job)?;
         if closed > 0 {
@@ -341,7 +356,12 @@ fn start_run_row(ctx: &JobContext, spec: JobSpec, started_ms: i64) -> Option<i64
 /// Write the run-log row and the Prometheus file of a finished run.
 fn finish(ctx: &JobContext, spec: JobSpec, run_id: Option<i64>, record: &RunRecord) {
     let mut last_success = None;
-    match runlog_store(ctx, spec) {
+    let store = if spec.logs_run {
+        runlog_store(ctx, spec)
+    } else {
+        Err(anyhow::anyhow!("this run is not logged"))
+    };
+    match store {
         Ok(store) => {
             if let Err(e) = runlog::finish(&store.conn, run_id, record) {
                 ctx.log.warn(format!(

@@ -1,0 +1,53 @@
+//! `backfill`: roll up a range of days, each committed on its own.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use cronlytics::job::{self, JobSpec};
+use cronlytics::rollup::jobs::{Backfill, BackfillOptions, backfill_dry_run};
+use cronlytics::settings::CommonArgs;
+
+/// Roll up a range of days: --start/--end (inclusive) or --days N (the N
+/// days ending yesterday). Safe to repeat; a killed run keeps its finished
+/// days.
+#[derive(Parser)]
+#[command(name = "backfill", version)]
+struct Args {
+    /// First day (YYYY-MM-DD).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    start: Option<String>,
+    /// Last day, inclusive (YYYY-MM-DD; default yesterday).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    end: Option<String>,
+    /// The N days ending yesterday.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    days: Option<i64>,
+    /// Only this site.
+    #[arg(long, value_name = "SITE")]
+    site: Option<String>,
+    /// Print each day with its UTC bounds and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let opts = BackfillOptions {
+        start: args.start,
+        end: args.end,
+        days: args.days,
+        site: args.site,
+        dry_run: args.dry_run,
+    };
+    if opts.dry_run {
+        return job::run(JobSpec::read_only("backfill"), &args.common, |ctx| {
+            backfill_dry_run(ctx, &opts)
+        });
+    }
+    let mut backfill = Backfill::default();
+    job::run(JobSpec::new("backfill"), &args.common, |ctx| {
+        backfill.attempt(ctx, &opts)
+    })
+}

@@ -1,0 +1,45 @@
+//! `ingest`: load NDJSON or CSV events into the store.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use cronlytics::ingest::{Format, IngestOptions, IngestRun};
+use cronlytics::job::{self, JobSpec};
+use cronlytics::settings::CommonArgs;
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Ndjson,
+    Csv,
+}
+
+/// Load raw events (NDJSON or CSV, files or - for stdin) into the store.
+#[derive(Parser)]
+#[command(name = "ingest", version)]
+struct Args {
+    /// Input files; - reads stdin.
+    #[arg(required = true, value_name = "FILE")]
+    inputs: Vec<String>,
+    /// Input format (default: by extension, .csv is CSV, else NDJSON).
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
+    /// Where rejected lines go (default: <artifacts>/rejects/ingest-<UTC timestamp>.ndjson).
+    #[arg(long, value_name = "PATH")]
+    rejects: Option<PathBuf>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let mut run = IngestRun::new(IngestOptions {
+        inputs: args.inputs,
+        format: args.format.map(|f| match f {
+            FormatArg::Ndjson => Format::Ndjson,
+            FormatArg::Csv => Format::Csv,
+        }),
+        rejects: args.rejects,
+    });
+    job::run(JobSpec::new("ingest"), &args.common, |ctx| run.attempt(ctx))
+}

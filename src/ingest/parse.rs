@@ -1,0 +1,521 @@
+//! Reading one input line (NDJSON) or record (CSV) into a checked event,
+//! or a reason that names the field it breaks (contract, "Events").
+
+use std::borrow::Cow;
+use std::fmt;
+
+use chrono::DateTime;
+use serde::Deserialize;
+use serde::de::{self, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+/// The three kinds of events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Pageview = 0,
+    Event = 1,
+    Order = 2,
+}
+
+impl Kind {
+    pub fn from_code(code: i64) -> Option<Kind> {
+        match code {
+            0 => Some(Kind::Pageview),
+            1 => Some(Kind::Event),
+            2 => Some(Kind::Order),
+            _ => None,
+        }
+    }
+}
+
+/// A valid event, normalised and ready to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedEvent {
+    pub ts_ms: i64,
+    pub site: String,
+    pub kind: Kind,
+    pub session: String,
+    pub visitor: String,
+    pub id: Option<String>,
+    /// The path of a pageview (query string removed) or the name of a
+    /// custom event.
+    pub label: Option<String>,
+    /// The referrer as reported: a URL's host without `www.`, a source name,
+    /// or `direct`. Always set for pageviews.
+    pub referrer: Option<String>,
+    pub revenue_cents: Option<i64>,
+    /// Unknown fields (and known ones this kind does not use), as a JSON
+    /// object, so that nothing given is lost.
+    pub extra: Option<String>,
+}
+
+/// A `ts` as given: an RFC 3339 string or Unix milliseconds.
+enum TsValue<'a> {
+    Text(Cow<'a, str>),
+    Millis(i64),
+}
+
+/// The fields of one input line before validation.
+#[derive(Default)]
+pub struct RawEvent<'a> {
+    ts: Option<TsValue<'a>>,
+    site: Option<Cow<'a, str>>,
+    kind: Option<Cow<'a, str>>,
+    session: Option<Cow<'a, str>>,
+    visitor: Option<Cow<'a, str>>,
+    id: Option<Cow<'a, str>>,
+    name: Option<Cow<'a, str>>,
+    path: Option<Cow<'a, str>>,
+    referrer: Option<Cow<'a, str>>,
+    revenue_cents: Option<i64>,
+    /// Unknown fields as (key, JSON text of the value).
+    extra: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+/// Parse and check one NDJSON line.
+pub fn parse_json_line(line: &str) -> Result<ParsedEvent, String> {
+    let mut de = serde_json::Deserializer::from_str(line);
+    let raw = RawEvent::deserialize(&mut de).map_err(json_reason)?;
+    de.end().map_err(json_reason)?;
+    raw.validate()
+}
+
+/// serde_json appends " at line 1 column N"; for a one-line input the
+/// column is useful, the line is not.
+fn json_reason(e: serde_json::Error) -> String {
+    let text = e.to_string();
+    let base = match text.rfind(" at line ") {
+        Some(i) => &text[..i],
+        None => &text,
+    };
+    if e.is_syntax() || e.is_eof() {
+        format!("not valid JSON: {base} (column {})", e.column())
+    } else {
+        base.to_string()
+    }
+}
+
+/// Parse and check one CSV record against its header. Empty cells count as
+/// missing; `ts` may be RFC 3339 or digits (milliseconds).
+pub fn parse_csv_record(
+    headers: &[String],
+    record: &csv::StringRecord,
+) -> Result<ParsedEvent, String> {
+    if record.len() != headers.len() {
+        return Err(format!(
+            "the record has {} fields but the header has {}",
+            record.len(),
+            headers.len()
+        ));
+    }
+    let mut raw = RawEvent::default();
+    for (key, value) in headers.iter().zip(record.iter()) {
+        if value.is_empty() {
+            continue;
+        }
+        let v = Cow::Borrowed(value);
+        match key.as_str() {
+            "ts" => {
+                raw.ts = Some(match value.parse::<i64>() {
+                    Ok(ms) => TsValue::Millis(ms),
+                    Err(_) => TsValue::Text(v),
+                })
+            }
+            "site" => raw.site = Some(v),
+            "kind" => raw.kind = Some(v),
+            "session" => raw.session = Some(v),
+            "visitor" => raw.visitor = Some(v),
+            "id" => raw.id = Some(v),
+            "name" => raw.name = Some(v),
+            "path" => raw.path = Some(v),
+            "referrer" => raw.referrer = Some(v),
+            "revenue_cents" => {
+                raw.revenue_cents =
+                    Some(value.trim().parse::<i64>().map_err(|_| {
+                        format!("revenue_cents must be an integer >= 0, got '{value}'")
+                    })?)
+            }
+            _ => raw.extra.push((
+                Cow::Owned(key.clone()),
+                Cow::Owned(serde_json::to_string(value).unwrap_or_default()),
+            )),
+        }
+    }
+    raw.validate()
+}
+
+fn check_text(field: &str, value: Option<&str>, max: usize) -> Result<String, String> {
+    let value = value.ok_or_else(|| format!("{field} is required"))?;
+    let chars = value.chars().count();
+    if chars == 0 {
+        return Err(format!("{field} must not be empty"));
+    }
+    if chars > max {
+        return Err(format!(
+            "{field} is {chars} characters long; at most {max} are allowed"
+        ));
+    }
+    Ok(value.to_string())
+}
+
+impl RawEvent<'_> {
+    /// Apply the contract's rules and normalise.
+    pub fn validate(self) -> Result<ParsedEvent, String> {
+        let ts_ms = match &self.ts {
+            None => return Err("ts is required".to_string()),
+            Some(TsValue::Millis(ms)) => *ms,
+            Some(TsValue::Text(text)) => DateTime::parse_from_rfc3339(text)
+                .map_err(|_| {
+                    format!(
+                        "ts '{text}' is not RFC 3339 with an offset (like 2026-11-21T08:15:02Z) nor Unix milliseconds"
+                    )
+                })?
+                .timestamp_millis(),
+        };
+        // Years 1970..=9999 keep every instant printable as RFC 3339.
+        if !(0..=253_402_300_799_999).contains(&ts_ms) {
+            return Err(format!("ts {ts_ms} is outside the years 1970 to 9999"));
+        }
+        let site = check_text("site", self.site.as_deref(), 64)?;
+        if let Some(bad) = site
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+        {
+            return Err(format!(
+                "site '{site}' contains '{bad}': only letters, digits, '.', '_' and '-' are allowed"
+            ));
+        }
+        let kind = match self.kind.as_deref() {
+            None => return Err("kind is required".to_string()),
+            Some("pageview") => Kind::Pageview,
+            Some("event") => Kind::Event,
+            Some("order") => Kind::Order,
+            Some(other) => {
+                return Err(format!(
+                    "kind '{other}' is not one of pageview, event, order"
+                ));
+            }
+        };
+        let session = check_text("session", self.session.as_deref(), 128)?;
+        let visitor = check_text("visitor", self.visitor.as_deref(), 128)?;
+        let id = match self.id.as_deref() {
+            None => None,
+            Some(_) => Some(check_text("id", self.id.as_deref(), 256)?),
+        };
+        if let Some(cents) = self.revenue_cents
+            && cents < 0
+        {
+            return Err(format!("revenue_cents must be >= 0, got {cents}"));
+        }
+        let mut extra = self.extra;
+        let label = match kind {
+            Kind::Pageview => {
+                let path = self
+                    .path
+                    .as_deref()
+                    .ok_or_else(|| "path is required for a pageview".to_string())?;
+                if let Some(name) = self.name {
+                    extra.push(("name".into(), json_string(&name).into()));
+                }
+                Some(normalize_path(path))
+            }
+            Kind::Event => {
+                let name = check_text("name", self.name.as_deref(), 256)
+                    .map_err(|e| format!("{e} for a custom event"))?;
+                if let Some(path) = self.path {
+                    extra.push(("path".into(), json_string(&path).into()));
+                }
+                Some(name)
+            }
+            Kind::Order => {
+                for (key, value) in [("name", &self.name), ("path", &self.path)] {
+                    if let Some(v) = value {
+                        extra.push((key.into(), json_string(v).into()));
+                    }
+                }
+                None
+            }
+        };
+        let referrer = match (kind, self.referrer.as_deref()) {
+            (Kind::Pageview, r) => Some(normalize_referrer(r.unwrap_or(""))),
+            (_, Some(r)) if !r.trim().is_empty() => Some(normalize_referrer(r)),
+            _ => None,
+        };
+        let extra = if extra.is_empty() {
+            None
+        } else {
+            let mut text = String::from("{");
+            for (i, (k, v)) in extra.iter().enumerate() {
+                if i > 0 {
+                    text.push(',');
+                }
+                text.push_str(&json_string(k));
+                text.push(':');
+                text.push_str(v);
+            }
+            text.push('}');
+            Some(text)
+        };
+        Ok(ParsedEvent {
+            ts_ms,
+            site,
+            kind,
+            session,
+            visitor,
+            id,
+            label,
+            referrer,
+            revenue_cents: self.revenue_cents,
+            extra,
+        })
+    }
+}
+
+fn json_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+/// The path without its query string or fragment ("/a?b=1#c" -> "/a").
+pub fn normalize_path(path: &str) -> String {
+    let end = path.find(['?', '#']).unwrap_or(path.len());
+    let p = path[..end].trim();
+    if p.is_empty() {
+        "/".to_string()
+    } else {
+        p.to_string()
+    }
+}
+
+/// A URL's host, lower-cased, without port and leading `www.`; a plain
+/// source name as given (trimmed); empty is `direct`.
+pub fn normalize_referrer(referrer: &str) -> String {
+    let r = referrer.trim();
+    if r.is_empty() {
+        return "direct".to_string();
+    }
+    let Some(scheme_end) = r.find("://") else {
+        return r.to_string();
+    };
+    let rest = &r[scheme_end + 3..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host_port = authority.rsplit('@').next().unwrap_or(authority);
+    let host = if host_port.starts_with('[') {
+        // An IPv6 literal keeps its brackets; drop only a port after them.
+        &host_port[..host_port
+            .find(']')
+            .map(|i| i + 1)
+            .unwrap_or(host_port.len())]
+    } else {
+        host_port.split(':').next().unwrap_or(host_port)
+    };
+    let host = host.to_ascii_lowercase();
+    let host = host.strip_prefix("www.").unwrap_or(&host).to_string();
+    if host.is_empty() {
+        "direct".to_string()
+    } else {
+        host
+    }
+}
+
+// ----- the NDJSON visitor: reads known fields, keeps unknown ones raw -----
+
+impl<'de> Deserialize<'de> for RawEvent<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(RawEventVisitor)
+    }
+}
+
+struct RawEventVisitor;
+
+/// A string field that may also be `null` (treated as missing).
+fn string_field<'de, A: MapAccess<'de>>(
+    map: &mut A,
+    key: &str,
+) -> Result<Option<Cow<'de, str>>, A::Error> {
+    map.next_value::<Option<CowStr<'de>>>()
+        .map(|v| v.map(|s| s.0))
+        .map_err(|_| de::Error::custom(format!("{key} must be a string")))
+}
+
+/// Borrows when the JSON string has no escapes, owns otherwise.
+struct CowStr<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for CowStr<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CowStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// `ts`: a string or an integer.
+struct TsField<'a>(TsValue<'a>);
+
+impl<'de> Deserialize<'de> for TsField<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = TsField<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an RFC 3339 string or integer milliseconds")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(TsField(TsValue::Text(Cow::Borrowed(v))))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(TsField(TsValue::Text(Cow::Owned(v.to_string()))))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(TsField(TsValue::Millis(v)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                i64::try_from(v)
+                    .map(|v| TsField(TsValue::Millis(v)))
+                    .map_err(|_| E::custom("ts is too large"))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Visitor<'de> for RawEventVisitor {
+    type Value = RawEvent<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object with the event's fields")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut raw = RawEvent::default();
+        while let Some(key) = map.next_key::<CowStr<'de>>()? {
+            let key = key.0;
+            match key.as_ref() {
+                "ts" => {
+                    raw.ts = map
+                        .next_value::<Option<TsField>>()
+                        .map_err(|_| {
+                            de::Error::custom(
+                                "ts must be an RFC 3339 string or integer Unix milliseconds",
+                            )
+                        })?
+                        .map(|t| t.0)
+                }
+                "site" => raw.site = string_field(&mut map, "site")?,
+                "kind" => raw.kind = string_field(&mut map, "kind")?,
+                "session" => raw.session = string_field(&mut map, "session")?,
+                "visitor" => raw.visitor = string_field(&mut map, "visitor")?,
+                "id" => raw.id = string_field(&mut map, "id")?,
+                "name" => raw.name = string_field(&mut map, "name")?,
+                "path" => raw.path = string_field(&mut map, "path")?,
+                "referrer" => raw.referrer = string_field(&mut map, "referrer")?,
+                "revenue_cents" => {
+                    raw.revenue_cents = map
+                        .next_value::<Option<i64>>()
+                        .map_err(|_| de::Error::custom("revenue_cents must be an integer >= 0"))?
+                }
+                _ => {
+                    let value: &'de RawValue = map.next_value()?;
+                    raw.extra.push((key, Cow::Borrowed(value.get())));
+                }
+            }
+        }
+        Ok(raw)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn good_line_is_normalised() {
+        let e = parse_json_line(
+            r#"{"ts":"2026-11-21T08:00:00+01:00","site":"shop","kind":"pageview","session":"s1","visitor":"v1","path":"/a?x=1","referrer":"https://www.Google.com:443/search?q=1","utm":{"a":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(e.ts_ms, 1_763_708_400_000);
+        assert_eq!(e.label.as_deref(), Some("/a"));
+        assert_eq!(e.referrer.as_deref(), Some("google.com"));
+        assert_eq!(e.extra.as_deref(), Some(r#"{"utm":{"a":1}}"#));
+    }
+
+    #[test]
+    fn reasons_name_the_field() {
+        let cases = [
+            (
+                r#"{"site":"s","kind":"order","session":"a","visitor":"b"}"#,
+                "ts is required",
+            ),
+            (
+                r#"{"ts":"yesterday","site":"s","kind":"order","session":"a","visitor":"b"}"#,
+                "ts 'yesterday'",
+            ),
+            (
+                r#"{"ts":1,"site":"s p","kind":"order","session":"a","visitor":"b"}"#,
+                "site 's p'",
+            ),
+            (
+                r#"{"ts":1,"site":"s","kind":"click","session":"a","visitor":"b"}"#,
+                "kind 'click'",
+            ),
+            (
+                r#"{"ts":1,"site":"s","kind":"order","session":5,"visitor":"b"}"#,
+                "session must be a string",
+            ),
+            (
+                r#"{"ts":1,"site":"s","kind":"order","session":"a","visitor":""}"#,
+                "visitor must not be empty",
+            ),
+            (
+                r#"{"ts":1,"site":"s","kind":"order","session":"a","visitor":"b","revenue_cents":-5}"#,
+                "revenue_cents must be >= 0",
+            ),
+            (
+                r#"{"ts":1,"site":"s","kind":"order","session":"a","visitor":"b","revenue_cents":1.5}"#,
+                "revenue_cents must be an integer",
+            ),
+            (
+                r#"{"ts":1,"site":"s","kind":"event","session":"a","visitor":"b"}"#,
+                "name is required",
+            ),
+            (
+                r#"{"ts":1,"site":"s","kind":"pageview","session":"a","visitor":"b"}"#,
+                "path is required",
+            ),
+            (r#"{"ts":1,"site":"#, "not valid JSON"),
+            (r#"[1,2]"#, "JSON object"),
+        ];
+        for (line, want) in cases {
+            let got = parse_json_line(line).unwrap_err();
+            assert!(got.contains(want), "{line}: got '{got}', want '{want}'");
+        }
+    }
+
+    #[test]
+    fn referrers() {
+        assert_eq!(normalize_referrer(""), "direct");
+        assert_eq!(normalize_referrer("newsletter"), "newsletter");
+        assert_eq!(
+            normalize_referrer("https://www.news.ycombinator.com/item?id=1"),
+            "news.ycombinator.com"
+        );
+        assert_eq!(normalize_referrer("android-app://com.slack"), "com.slack");
+        assert_eq!(
+            normalize_referrer("http://user@WWW.Example.org:8080"),
+            "example.org"
+        );
+        assert_eq!(normalize_path("/p#top"), "/p");
+        assert_eq!(normalize_path("?q=1"), "/");
+    }
+}

@@ -1,0 +1,240 @@
+//! The `aggregate` and `backfill` jobs.
+
+use std::collections::BTreeSet;
+
+use anyhow::Result;
+use chrono::NaiveDate;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::engine::{DayReport, RollupOptions, roll_days};
+use crate::job::{JobContext, JobOutcome, usage};
+use crate::store::Store;
+use crate::time::{DayRange, day_bounds_ms, parse_date, rfc3339_ms, today, yesterday};
+use crate::util::thousands;
+
+/// Worker threads for scans: both cores, as the benchmark shows.
+fn scan_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(4)
+}
+
+fn rollup_options(ctx: &JobContext, site: Option<i64>) -> RollupOptions {
+    RollupOptions {
+        tz: ctx.settings.tz,
+        site,
+        now_ms: ctx.now_ms(),
+        threads: scan_threads(),
+        busy_timeout_ms: ctx.settings.file.store.busy_timeout_ms,
+    }
+}
+
+/// `aggregate` options.
+#[derive(Debug, Clone, Default)]
+pub struct AggregateOptions {
+    pub date: Option<String>,
+    pub today: bool,
+    pub site: Option<String>,
+}
+
+/// `aggregate`: the day asked for (default yesterday), plus every day that
+/// ingest marked for re-aggregation.
+pub fn aggregate(ctx: &JobContext, opts: &AggregateOptions) -> Result<JobOutcome> {
+    let (tz, now) = (ctx.settings.tz, ctx.settings.now);
+    let target = match (&opts.date, opts.today) {
+        (Some(_), true) => return Err(usage("give either --date or --today, not both")),
+        (Some(d), false) => parse_date("--date", d).map_err(|e| usage(format!("{e:#}")))?,
+        (None, true) => today(now, tz),
+        (None, false) => yesterday(now, tz),
+    };
+    let mut store = ctx.open_store()?;
+    let site = match &opts.site {
+        Some(name) => Some(
+            store
+                .require_site(name)
+                .map_err(|e| usage(format!("{e:#}")))?,
+        ),
+        None => None,
+    };
+    let marked = marked_days(&store, site)?;
+    let mut days: BTreeSet<NaiveDate> = marked.iter().copied().collect();
+    days.insert(target);
+    let days: Vec<NaiveDate> = days.into_iter().collect();
+
+    let mut total = DayReport::default();
+    let mut target_report = DayReport::default();
+    let failures = roll_days(&mut store, &days, rollup_options(ctx, site), |day, r| {
+        if let Ok(r) = r {
+            total.events += r.events;
+            total.sites += r.sites;
+            if day == target {
+                target_report = *r;
+            }
+            ctx.log.debug(format!(
+                "{day}: {} sites, {} events",
+                r.sites,
+                thousands(r.events)
+            ));
+        }
+    });
+    if let Some((_, e)) = failures.into_iter().next() {
+        return Err(e);
+    }
+    let mut message = format!(
+        "rolled up {target}{}: {} sites, {} events",
+        if target == today(now, tz) {
+            " (running totals)"
+        } else {
+            ""
+        },
+        target_report.sites,
+        thousands(target_report.events)
+    );
+    let rerolled: Vec<String> = marked
+        .iter()
+        .filter(|d| **d != target)
+        .map(|d| d.to_string())
+        .collect();
+    if !rerolled.is_empty() {
+        message.push_str(&format!(
+            "; re-rolled {} marked day(s): {}",
+            rerolled.len(),
+            rerolled.join(", ")
+        ));
+    }
+    if target_report.sites == 0 {
+        message.push_str(" (no site has events on or before that day yet)");
+    }
+    Ok(JobOutcome::ok(total.events, message))
+}
+
+/// The days ingest marked for re-aggregation.
+fn marked_days(store: &Store, site: Option<i64>) -> Result<Vec<NaiveDate>> {
+    let mut stmt = store.conn.prepare(
+        "SELECT DISTINCT date FROM dirty_days WHERE (?1 IS NULL OR site_id = ?1) ORDER BY date",
+    )?;
+    let dates: Vec<String> = stmt
+        .query_map([site], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(dates.iter().filter_map(|d| d.parse().ok()).collect())
+}
+
+/// `backfill` options.
+#[derive(Debug, Clone, Default)]
+pub struct BackfillOptions {
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub days: Option<i64>,
+    pub site: Option<String>,
+    pub dry_run: bool,
+}
+
+/// The checked range of a backfill.
+pub fn backfill_range(ctx: &JobContext, opts: &BackfillOptions) -> Result<DayRange> {
+    DayRange::from_options(
+        opts.start.as_deref(),
+        opts.end.as_deref(),
+        opts.days,
+        None,
+        ctx.settings.now,
+        ctx.settings.tz,
+    )
+    .map_err(|e| usage(format!("{e:#}")))
+}
+
+/// Print each day of the range with its UTC bounds; touches nothing.
+pub fn backfill_dry_run(ctx: &JobContext, opts: &BackfillOptions) -> Result<JobOutcome> {
+    let range = backfill_range(ctx, opts)?;
+    let mut out = String::new();
+    for day in range.days() {
+        let (s, e) = day_bounds_ms(day, ctx.settings.tz);
+        out.push_str(&format!(
+            "{day}\t{}\t{}\t{}h\n",
+            rfc3339_ms(s),
+            rfc3339_ms(e),
+            (e - s) / 3_600_000
+        ));
+    }
+    crate::util::print_stdout(&out)?;
+    Ok(JobOutcome::ok(
+        0,
+        format!(
+            "dry run: would roll up {} days from {} to {}",
+            range.len(),
+            range.start,
+            range.end
+        ),
+    ))
+}
+
+/// State of a backfill across the job runner's attempts: the days already
+/// written are not rolled up again by a retry.
+#[derive(Default)]
+pub struct Backfill {
+    done: BTreeSet<NaiveDate>,
+    events: u64,
+}
+
+impl Backfill {
+    pub fn attempt(&mut self, ctx: &JobContext, opts: &BackfillOptions) -> Result<JobOutcome> {
+        let range = backfill_range(ctx, opts)?;
+        let mut store = ctx.open_store()?;
+        let site = match &opts.site {
+            Some(name) => Some(
+                store
+                    .require_site(name)
+                    .map_err(|e| usage(format!("{e:#}")))?,
+            ),
+            None => None,
+        };
+        let days: Vec<NaiveDate> = range.days().filter(|d| !self.done.contains(d)).collect();
+        let bar = if ctx.log.show_progress() {
+            let bar = ProgressBar::with_draw_target(
+                Some(days.len() as u64),
+                ProgressDrawTarget::stderr(),
+            );
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "[{elapsed_precise}] {bar:30} {pos}/{len} days, {msg} (eta {eta})",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+        let failures = roll_days(&mut store, &days, rollup_options(ctx, site), |day, r| {
+            bar.inc(1);
+            match r {
+                Ok(r) => {
+                    self.done.insert(day);
+                    self.events += r.events;
+                    bar.set_message(format!("{} events", thousands(self.events)));
+                }
+                Err(e) => ctx.log.warn(format!("{e:#}")),
+            }
+        });
+        bar.finish_and_clear();
+        if !failures.is_empty() {
+            let names: Vec<String> = failures.iter().map(|f| f.0.to_string()).collect();
+            let (_, first) = failures.into_iter().next().expect("not empty");
+            return Err(first.context(format!(
+                "{} of {} days failed ({}); the other days are rolled up",
+                names.len(),
+                range.len(),
+                names.join(", ")
+            )));
+        }
+        Ok(JobOutcome::ok(
+            self.events,
+            format!(
+                "rolled up {} days from {} to {}: {} events",
+                range.len(),
+                range.start,
+                range.end,
+                thousands(self.events)
+            ),
+        ))
+    }
+}

@@ -1,0 +1,155 @@
+//! Counting one range of events: the inner loop of every rollup.
+//!
+//! A day of all sites is one range of the events' primary key `(ts, seq)`,
+//! so a scan is a sequential read; distinct visitors and sessions are hash
+//! sets of integer ids; top lists count integer label ids and only the
+//! winners are turned back into text.
+
+use anyhow::{Context, Result};
+use rusqlite::Connection;
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::ingest::parse::Kind;
+
+/// The counts of one site over one range.
+#[derive(Debug, Default, Clone)]
+pub struct SiteCounts {
+    pub events: u64,
+    pub pageviews: u64,
+    pub custom_events: u64,
+    pub orders: u64,
+    pub revenue_cents: i64,
+    pub visitors: FxHashSet<i64>,
+    pub sessions: FxHashSet<i64>,
+    pub converting: FxHashSet<i64>,
+    pub pages: FxHashMap<i64, u64>,
+    pub referrers: FxHashMap<i64, u64>,
+    pub event_names: FxHashMap<i64, u64>,
+}
+
+impl SiteCounts {
+    /// Add another part of the same day.
+    pub fn merge(&mut self, other: SiteCounts) {
+        self.events += other.events;
+        self.pageviews += other.pageviews;
+        self.custom_events += other.custom_events;
+        self.orders += other.orders;
+        self.revenue_cents += other.revenue_cents;
+        self.visitors.extend(other.visitors);
+        self.sessions.extend(other.sessions);
+        self.converting.extend(other.converting);
+        for (mine, theirs) in [
+            (&mut self.pages, other.pages),
+            (&mut self.referrers, other.referrers),
+            (&mut self.event_names, other.event_names),
+        ] {
+            for (k, v) in theirs {
+                *mine.entry(k).or_default() += v;
+            }
+        }
+    }
+}
+
+/// Counts per site id over one range, plus the event sequence number the
+/// scan saw (every event with a lower `seq` was visible to it).
+#[derive(Debug, Default)]
+pub struct RangeCounts {
+    pub sites: FxHashMap<i64, SiteCounts>,
+    pub seq_seen: i64,
+}
+
+impl RangeCounts {
+    pub fn merge(&mut self, other: RangeCounts) {
+        for (site, counts) in other.sites {
+            self.sites.entry(site).or_default().merge(counts);
+        }
+        // Parts are scanned in separate snapshots: trust the oldest.
+        self.seq_seen = if self.seq_seen == 0 {
+            other.seq_seen
+        } else {
+            self.seq_seen.min(other.seq_seen)
+        };
+    }
+}
+
+/// Count the events with `start_ms <= ts < end_ms` (of one site, or all).
+pub fn scan_range(
+    conn: &Connection,
+    start_ms: i64,
+    end_ms: i64,
+    site: Option<i64>,
+) -> Result<RangeCounts> {
+    // One read transaction: the sequence number and the rows come from the
+    // same snapshot.
+    conn.execute_batch("BEGIN DEFERRED")?;
+    let result = scan_in_snapshot(conn, start_ms, end_ms, site);
+    let _ = conn.execute_batch("COMMIT");
+    result.with_context(|| "cannot read events from the store".to_string())
+}
+
+fn scan_in_snapshot(
+    conn: &Connection,
+    start_ms: i64,
+    end_ms: i64,
+    site: Option<i64>,
+) -> Result<RangeCounts> {
+    let seq_seen: i64 =
+        conn.query_row("SELECT value FROM meta WHERE key = 'next_seq'", [], |r| {
+            r.get(0)
+        })?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT site_id, kind, session_id, visitor_id, label_id, referrer_id, revenue_cents
+         FROM events WHERE ts >= ?1 AND ts < ?2",
+    )?;
+    let mut rows = stmt.query([start_ms, end_ms])?;
+    // Site ids are small dense integers: index a vector rather than hash.
+    let mut by_site: Vec<Option<SiteCounts>> = Vec::new();
+    while let Some(row) = rows.next()? {
+        let site_id = row.get_ref(0)?.as_i64()?;
+        if let Some(wanted) = site
+            && wanted != site_id
+        {
+            continue;
+        }
+        let slot = usize::try_from(site_id).unwrap_or(0);
+        if slot >= by_site.len() {
+            by_site.resize_with(slot + 1, || None);
+        }
+        let counts = by_site[slot].get_or_insert_with(SiteCounts::default);
+        let kind = row.get_ref(1)?.as_i64()?;
+        let session = row.get_ref(2)?.as_i64()?;
+        let visitor = row.get_ref(3)?.as_i64()?;
+        counts.events += 1;
+        counts.visitors.insert(visitor);
+        counts.sessions.insert(session);
+        match Kind::from_code(kind) {
+            Some(Kind::Pageview) => {
+                counts.pageviews += 1;
+                if let Some(label) = row.get_ref(4)?.as_i64_or_null()? {
+                    *counts.pages.entry(label).or_default() += 1;
+                }
+                if let Some(referrer) = row.get_ref(5)?.as_i64_or_null()? {
+                    *counts.referrers.entry(referrer).or_default() += 1;
+                }
+            }
+            Some(Kind::Event) => {
+                counts.custom_events += 1;
+                if let Some(label) = row.get_ref(4)?.as_i64_or_null()? {
+                    *counts.event_names.entry(label).or_default() += 1;
+                }
+            }
+            Some(Kind::Order) => {
+                counts.orders += 1;
+                counts.revenue_cents += row.get_ref(6)?.as_i64_or_null()?.unwrap_or(0);
+                counts.converting.insert(session);
+            }
+            None => {}
+        }
+    }
+    let sites = by_site
+        .into_iter()
+        .enumerate()
+        .filter_map(|(id, c)| c.map(|c| (id as i64, c)))
+        .collect();
+    Ok(RangeCounts { sites, seq_seen })
+}
