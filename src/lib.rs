@@ -5,6 +5,7 @@
 //! locking, the run log, retries, alerts, metrics and the exit code.
 
 pub mod artifacts;
+pub mod export;
 pub mod ingest;
 pub mod job;
 pub mod log;

@@ -63,7 +63,7 @@ pub fn top_list(
     counts: &rustc_hash::FxHashMap<i64, u64>,
 ) -> Result<Vec<TopItem>> {
     let mut entries: Vec<(i64, u64)> = counts.iter().map(|(k, v)| (*k, *v)).collect();
-    entries.sort_unstable_by(|a, b| b.1.cmp(&a.1));
+    entries.sort_unstable_by_key(|e| std::cmp::Reverse(e.1));
     if entries.len() > TOP_N {
         let cutoff = entries[TOP_N - 1].1;
         entries.retain(|e| e.1 >= cutoff);

@@ -1,0 +1,67 @@
+//! `export-metrics`: daily rollups as CSV, JSON or NDJSON.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use cronlytics::export::{ExportFormat, ExportOptions, export};
+use cronlytics::job::{self, JobSpec};
+use cronlytics::settings::CommonArgs;
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Csv,
+    Json,
+    Ndjson,
+}
+
+/// Write daily rollups over a range (default: the 7 days ending yesterday)
+/// as CSV, JSON or NDJSON.
+#[derive(Parser)]
+#[command(name = "export-metrics", version)]
+struct Args {
+    #[arg(long, value_enum, default_value = "csv")]
+    format: FormatArg,
+    /// Output file; - or none writes to stdout.
+    #[arg(long, value_name = "PATH")]
+    output: Option<String>,
+    /// Write DIR/metrics-<start>-<end>.<format> (no % needed in crontab).
+    #[arg(long, value_name = "DIR", conflicts_with = "output")]
+    output_dir: Option<PathBuf>,
+    /// First day (YYYY-MM-DD).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    start: Option<String>,
+    /// Last day, inclusive (default yesterday).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    end: Option<String>,
+    /// The N days ending yesterday.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    days: Option<i64>,
+    /// Only this site.
+    #[arg(long, value_name = "SITE")]
+    site: Option<String>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let opts = ExportOptions {
+        format: match args.format {
+            FormatArg::Csv => ExportFormat::Csv,
+            FormatArg::Json => ExportFormat::Json,
+            FormatArg::Ndjson => ExportFormat::Ndjson,
+        },
+        output: args.output,
+        output_dir: args.output_dir,
+        start: args.start,
+        end: args.end,
+        days: args.days,
+        site: args.site,
+    };
+    let spec = JobSpec {
+        creates_store: false,
+        ..JobSpec::new("export-metrics")
+    };
+    job::run(spec, &args.common, |ctx| export(ctx, &opts))
+}

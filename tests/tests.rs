@@ -1,0 +1,4 @@
+//! The one integration-test binary: real binaries on fresh stores in temp
+//! directories, the clock fixed with --now. A module per job.
+
+mod common;
