@@ -6,6 +6,7 @@
 
 pub mod artifacts;
 pub mod export;
+pub mod generate;
 pub mod ingest;
 pub mod job;
 pub mod log;

@@ -2,3 +2,9 @@
 //! directories, the clock fixed with --now. A module per job.
 
 mod common;
+
+mod aggregate;
+mod backfill;
+mod export;
+mod ingest;
+mod runner;

@@ -111,6 +111,11 @@ impl IngestRun {
             .writer
             .get_or_insert_with(|| StoreWriter::new(ctx.settings.tz));
         let mut store = ctx.open_store()?;
+        // Checkpoint less often while loading: pages rewritten by several
+        // batches (the session and visitor indexes) reach the file once.
+        store
+            .conn
+            .execute_batch("PRAGMA wal_autocheckpoint = 16384; PRAGMA cache_size = -131072;")?;
         let batch_size = ctx.settings.file.ingest.batch_size;
         let started = self.started.as_mut().expect("started above");
         loop {
@@ -151,6 +156,11 @@ impl IngestRun {
                 .set_message(format!("{} events", thousands(self.stored)));
         }
         started.progress.finish_and_clear();
+        // Leave a short WAL behind for the next job; a busy reader only
+        // makes this partial, which is fine.
+        let _ = store
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
         if let Some(handle) = started.reader.take() {
             let _ = handle.join();
         }

@@ -75,7 +75,14 @@ pub struct RawEvent<'a> {
 /// Parse and check one NDJSON line.
 pub fn parse_json_line(line: &str) -> Result<ParsedEvent, String> {
     let mut de = serde_json::Deserializer::from_str(line);
-    let raw = RawEvent::deserialize(&mut de).map_err(json_reason)?;
+    let raw = RawEvent::deserialize(&mut de).map_err(|e| {
+        // A field's own message ("site must be a string") would hide that
+        // the line is not JSON at all (cut off, say): report that first.
+        match serde_json::from_str::<de::IgnoredAny>(line) {
+            Err(syntax) if !(e.is_syntax() || e.is_eof()) => json_reason(syntax),
+            _ => json_reason(e),
+        }
+    })?;
     de.end().map_err(json_reason)?;
     raw.validate()
 }
@@ -444,7 +451,7 @@ mod tests {
             r#"{"ts":"2026-11-21T08:00:00+01:00","site":"shop","kind":"pageview","session":"s1","visitor":"v1","path":"/a?x=1","referrer":"https://www.Google.com:443/search?q=1","utm":{"a":1}}"#,
         )
         .unwrap();
-        assert_eq!(e.ts_ms, 1_763_708_400_000);
+        assert_eq!(e.ts_ms, 1_795_244_400_000);
         assert_eq!(e.label.as_deref(), Some("/a"));
         assert_eq!(e.referrer.as_deref(), Some("google.com"));
         assert_eq!(e.extra.as_deref(), Some(r#"{"utm":{"a":1}}"#));

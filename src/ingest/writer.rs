@@ -17,6 +17,17 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use super::parse::ParsedEvent;
 use crate::time::day_bounds_ms;
 
+/// The stored hash of a visitor or session key: 64-bit FNV-1a, fixed
+/// forever because it is written into the store.
+pub fn key_hash(key: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h as i64
+}
+
 /// Entries per cache before it is cleared.
 pub const CACHE_LIMIT: usize = 1_000_000;
 
@@ -30,21 +41,34 @@ pub struct BatchCounts {
 #[derive(Clone, Copy)]
 struct SessionSpan {
     id: i64,
+    /// The visitor of the session's first event (for a new session).
+    visitor: i64,
     first: i64,
     last: i64,
-    /// Changed in this batch and not yet written.
+    /// Not in the store yet: inserted at the end of the batch.
+    new: bool,
+    /// An existing row whose span changed in this batch.
     dirty: bool,
 }
 
-/// Interning caches and per-batch bookkeeping; lives across batches (and
-/// across the job runner's attempts: it holds nothing uncommitted that a
-/// rollback would make wrong, see [`StoreWriter::forget_uncommitted`]).
+#[derive(Clone, Copy)]
+struct VisitorSeen {
+    id: i64,
+    first: i64,
+    new: bool,
+    dirty: bool,
+}
+
+/// Interning caches and per-batch bookkeeping; lives across batches. Ids
+/// of new sessions and visitors are allocated here (the batch holds the
+/// write lock, so max(id) + 1 is ours) and their rows are written once, with
+/// their final span, at the end of the batch.
 pub struct StoreWriter {
     tz: Tz,
     sites: HashMap<String, i64>,
     labels: FxHashMap<String, i64>,
-    /// Per site: visitor key -> (id, first seen).
-    visitors: FxHashMap<i64, FxHashMap<String, (i64, i64)>>,
+    /// Per site: visitor key -> what we know of it.
+    visitors: FxHashMap<i64, FxHashMap<String, VisitorSeen>>,
     /// Per site: session key -> span.
     sessions: FxHashMap<i64, FxHashMap<String, SessionSpan>>,
     site_spans: FxHashMap<i64, (i64, i64)>,
@@ -53,7 +77,20 @@ pub struct StoreWriter {
     pub marked_total: FxHashSet<(i64, NaiveDate)>,
     rolled_dates: FxHashSet<NaiveDate>,
     day_cache: Option<(i64, i64, NaiveDate)>,
-    visitor_first_updates: FxHashMap<i64, i64>,
+    next_session_id: i64,
+    next_visitor_id: i64,
+    /// Sessions and visitors made new or dirty in this batch, so that a
+    /// flush visits only them, not the whole cache.
+    touched_sessions: Vec<(i64, String)>,
+    touched_visitors: Vec<(i64, String)>,
+}
+
+/// The statements of one batch, prepared once.
+struct Statements<'t> {
+    insert_event: rusqlite::Statement<'t>,
+    insert_id: rusqlite::Statement<'t>,
+    find_session: rusqlite::Statement<'t>,
+    find_visitor: rusqlite::Statement<'t>,
 }
 
 impl StoreWriter {
@@ -69,7 +106,10 @@ impl StoreWriter {
             marked_total: FxHashSet::default(),
             rolled_dates: FxHashSet::default(),
             day_cache: None,
-            visitor_first_updates: FxHashMap::default(),
+            next_session_id: 0,
+            next_visitor_id: 0,
+            touched_sessions: Vec::new(),
+            touched_visitors: Vec::new(),
         }
     }
 
@@ -82,7 +122,8 @@ impl StoreWriter {
         self.sessions.clear();
         self.site_spans.clear();
         self.marks.clear();
-        self.visitor_first_updates.clear();
+        self.touched_sessions.clear();
+        self.touched_visitors.clear();
     }
 
     /// Store `events` in one transaction; returns what was stored.
@@ -95,14 +136,15 @@ impl StoreWriter {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .context("cannot start a write transaction on the store")?;
         let result = self.write_in(&tx, events);
-        match result {
+        match result.and_then(|counts| {
+            tx.commit().context("cannot commit a batch of events")?;
+            Ok(counts)
+        }) {
             Ok(counts) => {
-                tx.commit().context("cannot commit a batch of events")?;
                 self.after_commit();
                 Ok(counts)
             }
             Err(e) => {
-                drop(tx);
                 self.forget_uncommitted();
                 Err(e)
             }
@@ -113,8 +155,17 @@ impl StoreWriter {
         for (site, day) in self.marks.drain() {
             self.marked_total.insert((site, day));
         }
-        for s in self.sessions.values_mut().flat_map(|m| m.values_mut()) {
-            s.dirty = false;
+        for (site, key) in self.touched_sessions.drain(..) {
+            if let Some(s) = self.sessions.get_mut(&site).and_then(|m| m.get_mut(&key)) {
+                s.dirty = false;
+                s.new = false;
+            }
+        }
+        for (site, key) in self.touched_visitors.drain(..) {
+            if let Some(v) = self.visitors.get_mut(&site).and_then(|m| m.get_mut(&key)) {
+                v.dirty = false;
+                v.new = false;
+            }
         }
         if self.sessions.values().map(|m| m.len()).sum::<usize>() > CACHE_LIMIT {
             self.sessions.clear();
@@ -149,25 +200,41 @@ impl StoreWriter {
             tx.query_row("SELECT value FROM meta WHERE key = 'next_seq'", [], |r| {
                 r.get(0)
             })?;
+        self.next_session_id =
+            tx.query_row("SELECT coalesce(max(id), 0) + 1 FROM sessions", [], |r| {
+                r.get(0)
+            })?;
+        self.next_visitor_id =
+            tx.query_row("SELECT coalesce(max(id), 0) + 1 FROM visitors", [], |r| {
+                r.get(0)
+            })?;
+        let mut st = Statements {
+            insert_event: tx.prepare(
+                "INSERT INTO events (ts, seq, site_id, kind, session_id, visitor_id, label_id,
+                                     referrer_id, revenue_cents, extra)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?,
+            insert_id: tx
+                .prepare("INSERT OR IGNORE INTO event_ids (site_id, id, ts) VALUES (?1, ?2, ?3)")?,
+            find_session: tx.prepare(
+                "SELECT id, key, started_ts, last_ts FROM sessions WHERE site_id = ?1 AND key_hash = ?2",
+            )?,
+            find_visitor: tx.prepare(
+                "SELECT id, key, first_ts FROM visitors WHERE site_id = ?1 AND key_hash = ?2",
+            )?,
+        };
+        self.resolve_unknown_keys(tx, &mut st, events)?;
         let mut counts = BatchCounts::default();
-        let mut insert_event = tx.prepare_cached(
-            "INSERT INTO events (ts, seq, site_id, kind, session_id, visitor_id, label_id,
-                                 referrer_id, revenue_cents, extra)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )?;
-        let mut insert_id = tx.prepare_cached(
-            "INSERT OR IGNORE INTO event_ids (site_id, id, ts) VALUES (?1, ?2, ?3)",
-        )?;
         for e in events {
             let site = self.site_id(tx, &e.site, e.ts_ms)?;
             if let Some(id) = &e.id
-                && insert_id.execute(params![site, id, e.ts_ms])? == 0
+                && st.insert_id.execute(params![site, id, e.ts_ms])? == 0
             {
                 counts.duplicates += 1;
                 continue;
             }
-            let visitor = self.visitor_id(tx, site, &e.visitor, e.ts_ms)?;
-            let session = self.session_id(tx, site, &e.session, visitor, e.ts_ms)?;
+            let visitor = self.visitor_id(site, &e.visitor, e.ts_ms)?;
+            let session = self.session_id(site, &e.session, visitor, e.ts_ms)?;
             let label = match &e.label {
                 Some(l) => Some(self.label_id(tx, l)?),
                 None => None,
@@ -176,7 +243,7 @@ impl StoreWriter {
                 Some(r) => Some(self.label_id(tx, r)?),
                 None => None,
             };
-            insert_event.execute(params![
+            st.insert_event.execute(params![
                 e.ts_ms,
                 seq,
                 site,
@@ -198,35 +265,70 @@ impl StoreWriter {
                 self.marks.insert((site, day));
             }
         }
+        drop(st);
         tx.execute("UPDATE meta SET value = ?1 WHERE key = 'next_seq'", [seq])?;
-        self.flush_spans(tx, seq)?;
+        self.flush(tx, seq)?;
         Ok(counts)
     }
 
-    /// Write the batch's session and site spans, visitor first-seen changes
-    /// and day marks. `mark` is the sequence number after this batch.
-    fn flush_spans(&mut self, tx: &rusqlite::Transaction, mark: i64) -> Result<()> {
-        let mut upd = tx.prepare_cached(
-            "UPDATE sessions SET started_ts = min(started_ts, ?2), last_ts = max(last_ts, ?3),
-                    ended_ts = CASE WHEN ended_ts IS NOT NULL AND ?3 > last_ts THEN NULL ELSE ended_ts END
-             WHERE id = ?1",
-        )?;
-        for s in self
-            .sessions
-            .values()
-            .flat_map(|m| m.values())
-            .filter(|s| s.dirty)
+    /// Write the batch's new sessions and visitors, the changed spans of
+    /// existing ones, site spans and day marks. `mark` is the sequence
+    /// number after this batch.
+    fn flush(&mut self, tx: &rusqlite::Transaction, mark: i64) -> Result<()> {
         {
-            upd.execute(params![s.id, s.first, s.last])?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO sessions (id, site_id, key_hash, key, visitor_id, started_ts, last_ts)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            let mut update = tx.prepare_cached(
+                "UPDATE sessions SET started_ts = min(started_ts, ?2), last_ts = max(last_ts, ?3),
+                        ended_ts = CASE WHEN ended_ts IS NOT NULL AND ?3 > last_ts THEN NULL ELSE ended_ts END
+                 WHERE id = ?1",
+            )?;
+            let mut new = Vec::new();
+            for (site, key) in &self.touched_sessions {
+                let Some(s) = self.sessions.get(site).and_then(|m| m.get(key)) else {
+                    continue;
+                };
+                if s.new {
+                    new.push((*site, key_hash(key), key.as_str(), s));
+                } else if s.dirty {
+                    update.execute(params![s.id, s.first, s.last])?;
+                }
+            }
+            // In index order: each index page is written once per batch.
+            new.sort_unstable_by_key(|n| (n.0, n.1));
+            for (site, hash, key, s) in new {
+                insert.execute(params![s.id, site, hash, key, s.visitor, s.first, s.last])?;
+            }
         }
-        let mut upd = tx.prepare_cached("UPDATE sites SET first_ts = min(first_ts, ?2), last_ts = max(last_ts, ?3) WHERE id = ?1")?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO visitors (id, site_id, key_hash, key, first_ts) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            let mut update = tx
+                .prepare_cached("UPDATE visitors SET first_ts = min(first_ts, ?2) WHERE id = ?1")?;
+            let mut new = Vec::new();
+            for (site, key) in &self.touched_visitors {
+                let Some(v) = self.visitors.get(site).and_then(|m| m.get(key)) else {
+                    continue;
+                };
+                if v.new {
+                    new.push((*site, key_hash(key), key.as_str(), v));
+                } else if v.dirty {
+                    update.execute(params![v.id, v.first])?;
+                }
+            }
+            new.sort_unstable_by_key(|n| (n.0, n.1));
+            for (site, hash, key, v) in new {
+                insert.execute(params![v.id, site, hash, key, v.first])?;
+            }
+        }
+        let mut upd = tx.prepare_cached(
+            "UPDATE sites SET first_ts = min(first_ts, ?2), last_ts = max(last_ts, ?3) WHERE id = ?1",
+        )?;
         for (site, (first, last)) in self.site_spans.drain() {
             upd.execute(params![site, first, last])?;
-        }
-        let mut upd =
-            tx.prepare_cached("UPDATE visitors SET first_ts = min(first_ts, ?2) WHERE id = ?1")?;
-        for (id, first) in self.visitor_first_updates.drain() {
-            upd.execute(params![id, first])?;
         }
         let mut mark_day = tx.prepare_cached(
             "INSERT INTO dirty_days (site_id, date, mark) VALUES (?1, ?2, ?3)
@@ -234,6 +336,79 @@ impl StoreWriter {
         )?;
         for (site, day) in &self.marks {
             mark_day.execute(params![site, day.to_string(), mark])?;
+        }
+        Ok(())
+    }
+
+    /// Look up, in index order, every session and visitor key of the batch
+    /// that the caches do not hold, and cache the ones the store has. Sorted
+    /// lookups touch each index page once instead of at random.
+    fn resolve_unknown_keys(
+        &mut self,
+        tx: &rusqlite::Transaction,
+        st: &mut Statements,
+        events: &[ParsedEvent],
+    ) -> Result<()> {
+        let mut sessions: Vec<(i64, i64, &str)> = Vec::new();
+        let mut visitors: Vec<(i64, i64, &str)> = Vec::new();
+        for e in events {
+            let site = self.site_id(tx, &e.site, e.ts_ms)?;
+            if !self
+                .sessions
+                .get(&site)
+                .is_some_and(|m| m.contains_key(e.session.as_str()))
+            {
+                sessions.push((site, key_hash(&e.session), &e.session));
+            }
+            if !self
+                .visitors
+                .get(&site)
+                .is_some_and(|m| m.contains_key(e.visitor.as_str()))
+            {
+                visitors.push((site, key_hash(&e.visitor), &e.visitor));
+            }
+        }
+        sessions.sort_unstable();
+        sessions.dedup();
+        visitors.sort_unstable();
+        visitors.dedup();
+        for (site, hash, key) in sessions {
+            let mut rows = st.find_session.query(params![site, hash])?;
+            while let Some(row) = rows.next()? {
+                if row.get_ref(1)?.as_str()? == key {
+                    let span = SessionSpan {
+                        id: row.get(0)?,
+                        visitor: 0,
+                        first: row.get(2)?,
+                        last: row.get(3)?,
+                        new: false,
+                        dirty: false,
+                    };
+                    self.sessions
+                        .entry(site)
+                        .or_default()
+                        .insert(key.to_string(), span);
+                    break;
+                }
+            }
+        }
+        for (site, hash, key) in visitors {
+            let mut rows = st.find_visitor.query(params![site, hash])?;
+            while let Some(row) = rows.next()? {
+                if row.get_ref(1)?.as_str()? == key {
+                    let seen = VisitorSeen {
+                        id: row.get(0)?,
+                        first: row.get(2)?,
+                        new: false,
+                        dirty: false,
+                    };
+                    self.visitors
+                        .entry(site)
+                        .or_default()
+                        .insert(key.to_string(), seen);
+                    break;
+                }
+            }
         }
         Ok(())
     }
@@ -286,66 +461,58 @@ impl StoreWriter {
         Ok(id)
     }
 
-    fn visitor_id(
-        &mut self,
-        tx: &rusqlite::Transaction,
-        site: i64,
-        key: &str,
-        ts: i64,
-    ) -> Result<i64> {
+    fn visitor_id(&mut self, site: i64, key: &str, ts: i64) -> Result<i64> {
         let cache = self.visitors.entry(site).or_default();
-        if let Some((id, first)) = cache.get_mut(key) {
-            if ts < *first {
-                *first = ts;
-                self.visitor_first_updates.insert(*id, ts);
+        if let Some(v) = cache.get_mut(key) {
+            if ts < v.first {
+                v.first = ts;
+                if !v.dirty && !v.new {
+                    self.touched_visitors.push((site, key.to_string()));
+                }
+                v.dirty = true;
             }
-            return Ok(*id);
+            return Ok(v.id);
         }
-        let (id, first): (i64, i64) = tx
-            .prepare_cached(
-                "INSERT INTO visitors (site_id, key, first_ts) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (site_id, key) DO UPDATE SET first_ts = min(first_ts, excluded.first_ts)
-                 RETURNING id, first_ts",
-            )?
-            .query_row(params![site, key, ts], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        cache.insert(key.to_string(), (id, first));
-        Ok(id)
+        // resolve_unknown_keys looked every key of the batch up: a miss
+        // here is a new visitor.
+        let seen = VisitorSeen {
+            id: self.next_visitor_id,
+            first: ts,
+            new: true,
+            dirty: false,
+        };
+        self.next_visitor_id += 1;
+        cache.insert(key.to_string(), seen);
+        self.touched_visitors.push((site, key.to_string()));
+        Ok(seen.id)
     }
 
-    fn session_id(
-        &mut self,
-        tx: &rusqlite::Transaction,
-        site: i64,
-        key: &str,
-        visitor: i64,
-        ts: i64,
-    ) -> Result<i64> {
+    fn session_id(&mut self, site: i64, key: &str, visitor: i64, ts: i64) -> Result<i64> {
         let cache = self.sessions.entry(site).or_default();
         if let Some(s) = cache.get_mut(key) {
             if ts < s.first || ts > s.last {
                 s.first = s.first.min(ts);
                 s.last = s.last.max(ts);
+                if !s.dirty && !s.new {
+                    self.touched_sessions.push((site, key.to_string()));
+                }
                 s.dirty = true;
             }
             return Ok(s.id);
         }
-        let (id, first, last): (i64, i64, i64) = tx
-            .prepare_cached(
-                "INSERT INTO sessions (site_id, key, visitor_id, started_ts, last_ts) VALUES (?1, ?2, ?3, ?4, ?4)
-                 ON CONFLICT (site_id, key) DO UPDATE SET key = key
-                 RETURNING id, started_ts, last_ts",
-            )?
-            .query_row(params![site, key, visitor, ts], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        let dirty = ts < first || ts > last;
-        cache.insert(
-            key.to_string(),
-            SessionSpan {
-                id,
-                first: first.min(ts),
-                last: last.max(ts),
-                dirty,
-            },
-        );
-        Ok(id)
+        // resolve_unknown_keys looked every key of the batch up: a miss
+        // here is a new session.
+        let span = SessionSpan {
+            id: self.next_session_id,
+            visitor,
+            first: ts,
+            last: ts,
+            new: true,
+            dirty: false,
+        };
+        self.next_session_id += 1;
+        cache.insert(key.to_string(), span);
+        self.touched_sessions.push((site, key.to_string()));
+        Ok(span.id)
     }
 }

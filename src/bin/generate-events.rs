@@ -1,0 +1,70 @@
+//! `generate-events`: realistic synthetic events as NDJSON, seeded.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use cronlytics::generate::{GenerateOptions, Incident};
+use cronlytics::job::{self, JobSpec};
+use cronlytics::settings::CommonArgs;
+
+/// Write realistic synthetic events (several sites, weekly seasonality,
+/// sessions, orders, referrers, optional incidents) as NDJSON for the demo,
+/// tests and benchmarks. Same options, same bytes.
+#[derive(Parser)]
+#[command(name = "generate-events", version)]
+struct Args {
+    /// Seed of all randomness.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Comma-separated site names (shop, blog and saas have their own character).
+    #[arg(long, value_delimiter = ',', default_value = "shop,blog,saas")]
+    sites: Vec<String>,
+    /// First day (YYYY-MM-DD); default: so that the last day is yesterday.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    start: Option<String>,
+    /// Number of days.
+    #[arg(long, default_value_t = 30)]
+    days: u32,
+    /// Events per average day, over all sites.
+    #[arg(long, default_value_t = 10_000)]
+    events_per_day: u64,
+    /// Leave out the per-event `id`.
+    #[arg(long)]
+    no_ids: bool,
+    /// Plant an incident: DATE:KIND[:FACTOR][@SITE], KIND one of outage,
+    /// traffic:FACTOR, checkout-break, bot-flood:FACTOR. Repeatable.
+    #[arg(long, value_name = "SPEC")]
+    incident: Vec<Incident>,
+    /// Share of events emitted late, behind later ones (0..1).
+    #[arg(long, default_value_t = 0.0)]
+    late_fraction: f64,
+    /// Write to this file (atomically) instead of stdout.
+    #[arg(long, value_name = "PATH")]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    job::run(JobSpec::read_only("generate-events"), &args.common, |ctx| {
+        let opts = GenerateOptions {
+            seed: args.seed,
+            sites: args.sites.clone(),
+            start: cronlytics::generate::default_start(
+                args.start.as_deref(),
+                args.days,
+                ctx.settings.now,
+                ctx.settings.tz,
+            )?,
+            days: args.days,
+            events_per_day: args.events_per_day,
+            tz: ctx.settings.tz,
+            with_ids: !args.no_ids,
+            incidents: args.incident.clone(),
+            late_fraction: args.late_fraction,
+        };
+        cronlytics::generate::run(&opts, args.output.as_deref())
+    })
+}

@@ -1,0 +1,741 @@
+//! `ingest`: formats, validation and the rejects file, duplicates, kept
+//! fields, normalised paths and referrers, missing inputs, a killed run.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+/// Every stored event as text columns: ts, site, kind, session, visitor,
+/// label (path or name), referrer, revenue_cents, extra; in input order.
+fn stored_events(w: &Workdir) -> Vec<Vec<String>> {
+    w.sql_rows(
+        "SELECT e.ts, s.name, e.kind, ss.key, v.key, l.value, r.value, e.revenue_cents, e.extra
+         FROM events e
+         JOIN sites s ON s.id = e.site_id
+         JOIN sessions ss ON ss.id = e.session_id
+         JOIN visitors v ON v.id = e.visitor_id
+         LEFT JOIN labels l ON l.id = e.label_id
+         LEFT JOIN labels r ON r.id = e.referrer_id
+         ORDER BY e.seq",
+    )
+}
+
+fn row(cols: &[&str]) -> Vec<String> {
+    cols.iter().map(|c| c.to_string()).collect()
+}
+
+fn events_count(w: &Workdir) -> i64 {
+    w.sql_i64("SELECT count(*) FROM events")
+}
+
+#[test]
+fn ndjson_file_is_stored_with_a_summary_line() {
+    let w = Workdir::new();
+    let out = w.ingest(
+        "events.ndjson",
+        &[
+            pageview("2026-11-21T10:00:00Z", "shop", "s1", "v1", "/a")
+                .referrer("https://www.google.com/"),
+            custom("2026-11-21T10:01:00Z", "shop", "s1", "v1", "signup"),
+            order("2026-11-21T10:02:00Z", "shop", "s1", "v1", Some(1999)),
+        ],
+    );
+    assert_stderr_has(
+        &out,
+        &[
+            "ingest info: stored 3 events, 0 duplicates, 0 rejected, 0 days marked for re-aggregation",
+        ],
+    );
+    assert_eq!(
+        stored_events(&w),
+        vec![
+            row(&[
+                &ms("2026-11-21T10:00:00Z").to_string(),
+                "shop",
+                "0",
+                "s1",
+                "v1",
+                "/a",
+                "google.com",
+                "NULL",
+                "NULL"
+            ]),
+            row(&[
+                &ms("2026-11-21T10:01:00Z").to_string(),
+                "shop",
+                "1",
+                "s1",
+                "v1",
+                "signup",
+                "NULL",
+                "NULL",
+                "NULL"
+            ]),
+            row(&[
+                &ms("2026-11-21T10:02:00Z").to_string(),
+                "shop",
+                "2",
+                "s1",
+                "v1",
+                "NULL",
+                "NULL",
+                "1999",
+                "NULL"
+            ]),
+        ]
+    );
+    assert!(
+        !w.artifacts.join("rejects").exists(),
+        "a run without rejects must leave no rejects file"
+    );
+}
+
+const CSV_EVENTS: &str = "\
+ts,site,kind,session,visitor,id,name,path,referrer,revenue_cents,plan
+2026-11-21T10:00:00Z,shop,pageview,s1,v1,e1,,/a?x=1,https://www.google.com/,,pro
+1795255260000,shop,event,s1,v1,e2,signup,,,,
+2026-11-21T12:02:00+02:00,shop,order,s1,v1,e3,,,,1999,
+";
+
+fn expected_csv_rows() -> Vec<Vec<String>> {
+    vec![
+        row(&[
+            &ms("2026-11-21T10:00:00Z").to_string(),
+            "shop",
+            "0",
+            "s1",
+            "v1",
+            "/a",
+            "google.com",
+            "NULL",
+            r#"{"plan":"pro"}"#,
+        ]),
+        row(&[
+            &ms("2026-11-21T10:01:00Z").to_string(),
+            "shop",
+            "1",
+            "s1",
+            "v1",
+            "signup",
+            "NULL",
+            "NULL",
+            "NULL",
+        ]),
+        row(&[
+            &ms("2026-11-21T10:02:00Z").to_string(),
+            "shop",
+            "2",
+            "s1",
+            "v1",
+            "NULL",
+            "NULL",
+            "1999",
+            "NULL",
+        ]),
+    ]
+}
+
+#[test]
+fn csv_is_detected_by_extension() {
+    let w = Workdir::new();
+    w.write("events.csv", CSV_EVENTS);
+    let out = w.cmd("ingest").arg("events.csv").output().unwrap();
+    assert_exit(&out, 0);
+    assert_stderr_has(&out, &["stored 3 events, 0 duplicates, 0 rejected"]);
+    assert_eq!(stored_events(&w), expected_csv_rows());
+}
+
+#[test]
+fn format_flag_overrides_the_extension() {
+    let w = Workdir::new();
+    // Without --format a .txt file is read as NDJSON: both CSV lines fail.
+    w.write("events.txt", CSV_EVENTS);
+    let out = w.cmd("ingest").arg("events.txt").output().unwrap();
+    assert_exit(&out, 1);
+    assert_stderr_has(&out, &["stored 0 events, 0 duplicates, 4 rejected"]);
+
+    let w = Workdir::new();
+    w.write("events.txt", CSV_EVENTS);
+    let out = w
+        .cmd("ingest")
+        .args(["--format", "csv", "events.txt"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    assert_eq!(stored_events(&w), expected_csv_rows());
+
+    // And NDJSON in a file named .csv.
+    let w = Workdir::new();
+    w.write(
+        "events.csv",
+        &ndjson(&[pageview("2026-11-21T10:00:00Z", "shop", "s1", "v1", "/a")]),
+    );
+    let out = w
+        .cmd("ingest")
+        .args(["--format", "ndjson", "events.csv"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    assert_eq!(events_count(&w), 1);
+}
+
+#[test]
+fn dash_reads_stdin() {
+    let w = Workdir::new();
+    let mut input = ndjson(&[
+        pageview("2026-11-21T10:00:00Z", "shop", "s1", "v1", "/a"),
+        pageview("2026-11-21T10:01:00Z", "shop", "s1", "v1", "/b"),
+    ]);
+    input.push_str("not json\n");
+    let out = w
+        .cmd("ingest")
+        .arg("-")
+        .write_stdin(input)
+        .output()
+        .unwrap();
+    assert_exit(&out, 1);
+    assert_stderr_has(&out, &["stored 2 events, 0 duplicates, 1 rejected"]);
+    assert_eq!(events_count(&w), 2);
+    let rejects = parse_ndjson(
+        &std::fs::read_to_string(w.artifacts.join("rejects/ingest-20261122T060000Z.ndjson"))
+            .unwrap(),
+    );
+    assert_eq!(rejects.len(), 1);
+    assert_eq!(rejects[0]["file"], "-");
+    assert_eq!(rejects[0]["line"], 3);
+    assert_eq!(rejects[0]["raw"], "not json");
+}
+
+/// One input line and, when it breaks a rule, the word its reason must name.
+fn validation_cases() -> Vec<(String, Option<&'static str>)> {
+    let ok = || pageview("2026-11-21T10:00:00Z", "shop", "s1", "v1", "/a");
+    let site64 = "a.b_c-D9".repeat(8);
+    let site65 = format!("{site64}x");
+    vec![
+        (ok().with("ts", "2026-11-21T11:00:00+01:00").line(), None),
+        (ok().with("ts", 1_795_255_200_000i64).line(), None),
+        (ok().with("ts", "2026-11-21T10:00:00").line(), Some("ts")),
+        (ok().with("ts", "yesterday").line(), Some("ts")),
+        (ok().with("ts", true).line(), Some("ts")),
+        (ok().without("ts").line(), Some("ts")),
+        (String::new(), None), // a blank line is skipped but counted
+        (ok().with("site", "my shop").line(), Some("site")),
+        (ok().with("site", "shop/eu").line(), Some("site")),
+        (ok().with("site", "café").line(), Some("site")),
+        (ok().with("site", site65).line(), Some("site")),
+        (ok().with("site", site64).line(), None),
+        (ok().with("site", "").line(), Some("site")),
+        (ok().without("site").line(), Some("site")),
+        (ok().with("kind", "click").line(), Some("kind")),
+        (ok().without("kind").line(), Some("kind")),
+        (
+            ok().with("session", "s".repeat(129)).line(),
+            Some("session"),
+        ),
+        (ok().with("session", "s".repeat(128)).line(), None),
+        (ok().with("session", "é".repeat(128)).line(), None),
+        (ok().with("session", "").line(), Some("session")),
+        (ok().with("session", 5).line(), Some("session")),
+        (
+            ok().with("visitor", "v".repeat(129)).line(),
+            Some("visitor"),
+        ),
+        (ok().with("visitor", "v".repeat(128)).line(), None),
+        (ok().with("visitor", "").line(), Some("visitor")),
+        (ok().without("visitor").line(), Some("visitor")),
+        (
+            order("2026-11-21T10:00:00Z", "shop", "s1", "v1", Some(-5)).line(),
+            Some("revenue_cents"),
+        ),
+        (
+            order("2026-11-21T10:00:00Z", "shop", "s1", "v1", None)
+                .with("revenue_cents", 1.5)
+                .line(),
+            Some("revenue_cents"),
+        ),
+        (
+            order("2026-11-21T10:00:00Z", "shop", "s1", "v1", None)
+                .with("revenue_cents", "100")
+                .line(),
+            Some("revenue_cents"),
+        ),
+        (
+            order("2026-11-21T10:00:00Z", "shop", "s1", "v1", Some(0)).line(),
+            None,
+        ),
+        (
+            order("2026-11-21T10:00:00Z", "shop", "s1", "v1", None).line(),
+            None,
+        ),
+        (
+            custom("2026-11-21T10:00:00Z", "shop", "s1", "v1", "x")
+                .without("name")
+                .line(),
+            Some("name"),
+        ),
+        (
+            custom("2026-11-21T10:00:00Z", "shop", "s1", "v1", "").line(),
+            Some("name"),
+        ),
+        (ok().without("path").line(), Some("path")),
+        (
+            r#"{"ts":"2026-11-21T10:00:00Z","site":"#.to_string(),
+            Some("JSON"),
+        ),
+        ("[1,2,3]".to_string(), Some("JSON object")),
+    ]
+}
+
+/// Check a rejects file against the cases: exactly the bad lines, in order,
+/// with 1-based line numbers, the raw line and a reason naming the field.
+fn check_rejects(text: &str, file: &str, cases: &[(String, Option<&str>)]) {
+    let rejects = parse_ndjson(text);
+    let expected: Vec<(usize, &String, &str)> = cases
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (line, field))| field.map(|f| (i + 1, line, f)))
+        .collect();
+    let got_lines: Vec<u64> = rejects
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    let want_lines: Vec<u64> = expected.iter().map(|e| e.0 as u64).collect();
+    assert_eq!(got_lines, want_lines, "rejected line numbers\n{text}");
+    for (reject, (line_no, raw, field)) in rejects.iter().zip(&expected) {
+        let obj = reject.as_object().expect("a reject is an object");
+        let mut keys: Vec<&str> = obj.keys().map(|k| k.as_str()).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["file", "line", "raw", "reason"], "line {line_no}");
+        assert_eq!(reject["file"], file, "line {line_no}");
+        assert_eq!(reject["raw"].as_str(), Some(raw.as_str()), "line {line_no}");
+        let reason = reject["reason"].as_str().unwrap();
+        assert!(
+            reason.contains(field),
+            "line {line_no}: the reason {reason:?} does not name {field:?}"
+        );
+    }
+}
+
+#[test]
+fn every_rule_breaking_line_goes_to_the_rejects_file() {
+    let w = Workdir::new();
+    let cases = validation_cases();
+    let text: String = cases.iter().map(|(l, _)| format!("{l}\n")).collect();
+    w.write("events.ndjson", &text);
+    let out = w.cmd("ingest").arg("events.ndjson").output().unwrap();
+    assert_exit(&out, 1);
+
+    let good = cases
+        .iter()
+        .filter(|(l, f)| f.is_none() && !l.is_empty())
+        .count();
+    let bad = cases.iter().filter(|(_, f)| f.is_some()).count();
+    let default_path = w.artifacts.join("rejects/ingest-20261122T060000Z.ndjson");
+    assert_stderr_has(
+        &out,
+        &[
+            &format!("stored {good} events, 0 duplicates, {bad} rejected, 0 days marked"),
+            &default_path.display().to_string(),
+        ],
+    );
+    assert_eq!(events_count(&w), good as i64, "every good line is stored");
+    let files: Vec<_> = std::fs::read_dir(w.artifacts.join("rejects"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(
+        files,
+        ["ingest-20261122T060000Z.ndjson"],
+        "no temp file left"
+    );
+    check_rejects(
+        &std::fs::read_to_string(&default_path).unwrap(),
+        "events.ndjson",
+        &cases,
+    );
+    let run = w.sql_rows("SELECT status, exit_code, records, errors FROM job_runs");
+    assert_eq!(
+        run,
+        vec![row(&["warning", "1", &good.to_string(), &bad.to_string()])]
+    );
+}
+
+#[test]
+fn rejects_flag_chooses_the_file() {
+    let w = Workdir::new();
+    let cases = validation_cases();
+    let text: String = cases.iter().map(|(l, _)| format!("{l}\n")).collect();
+    w.write("in/events.ndjson", &text);
+    let out = w
+        .cmd("ingest")
+        .args(["--rejects", "out/bad.ndjson", "in/events.ndjson"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 1);
+    check_rejects(&w.read("out/bad.ndjson"), "in/events.ndjson", &cases);
+    assert!(!w.artifacts.join("rejects").exists());
+}
+
+#[test]
+fn csv_rejects_carry_file_line_numbers() {
+    let w = Workdir::new();
+    w.write(
+        "events.csv",
+        "ts,site,kind,session,visitor,path,revenue_cents\n\
+         2026-11-21T10:00:00Z,shop,pageview,s1,v1,/a,\n\
+         2026-11-21T10:00:00Z,shop,click,s1,v1,/a,\n\
+         2026-11-21T10:00:00Z,shop,pageview\n\
+         2026-11-21T10:00:00Z,shop,order,s1,v1,,abc\n\
+         2026-11-21T10:00:00,shop,order,s1,v1,,\n\
+         2026-11-21T10:00:00Z,shop,order,s1,v1,,250\n",
+    );
+    let out = w.cmd("ingest").arg("events.csv").output().unwrap();
+    assert_exit(&out, 1);
+    assert_eq!(events_count(&w), 2);
+    let rejects = parse_ndjson(
+        &std::fs::read_to_string(w.artifacts.join("rejects/ingest-20261122T060000Z.ndjson"))
+            .unwrap(),
+    );
+    let summary: Vec<(u64, String)> = rejects
+        .iter()
+        .map(|r| {
+            (
+                r["line"].as_u64().unwrap(),
+                r["raw"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (3, "2026-11-21T10:00:00Z,shop,click,s1,v1,/a,".to_string()),
+            (4, "2026-11-21T10:00:00Z,shop,pageview".to_string()),
+            (5, "2026-11-21T10:00:00Z,shop,order,s1,v1,,abc".to_string()),
+            (6, "2026-11-21T10:00:00,shop,order,s1,v1,,".to_string()),
+        ]
+    );
+    for (r, field) in rejects
+        .iter()
+        .zip(["kind", "fields", "revenue_cents", "ts"])
+    {
+        assert!(r["reason"].as_str().unwrap().contains(field), "{r}");
+        assert_eq!(r["file"], "events.csv");
+    }
+}
+
+#[test]
+fn duplicates_by_site_and_id_are_counted_not_stored() {
+    let w = Workdir::new();
+    let ev = |site: &str, path: &str| pageview("2026-11-21T10:00:00Z", site, "s1", "v1", path);
+    let out = w.ingest(
+        "events.ndjson",
+        &[
+            ev("shop", "/first").id("e1"),
+            ev("shop", "/second").id("e1"),
+            ev("blog", "/other-site").id("e1"),
+            ev("shop", "/e2").id("e2"),
+            ev("shop", "/no-id"),
+            ev("shop", "/no-id"),
+        ],
+    );
+    assert_stderr_has(&out, &["stored 5 events, 1 duplicates, 0 rejected"]);
+    assert_eq!(events_count(&w), 5);
+    assert_eq!(
+        w.sql_rows(
+            "SELECT l.value FROM events e JOIN labels l ON l.id = e.label_id ORDER BY e.seq"
+        ),
+        vec![
+            row(&["/first"]),
+            row(&["/other-site"]),
+            row(&["/e2"]),
+            row(&["/no-id"]),
+            row(&["/no-id"])
+        ],
+        "the first of two events with one id is the one kept"
+    );
+
+    // The same file again: every event with an id is a duplicate; only
+    // events without an id (which cannot be recognised) are stored again.
+    let out = w.cmd("ingest").arg("events.ndjson").output().unwrap();
+    assert_exit(&out, 0);
+    assert_stderr_has(&out, &["stored 2 events, 4 duplicates, 0 rejected"]);
+    assert_eq!(events_count(&w), 7);
+    assert_eq!(w.sql_i64("SELECT count(*) FROM event_ids"), 3);
+}
+
+#[test]
+fn reingesting_a_file_with_ids_stores_nothing_twice() {
+    let w = Workdir::new();
+    let events: Vec<Ev> = (0..20)
+        .map(|i| pageview("2026-11-21T10:00:00Z", "shop", "s1", "v1", "/a").id(&format!("e{i}")))
+        .collect();
+    w.ingest("events.ndjson", &events);
+    let out = w.cmd("ingest").arg("events.ndjson").output().unwrap();
+    assert_exit(&out, 0);
+    assert_stderr_has(&out, &["stored 0 events, 20 duplicates, 0 rejected"]);
+    assert_eq!(events_count(&w), 20);
+}
+
+#[test]
+fn unknown_fields_are_kept() {
+    let w = Workdir::new();
+    w.write(
+        "events.ndjson",
+        concat!(
+            r#"{"ts":"2026-11-21T10:00:00Z","site":"shop","kind":"pageview","session":"s1","visitor":"v1","path":"/a","utm":{"source":"x","n":[1,2]},"plan":"pro","score":1.5,"flag":null}"#,
+            "\n",
+            r#"{"ts":"2026-11-21T10:01:00Z","site":"shop","kind":"order","session":"s1","visitor":"v1","revenue_cents":5,"path":"/checkout","name":"buy"}"#,
+            "\n",
+            r#"{"ts":"2026-11-21T10:02:00Z","site":"shop","kind":"event","session":"s1","visitor":"v1","name":"play","path":"/video","ua":"Mozilla/5.0 \"quoted\""}"#,
+            "\n",
+        ),
+    );
+    let out = w.cmd("ingest").arg("events.ndjson").output().unwrap();
+    assert_exit(&out, 0);
+    let extras: Vec<Value> = w
+        .sql_rows("SELECT extra FROM events ORDER BY seq")
+        .into_iter()
+        .map(|r| serde_json::from_str(&r[0]).unwrap())
+        .collect();
+    assert_json(
+        &Value::Array(extras),
+        &json!([
+            {"utm": {"source": "x", "n": [1, 2]}, "plan": "pro", "score": 1.5, "flag": null},
+            {"path": "/checkout", "name": "buy"},
+            {"path": "/video", "ua": "Mozilla/5.0 \"quoted\""}
+        ]),
+    );
+}
+
+#[test]
+fn query_strings_are_removed_from_paths() {
+    let w = Workdir::new();
+    let pv = |path: &str| pageview("2026-11-21T10:00:00Z", "shop", "s1", "v1", path);
+    w.ingest(
+        "events.ndjson",
+        &[
+            pv("/a?x=1"),
+            pv("/a#top"),
+            pv("/a"),
+            pv("/b?utm=1&y=2"),
+            pv("?q=1"),
+        ],
+    );
+    assert_eq!(
+        w.sql_rows(
+            "SELECT l.value FROM events e JOIN labels l ON l.id = e.label_id ORDER BY e.seq"
+        ),
+        vec![
+            row(&["/a"]),
+            row(&["/a"]),
+            row(&["/a"]),
+            row(&["/b"]),
+            row(&["/"])
+        ]
+    );
+    assert_eq!(
+        w.sql_i64("SELECT count(*) FROM labels WHERE value LIKE '%?%' OR value LIKE '%#%'"),
+        0
+    );
+    w.backfill("2026-11-21", "2026-11-21", "UTC");
+    assert_json(
+        &w.rollup("2026-11-21", "shop")["top_pages"],
+        &json!([{"item": "/a", "count": 3}, {"item": "/", "count": 1}, {"item": "/b", "count": 1}]),
+    );
+}
+
+#[test]
+fn referrers_are_normalised() {
+    let w = Workdir::new();
+    let pv = || pageview("2026-11-21T10:00:00Z", "shop", "s1", "v1", "/a");
+    w.ingest(
+        "events.ndjson",
+        &[
+            pv().referrer("https://www.google.com/search?q=1"),
+            pv().referrer("https://www.google.com"),
+            pv().referrer("http://WWW.Example.org:8080/x"),
+            pv().referrer("https://news.ycombinator.com/item?id=1"),
+            pv().referrer("newsletter"),
+            pv().referrer(""),
+            pv(),
+        ],
+    );
+    assert_eq!(
+        w.sql_rows(
+            "SELECT l.value FROM events e JOIN labels l ON l.id = e.referrer_id ORDER BY e.seq"
+        ),
+        vec![
+            row(&["google.com"]),
+            row(&["google.com"]),
+            row(&["example.org"]),
+            row(&["news.ycombinator.com"]),
+            row(&["newsletter"]),
+            row(&["direct"]),
+            row(&["direct"]),
+        ]
+    );
+    w.backfill("2026-11-21", "2026-11-21", "UTC");
+    assert_json(
+        &w.rollup("2026-11-21", "shop")["top_referrers"],
+        &json!([
+            {"item": "direct", "count": 2},
+            {"item": "google.com", "count": 2},
+            {"item": "example.org", "count": 1},
+            {"item": "news.ycombinator.com", "count": 1},
+            {"item": "newsletter", "count": 1}
+        ]),
+    );
+}
+
+#[test]
+fn missing_input_file_exits_2_naming_it_and_stores_nothing() {
+    let w = Workdir::new();
+    w.write(
+        "good.ndjson",
+        &ndjson(&[pageview("2026-11-21T10:00:00Z", "shop", "s1", "v1", "/a")]),
+    );
+    let out = w
+        .cmd("ingest")
+        .args(["good.ndjson", "missing.ndjson"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 2);
+    assert_stderr_has(&out, &["missing.ndjson"]);
+    assert_eq!(events_count(&w), 0, "nothing of good.ndjson is stored");
+    assert_eq!(
+        w.sql_rows("SELECT status, exit_code, attempts FROM job_runs"),
+        vec![row(&["failed", "2", "1"])]
+    );
+
+    // A directory is not an input file either.
+    std::fs::create_dir(w.path("incoming")).unwrap();
+    let out = w
+        .cmd("ingest")
+        .args(["good.ndjson", "incoming"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 2);
+    assert_stderr_has(&out, &["incoming is a directory"]);
+    assert_eq!(events_count(&w), 0);
+}
+
+#[test]
+fn csv_without_a_required_column_exits_2_naming_it() {
+    let w = Workdir::new();
+    w.write(
+        "events.csv",
+        "ts,site,session,visitor,path\n2026-11-21T10:00:00Z,shop,s1,v1,/a\n",
+    );
+    let out = w.cmd("ingest").arg("events.csv").output().unwrap();
+    assert_exit(&out, 2);
+    assert_stderr_has(&out, &["the CSV input events.csv has no 'kind' column"]);
+    assert_eq!(events_count(&w), 0);
+}
+
+/// A file of `n` pageviews with ids, one per second from 2026-11-21 00:00Z.
+fn many_events(n: usize) -> String {
+    let start = ms("2026-11-21T00:00:00Z");
+    let mut text = String::with_capacity(n * 130);
+    for i in 0..n {
+        text.push_str(&format!(
+            "{{\"ts\":{},\"site\":\"shop\",\"kind\":\"pageview\",\"session\":\"s{}\",\"visitor\":\"v{}\",\"path\":\"/p{}\",\"id\":\"e{i}\"}}\n",
+            start + i as i64 * 1000,
+            i % 500,
+            i % 300,
+            i % 40
+        ));
+    }
+    text
+}
+
+#[test]
+fn killed_ingest_rolls_back_and_a_rerun_stores_each_event_once() {
+    let w = Workdir::new();
+    let total = 60_000;
+    w.write("big.ndjson", &many_events(total));
+    let config = w.write("small-batches.toml", "[ingest]\nbatch_size = 500\n");
+    // Create the store first so that the test can watch it fill.
+    w.ingest("empty.ndjson", &[]);
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ingest"))
+        .current_dir(w.root())
+        .arg("--db")
+        .arg(&w.db)
+        .arg("--artifacts")
+        .arg(&w.artifacts)
+        .args(["--now", NOW, "--config"])
+        .arg(&config)
+        .arg("big.ndjson")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let watcher =
+        rusqlite::Connection::open_with_flags(&w.db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let n: i64 = watcher
+            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+            .unwrap_or(0);
+        if n >= 500 {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "ingest ended before it could be killed"
+        );
+        assert!(Instant::now() < deadline, "ingest stored nothing in time");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(watcher);
+
+    let stored_before = events_count(&w);
+    assert!(
+        stored_before > 0 && stored_before < total as i64,
+        "killed with {stored_before} of {total} events stored: the kill came too late"
+    );
+    // Committed batches are whole and in order: the first N lines.
+    assert_eq!(
+        w.sql_i64("SELECT (max(ts) - min(ts)) / 1000 + 1 FROM events"),
+        stored_before
+    );
+    assert_eq!(w.sql_i64("SELECT count(*) FROM event_ids"), stored_before);
+    let out = w.cmd("ingest").arg("big.ndjson").output().unwrap();
+    assert_exit(&out, 0);
+    assert_stderr_has(
+        &out,
+        &[
+            &format!(
+                "stored {} events, {} duplicates",
+                thousands(total as i64 - stored_before),
+                thousands(stored_before)
+            ),
+            "1 earlier run(s) of ingest were interrupted",
+        ],
+    );
+    assert_eq!(events_count(&w), total as i64);
+    assert_eq!(
+        w.sql_i64(
+            "SELECT count(*) FROM job_runs WHERE status = 'failed' AND message LIKE 'interrupted%'"
+        ),
+        1
+    );
+}
+
+fn thousands(n: i64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
