@@ -227,6 +227,19 @@ fn a_locked_store_is_retried_then_the_alert_runs_and_the_job_exits_2() {
     assert_exit(&out, 0);
     assert!(!w.path("alert.json").exists());
     assert_eq!(w.sql_i64("SELECT count(*) FROM daily_rollups"), 1);
+    // The failed run could not be logged while the store was locked; the
+    // next run wrote its row.
+    assert_eq!(
+        w.sql_i64(
+            "SELECT count(*) FROM job_runs WHERE job = 'aggregate' AND status = 'failed' \
+             AND exit_code = 2 AND attempts = 3 AND message LIKE '%database is locked%'"
+        ),
+        1
+    );
+    assert_eq!(
+        w.sql_i64("SELECT count(*) FROM job_runs WHERE status = 'running'"),
+        0
+    );
 }
 
 /// A parsed Prometheus textfile: gauge name -> (help, type, labels, value).

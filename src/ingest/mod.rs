@@ -147,10 +147,13 @@ impl IngestRun {
             if self.pending.is_empty() {
                 break;
             }
-            let counts = writer.write_batch(&mut store.conn, &self.pending)?;
+            // Chunks arrive in thousands of lines: commit exactly batch_size
+            // events, keep the rest for the next batch.
+            let n = self.pending.len().min(batch_size);
+            let counts = writer.write_batch(&mut store.conn, &self.pending[..n])?;
             self.stored += counts.stored;
             self.duplicates += counts.duplicates;
-            self.pending.clear();
+            self.pending.drain(..n);
             started
                 .progress
                 .set_message(format!("{} events", thousands(self.stored)));

@@ -29,11 +29,16 @@ pub enum LockAttempt {
     },
 }
 
-/// The lock file of `job` for the store at `db`.
-pub fn lock_path(db: &Path, job: &str) -> PathBuf {
+/// The directory of the lock files of the store at `db`: `<db>.locks`.
+pub fn lock_dir(db: &Path) -> PathBuf {
     let mut dir = db.as_os_str().to_owned();
     dir.push(".locks");
-    PathBuf::from(dir).join(format!("{job}.lock"))
+    PathBuf::from(dir)
+}
+
+/// The lock file of `job` for the store at `db`.
+pub fn lock_path(db: &Path, job: &str) -> PathBuf {
+    lock_dir(db).join(format!("{job}.lock"))
 }
 
 /// Try to take the lock of `job` without waiting.

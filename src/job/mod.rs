@@ -224,7 +224,7 @@ where
             Err(e) if is_transient(&e) && attempts <= retry.retries => {
                 let wait = retry.backoff_seconds * 2f64.powi(attempts as i32 - 1);
                 ctx.log.warn(format!(
-                    "attempt {attempts} failed: {e:#}; retrying in {wait:.1} s"
+                    "attempt {attempts} failed: {e:#}; retrying in {wait:.2} s"
                 ));
                 std::thread::sleep(Duration::from_secs_f64(wait));
             }
@@ -334,6 +334,13 @@ fn start_run_row(ctx: &JobContext, spec: JobSpec, started_ms: i64) -> Option<i64
         return None;
     }
     let result = runlog_store(ctx, spec).and_then(|store| {
+        let lock_dir = lock::lock_dir(&ctx.settings.db);
+        if let Ok(n) = runlog::import_pending(&store.conn, &lock_dir)
+            && n > 0
+        {
+            ctx.log
+                .debug(format!("wrote {n} run(s) that earlier runs could not log"));
+        }
         let closed = runlog::close_interrupted(&store.conn, ctx.job)?;
         if closed > 0 {
             ctx.log.warn(format!(
@@ -364,12 +371,11 @@ fn finish(ctx: &JobContext, spec: JobSpec, run_id: Option<i64>, record: &RunReco
     match store {
         Ok(store) => {
             if let Err(e) = runlog::finish(&store.conn, run_id, record) {
-                ctx.log.warn(format!(
-                    "the run could not be written to the run log: {e:#}"
-                ));
+                keep_pending(ctx, run_id, record, &e);
             }
             last_success = runlog::last_success_ms(&store.conn, ctx.job).ok().flatten();
         }
+        Err(e) if spec.logs_run && is_transient(&e) => keep_pending(ctx, run_id, record, &e),
         Err(e) => ctx.log.debug(format!("no run-log row for this run: {e:#}")),
     }
     if matches!(record.status, RunStatus::Success | RunStatus::Warning) {
@@ -388,6 +394,20 @@ fn finish(ctx: &JobContext, spec: JobSpec, run_id: Option<i64>, record: &RunReco
             ctx.log
                 .warn(format!("cannot write the Prometheus textfile: {e:#}"));
         }
+    }
+}
+
+/// The store could not take the run's row: keep it for the next run.
+fn keep_pending(ctx: &JobContext, run_id: Option<i64>, record: &RunRecord, e: &anyhow::Error) {
+    let lock_dir = lock::lock_dir(&ctx.settings.db);
+    match runlog::save_pending(&lock_dir, run_id, record) {
+        Ok(path) => ctx.log.warn(format!(
+            "the run log is not writable now ({e:#}); the run is kept in {} for the next run to log",
+            path.display()
+        )),
+        Err(e2) => ctx.log.warn(format!(
+            "the run could not be written to the run log: {e:#}; nor kept: {e2:#}"
+        )),
     }
 }
 

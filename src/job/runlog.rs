@@ -5,11 +5,15 @@
 //! next run of the same job, which holds the lock and so knows the old one
 //! is gone, turns such rows into `failed` ("interrupted").
 
-use anyhow::Result;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
 
 /// How a run ended, as the run log and monitoring name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum RunStatus {
     Success,
     Warning,
@@ -29,7 +33,7 @@ impl RunStatus {
 }
 
 /// A finished run, ready to be written.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunRecord {
     pub job: String,
     pub started_ms: i64,
@@ -121,4 +125,54 @@ pub fn last_success_ms(conn: &Connection, job: &str) -> Result<Option<i64>> {
         )
         .optional()?
         .flatten())
+}
+
+/// Where runs whose row could not be written (the store locked or
+/// unwritable when they ended) wait for the next run to write them.
+pub fn pending_dir(lock_dir: &Path) -> PathBuf {
+    lock_dir.join("pending-runs")
+}
+
+/// Keep a finished run that could not be written, with the id of its
+/// `running` row if it had one.
+pub fn save_pending(lock_dir: &Path, id: Option<i64>, record: &RunRecord) -> Result<PathBuf> {
+    let dir = pending_dir(lock_dir);
+    let path = dir.join(format!(
+        "{}-{}-{}.json",
+        record.job,
+        record.started_ms,
+        std::process::id()
+    ));
+    let body = serde_json::to_string(&(id, record))?;
+    crate::artifacts::write_atomic(&path, |w| {
+        w.write_all(body.as_bytes())?;
+        Ok(())
+    })?;
+    Ok(path)
+}
+
+/// Write the runs kept by [`save_pending`]; returns how many.
+pub fn import_pending(conn: &Connection, lock_dir: &Path) -> Result<usize> {
+    let dir = pending_dir(lock_dir);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(0);
+    };
+    let mut imported = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read the pending run {}", path.display()))?;
+        let Ok((id, record)) = serde_json::from_str::<(Option<i64>, RunRecord)>(&text) else {
+            // Not ours or damaged: leave it for a person to look at.
+            continue;
+        };
+        finish(conn, id, &record)?;
+        std::fs::remove_file(&path)
+            .with_context(|| format!("cannot remove the pending run {}", path.display()))?;
+        imported += 1;
+    }
+    Ok(imported)
 }
