@@ -1,20 +1,23 @@
 //! `ingest`: load NDJSON or CSV events into the store.
 //!
-//! A reader thread parses and checks lines while the calling thread writes
-//! batches, one transaction each; a bounded channel between them keeps
-//! memory flat whatever the input size. The state lives across the job
-//! runner's attempts: a batch whose commit failed (store busy) is written
-//! again on the next attempt, and nothing is read twice, so even stdin can be
-//! retried exactly.
+//! A reader thread parses and checks lines and resolves them into rows
+//! (`resolve`), while the calling thread writes batches, one transaction each
+//! (`writer`); a bounded channel between them keeps memory flat whatever the
+//! input size. The state lives across the job runner's attempts: a batch
+//! whose commit failed (store busy) is written again on the next attempt, and
+//! nothing is read twice, so even stdin can be retried exactly.
 
 pub mod parse;
 mod rejects;
+pub mod resolve;
 pub mod writer;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use anyhow::{Context, Result};
@@ -24,7 +27,7 @@ use crate::job::{JobContext, JobOutcome, Severity, usage};
 use crate::util::thousands;
 use parse::{ParsedEvent, parse_csv_record, parse_json_line};
 use rejects::RejectsFile;
-use writer::StoreWriter;
+use resolve::{ResolvedBatch, Resolver};
 
 /// Input formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,28 +66,34 @@ enum Item {
     Reject(rejects::Reject),
 }
 
-struct Chunk {
-    items: Vec<Item>,
-    bytes: u64,
+/// What the reader thread sends the writer.
+enum Msg {
+    Rejects(Vec<rejects::Reject>, u64),
+    Batch(ResolvedBatch, u64),
+    /// Reading or resolving failed; nothing more will come.
+    Failed(anyhow::Error),
 }
 
 /// State that outlives one attempt.
 pub struct IngestRun {
     options: IngestOptions,
     started: Option<Started>,
-    pending: Vec<ParsedEvent>,
-    writer: Option<StoreWriter>,
+    /// A batch received but not yet committed.
+    pending: Option<ResolvedBatch>,
     rejects: Option<RejectsFile>,
     stored: u64,
     duplicates: u64,
     rejected: u64,
+    marked: std::collections::BTreeSet<(i64, chrono::NaiveDate)>,
+    reader_error: Option<String>,
     finished_reading: bool,
 }
 
 struct Started {
-    rx: Receiver<Result<Chunk>>,
+    rx: Receiver<Msg>,
     reader: Option<JoinHandle<()>>,
     progress: ProgressBar,
+    committed: Arc<AtomicU64>,
 }
 
 impl IngestRun {
@@ -92,87 +101,86 @@ impl IngestRun {
         IngestRun {
             options,
             started: None,
-            pending: Vec::new(),
-            writer: None,
+            pending: None,
             rejects: None,
             stored: 0,
             duplicates: 0,
             rejected: 0,
+            marked: Default::default(),
+            reader_error: None,
             finished_reading: false,
         }
     }
 
     /// One attempt of the job: continue where the last one stopped.
     pub fn attempt(&mut self, ctx: &JobContext) -> Result<JobOutcome> {
-        if self.started.is_none() {
-            self.start(ctx)?;
+        if let Some(e) = &self.reader_error {
+            return Err(anyhow::anyhow!("{e}"));
         }
-        let writer = self
-            .writer
-            .get_or_insert_with(|| StoreWriter::new(ctx.settings.tz));
         let mut store = ctx.open_store()?;
         // Checkpoint less often while loading: pages rewritten by several
         // batches (the session and visitor indexes) reach the file once.
-        store
-            .conn
-            .execute_batch("PRAGMA wal_autocheckpoint = 16384; PRAGMA cache_size = -131072;")?;
-        let batch_size = ctx.settings.file.ingest.batch_size;
+        store.conn.execute_batch(
+            "PRAGMA wal_autocheckpoint = 16384; PRAGMA cache_size = -131072;",
+        )?;
+        if self.started.is_none() {
+            self.start(ctx, &store)?;
+        }
         let started = self.started.as_mut().expect("started above");
         loop {
-            // Fill the pending batch unless a failed attempt left one.
-            while !self.finished_reading && self.pending.len() < batch_size {
-                match started.rx.recv() {
-                    Ok(Ok(chunk)) => {
-                        started.progress.inc(chunk.bytes);
-                        for item in chunk.items {
-                            match item {
-                                Item::Event(e) => self.pending.push(e),
-                                Item::Reject(r) => {
-                                    self.rejected += 1;
-                                    self.rejects
-                                        .as_mut()
-                                        .expect("rejects file set at start")
-                                        .write(&r)?;
-                                }
-                            }
-                        }
-                    }
-                    Ok(Err(e)) => {
-                        self.finished_reading = true;
-                        return Err(e);
-                    }
-                    Err(_) => self.finished_reading = true,
-                }
+            if let Some(batch) = &self.pending {
+                let counts = writer::write_batch(&mut store.conn, batch)?;
+                started.committed.store(batch.number, Ordering::Release);
+                self.stored += counts.stored;
+                self.duplicates += counts.duplicates;
+                self.marked.extend(counts.marked);
+                self.pending = None;
+                started
+                    .progress
+                    .set_message(format!("{} events", thousands(self.stored)));
             }
-            if self.pending.is_empty() {
+            if self.finished_reading {
                 break;
             }
-            // Chunks arrive in thousands of lines: commit exactly batch_size
-            // events, keep the rest for the next batch.
-            let n = self.pending.len().min(batch_size);
-            let counts = writer.write_batch(&mut store.conn, &self.pending[..n])?;
-            self.stored += counts.stored;
-            self.duplicates += counts.duplicates;
-            self.pending.drain(..n);
-            started
-                .progress
-                .set_message(format!("{} events", thousands(self.stored)));
+            match started.rx.recv() {
+                Ok(Msg::Rejects(rejects, bytes)) => {
+                    started.progress.inc(bytes);
+                    let file = self.rejects.as_mut().expect("rejects file set at start");
+                    for r in &rejects {
+                        self.rejected += 1;
+                        file.write(r)?;
+                    }
+                }
+                Ok(Msg::Batch(batch, bytes)) => {
+                    started.progress.inc(bytes);
+                    self.pending = Some(batch);
+                }
+                Ok(Msg::Failed(e)) => {
+                    // Not retried: the input cannot be read again from where
+                    // it failed.
+                    let text = format!("{e:#}");
+                    self.reader_error = Some(text.clone());
+                    self.finished_reading = true;
+                    return Err(anyhow::anyhow!("{text}"));
+                }
+                Err(_) => self.finished_reading = true,
+            }
         }
         started.progress.finish_and_clear();
+        if let Some(handle) = started.reader.take() {
+            let _ = handle.join();
+        }
         // Leave a short WAL behind for the next job; a busy reader only
         // makes this partial, which is fine.
         let _ = store
             .conn
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-        if let Some(handle) = started.reader.take() {
-            let _ = handle.join();
-        }
         self.finish(ctx)
     }
 
     /// Open every input before storing anything, so that a missing file
     /// stops the run with nothing half-stored, then start the reader.
-    fn start(&mut self, ctx: &JobContext) -> Result<()> {
+    fn start(&mut self, ctx: &JobContext, store: &crate::store::Store) -> Result<()> {
         let mut sources = Vec::new();
         let mut total_bytes = 0u64;
         let mut stdin_used = false;
@@ -229,18 +237,38 @@ impl IngestRun {
             ProgressBar::hidden()
         };
 
-        let (tx, rx) = sync_channel::<Result<Chunk>>(4);
+        let committed = Arc::new(AtomicU64::new(0));
+        let mut resolver = Resolver::new(
+            store.reopen_read_only(ctx.settings.file.store.busy_timeout_ms)?,
+            ctx.settings.tz,
+            committed.clone(),
+        )?;
+        let batch_size = ctx.settings.file.ingest.batch_size;
+        let (tx, rx) = sync_channel::<Msg>(2);
         let reader = std::thread::spawn(move || {
+            let mut sink = BatchSink {
+                tx: &tx,
+                resolver: &mut resolver,
+                batch_size,
+                bytes: 0,
+                events: Vec::with_capacity(CHUNK_LINES),
+                rejects: Vec::new(),
+            };
             for source in sources {
-                if !source.read_into(&tx) {
+                if let Err(e) = source.read_into(&mut sink) {
+                    let _ = tx.send(Msg::Failed(e));
                     return;
                 }
+            }
+            if let Err(e) = sink.flush() {
+                let _ = tx.send(Msg::Failed(e));
             }
         });
         self.started = Some(Started {
             rx,
             reader: Some(reader),
             progress,
+            committed,
         });
         Ok(())
     }
@@ -250,8 +278,7 @@ impl IngestRun {
             Some(r) => r.finish()?,
             None => None,
         };
-        let writer = self.writer.as_ref();
-        let marked = writer.map(|w| w.marked_total.len()).unwrap_or(0);
+        let marked = self.marked.len();
         let mut message = format!(
             "stored {} events, {} duplicates, {} rejected, {} days marked for re-aggregation",
             thousands(self.stored),
@@ -322,47 +349,27 @@ impl Source {
         })
     }
 
-    /// Read the whole source into the channel; false when the receiver is
-    /// gone or reading failed (the error was sent).
-    fn read_into(self, tx: &std::sync::mpsc::SyncSender<Result<Chunk>>) -> bool {
-        let mut chunk = Chunk {
-            items: Vec::with_capacity(CHUNK_LINES),
-            bytes: 0,
-        };
-        let send = |chunk: &mut Chunk| {
-            let full = std::mem::replace(
-                chunk,
-                Chunk {
-                    items: Vec::with_capacity(CHUNK_LINES),
-                    bytes: 0,
-                },
-            );
-            tx.send(Ok(full)).is_ok()
-        };
+    /// Read the whole source into `sink`.
+    fn read_into(self, sink: &mut BatchSink) -> Result<()> {
         match self {
             Source::Ndjson { name, mut reader } => {
                 let mut buf = Vec::with_capacity(4096);
                 let mut line_no = 0u64;
                 loop {
                     buf.clear();
-                    let n = match reader.read_until(b'\n', &mut buf) {
-                        Ok(n) => n,
-                        Err(e) => {
-                            let _ = tx.send(Err(anyhow::Error::new(e)
-                                .context(format!("cannot read {name} after line {line_no}"))));
-                            return false;
-                        }
-                    };
+                    let n = reader
+                        .read_until(b'\n', &mut buf)
+                        .with_context(|| format!("cannot read {name} after line {line_no}"))?;
                     if n == 0 {
                         break;
                     }
                     line_no += 1;
-                    chunk.bytes += n as u64;
                     let mut line = &buf[..];
                     while let [rest @ .., b'\n' | b'\r'] = line {
                         line = rest;
                     }
                     if line.iter().all(|b| b.is_ascii_whitespace()) {
+                        sink.bytes += n as u64;
                         continue;
                     }
                     let item = match std::str::from_utf8(line) {
@@ -379,10 +386,7 @@ impl Source {
                             &String::from_utf8_lossy(line),
                         )),
                     };
-                    chunk.items.push(item);
-                    if chunk.items.len() >= CHUNK_LINES && !send(&mut chunk) {
-                        return false;
-                    }
+                    sink.push(item, n as u64)?;
                 }
             }
             Source::Csv {
@@ -398,7 +402,7 @@ impl Source {
                         Ok(true) => {
                             let line_no = record.position().map(|p| p.line()).unwrap_or(0);
                             let pos = reader.position().byte();
-                            chunk.bytes += pos.saturating_sub(last_pos);
+                            let bytes = pos.saturating_sub(last_pos);
                             last_pos = pos;
                             let item = match parse_csv_record(&headers, &record) {
                                 Ok(e) => Item::Event(e),
@@ -409,30 +413,99 @@ impl Source {
                                     &csv_line(&record),
                                 )),
                             };
-                            chunk.items.push(item);
+                            sink.push(item, bytes)?;
                         }
                         Err(e) => {
                             let line_no = e.position().map(|p| p.line()).unwrap_or(0);
                             if matches!(e.kind(), csv::ErrorKind::Io(_)) {
-                                let _ = tx.send(Err(anyhow::Error::new(e)
-                                    .context(format!("cannot read {name} near line {line_no}"))));
-                                return false;
+                                return Err(anyhow::Error::new(e)
+                                    .context(format!("cannot read {name} near line {line_no}")));
                             }
-                            chunk.items.push(Item::Reject(rejects::Reject::new(
-                                &name,
-                                line_no,
-                                format!("not a valid CSV record: {e}"),
-                                "",
-                            )));
+                            sink.push(
+                                Item::Reject(rejects::Reject::new(
+                                    &name,
+                                    line_no,
+                                    format!("not a valid CSV record: {e}"),
+                                    "",
+                                )),
+                                0,
+                            )?;
                         }
-                    }
-                    if chunk.items.len() >= CHUNK_LINES && !send(&mut chunk) {
-                        return false;
                     }
                 }
             }
         }
-        chunk.items.is_empty() || send(&mut chunk)
+        Ok(())
+    }
+}
+
+/// Collects parsed lines on the reader thread, resolves them in chunks and
+/// sends exactly `batch_size` events per batch.
+struct BatchSink<'a> {
+    tx: &'a SyncSender<Msg>,
+    resolver: &'a mut Resolver,
+    batch_size: usize,
+    /// Input bytes read since the last message (for the progress bar).
+    bytes: u64,
+    events: Vec<ParsedEvent>,
+    rejects: Vec<rejects::Reject>,
+}
+
+impl BatchSink<'_> {
+    fn push(&mut self, item: Item, bytes: u64) -> Result<()> {
+        self.bytes += bytes;
+        match item {
+            Item::Event(e) => self.events.push(e),
+            Item::Reject(r) => self.rejects.push(r),
+        }
+        if self.events.len() + self.rejects.len() >= CHUNK_LINES {
+            self.resolve_chunk()?;
+        }
+        Ok(())
+    }
+
+    fn send(&self, msg: Msg) -> Result<()> {
+        self.tx
+            .send(msg)
+            .map_err(|_| anyhow::anyhow!("the writer stopped"))
+    }
+
+    fn resolve_chunk(&mut self) -> Result<()> {
+        if !self.rejects.is_empty() {
+            let rejects = std::mem::take(&mut self.rejects);
+            self.send(Msg::Rejects(rejects, 0))?;
+        }
+        let mut events = std::mem::take(&mut self.events);
+        while !events.is_empty() {
+            let room = self.batch_size - self.resolver.len();
+            let later = if events.len() > room {
+                events.split_off(room)
+            } else {
+                Vec::new()
+            };
+            self.resolver.add(events)?;
+            events = later;
+            if self.resolver.len() >= self.batch_size {
+                let bytes = std::mem::take(&mut self.bytes);
+                let batch = self.resolver.take_batch();
+                self.send(Msg::Batch(batch, bytes))?;
+            }
+        }
+        self.events = Vec::with_capacity(CHUNK_LINES);
+        Ok(())
+    }
+
+    /// Send what is left at the end of the input.
+    fn flush(&mut self) -> Result<()> {
+        self.resolve_chunk()?;
+        let bytes = std::mem::take(&mut self.bytes);
+        if !self.resolver.is_empty() {
+            let batch = self.resolver.take_batch();
+            self.send(Msg::Batch(batch, bytes))?;
+        } else if bytes > 0 {
+            self.send(Msg::Rejects(Vec::new(), bytes))?;
+        }
+        Ok(())
     }
 }
 

@@ -1,0 +1,498 @@
+//! Turning checked events into rows: every string becomes an integer id,
+//! sessions and visitors get their spans, and each batch lists the rows the
+//! writer must add or change.
+//!
+//! This runs on the reader thread, beside parsing, so that the writer thread
+//! only inserts. Ids are allocated here (max(id) + 1 when the run starts):
+//! ingest holds its job lock, and no other job adds sessions, visitors,
+//! labels or sites, so nobody else takes ids while we run. Keys the caches do
+//! not hold are looked up on a read-only connection, in index order.
+//! A cache entry is only forgotten once the batch that last used it is
+//! committed, so a key is never looked up while its row is still in flight.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{Context, Result};
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use rusqlite::{Connection, OptionalExtension, params};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use super::parse::ParsedEvent;
+use crate::time::day_bounds_ms;
+
+/// Cached keys (sessions + visitors + labels) above which committed entries
+/// are forgotten: keeps memory flat whatever the input size.
+pub const CACHE_LIMIT: usize = 1_000_000;
+
+/// The stored hash of a visitor or session key: 64-bit FNV-1a, fixed
+/// forever because it is written into the store.
+pub fn key_hash(key: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h as i64
+}
+
+/// An event as the `events` table stores it.
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    pub ts: i64,
+    pub site: i64,
+    pub kind: i64,
+    pub session: i64,
+    pub visitor: i64,
+    pub label: Option<i64>,
+    pub referrer: Option<i64>,
+    pub revenue_cents: Option<i64>,
+    pub extra: Option<String>,
+    /// The input's id, for dedupe.
+    pub id: Option<String>,
+}
+
+/// A new session or visitor row.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    pub id: i64,
+    pub site: i64,
+    pub hash: i64,
+    pub key: String,
+    /// Sessions: the visitor; visitors: unused.
+    pub visitor: i64,
+    pub first: i64,
+    pub last: i64,
+}
+
+/// Everything one transaction writes.
+#[derive(Debug, Default)]
+pub struct ResolvedBatch {
+    pub number: u64,
+    pub events: Vec<EventRow>,
+    pub new_sites: Vec<(i64, String, i64, i64)>,
+    pub site_spans: Vec<(i64, i64, i64)>,
+    pub new_labels: Vec<(i64, String)>,
+    /// Sorted by (site, hash): inserted in index order.
+    pub new_sessions: Vec<NewKey>,
+    pub session_spans: Vec<(i64, i64, i64)>,
+    pub new_visitors: Vec<NewKey>,
+    pub visitor_firsts: Vec<(i64, i64)>,
+    /// The local days (per site) the batch's events fall in.
+    pub days: Vec<(i64, NaiveDate)>,
+}
+
+#[derive(Clone, Copy)]
+struct Span {
+    id: i64,
+    visitor: i64,
+    first: i64,
+    last: i64,
+    /// Created by this run and not yet in a batch handed out.
+    new: bool,
+    /// Changed since the last batch was handed out.
+    dirty: bool,
+    /// The batch that last used it.
+    batch: u64,
+}
+
+/// The caches and id counters of one ingest run.
+pub struct Resolver {
+    conn: Connection,
+    tz: Tz,
+    committed: Arc<AtomicU64>,
+    batch: ResolvedBatch,
+    next_batch: u64,
+    sites: FxHashMap<String, i64>,
+    /// Per site id: first and last event time seen by this run.
+    site_spans: FxHashMap<i64, (i64, i64)>,
+    labels: FxHashMap<String, (i64, u64)>,
+    sessions: FxHashMap<i64, FxHashMap<String, Span>>,
+    visitors: FxHashMap<i64, FxHashMap<String, Span>>,
+    touched_sessions: Vec<(i64, String)>,
+    touched_visitors: Vec<(i64, String)>,
+    touched_sites: FxHashSet<i64>,
+    days: FxHashSet<(i64, NaiveDate)>,
+    day_cache: Option<(i64, i64, NaiveDate)>,
+    next_site: i64,
+    next_label: i64,
+    next_session: i64,
+    next_visitor: i64,
+    cached: usize,
+}
+
+impl Resolver {
+    /// `conn` is a read-only connection to the store; `committed` is the
+    /// number of the last batch the writer committed.
+    pub fn new(conn: Connection, tz: Tz, committed: Arc<AtomicU64>) -> Result<Resolver> {
+        let next = |table: &str| -> Result<i64> {
+            Ok(conn.query_row(
+                &format!("SELECT coalesce(max(id), 0) + 1 FROM {table}"),
+                [],
+                |r| r.get(0),
+            )?)
+        };
+        let (next_site, next_label, next_session, next_visitor) = (
+            next("sites")?,
+            next("labels")?,
+            next("sessions")?,
+            next("visitors")?,
+        );
+        Ok(Resolver {
+            conn,
+            tz,
+            committed,
+            batch: ResolvedBatch {
+                number: 1,
+                ..ResolvedBatch::default()
+            },
+            next_batch: 1,
+            sites: FxHashMap::default(),
+            site_spans: FxHashMap::default(),
+            labels: FxHashMap::default(),
+            sessions: FxHashMap::default(),
+            visitors: FxHashMap::default(),
+            touched_sessions: Vec::new(),
+            touched_visitors: Vec::new(),
+            touched_sites: FxHashSet::default(),
+            days: FxHashSet::default(),
+            day_cache: None,
+            next_site,
+            next_label,
+            next_session,
+            next_visitor,
+            cached: 0,
+        })
+    }
+
+    /// Events in the batch being built.
+    pub fn len(&self) -> usize {
+        self.batch.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.batch.events.is_empty()
+    }
+
+    /// Resolve a chunk of events into the current batch.
+    pub fn add(&mut self, events: Vec<ParsedEvent>) -> Result<()> {
+        self.look_up_unknown(&events)?;
+        let number = self.batch.number;
+        for e in events {
+            let site = self.site(&e.site, e.ts_ms)?;
+            let visitor = self.visitor(site, &e.visitor, e.ts_ms, number);
+            let session = self.session(site, &e.session, visitor, e.ts_ms, number);
+            let label = match &e.label {
+                Some(l) => Some(self.label(l, number)?),
+                None => None,
+            };
+            let referrer = match &e.referrer {
+                Some(r) => Some(self.label(r, number)?),
+                None => None,
+            };
+            let day = self.local_day(e.ts_ms);
+            self.days.insert((site, day));
+            self.batch.events.push(EventRow {
+                ts: e.ts_ms,
+                site,
+                kind: e.kind as i64,
+                session,
+                visitor,
+                label,
+                referrer,
+                revenue_cents: e.revenue_cents,
+                extra: e.extra,
+                id: e.id,
+            });
+        }
+        Ok(())
+    }
+
+    /// Hand out the current batch with its new and changed rows, and start
+    /// the next one.
+    pub fn take_batch(&mut self) -> ResolvedBatch {
+        let number = self.batch.number;
+        let mut batch = std::mem::replace(
+            &mut self.batch,
+            ResolvedBatch {
+                number: number + 1,
+                ..ResolvedBatch::default()
+            },
+        );
+        self.next_batch = number + 1;
+        for (kind, touched) in [
+            (0, std::mem::take(&mut self.touched_sessions)),
+            (1, std::mem::take(&mut self.touched_visitors)),
+        ] {
+            let map = if kind == 0 {
+                &mut self.sessions
+            } else {
+                &mut self.visitors
+            };
+            for (site, key) in touched {
+                let Some(s) = map.get_mut(&site).and_then(|m| m.get_mut(&key)) else {
+                    continue;
+                };
+                if s.new {
+                    let row = NewKey {
+                        id: s.id,
+                        site,
+                        hash: key_hash(&key),
+                        key,
+                        visitor: s.visitor,
+                        first: s.first,
+                        last: s.last,
+                    };
+                    if kind == 0 {
+                        batch.new_sessions.push(row);
+                    } else {
+                        batch.new_visitors.push(row);
+                    }
+                } else if s.dirty {
+                    if kind == 0 {
+                        batch.session_spans.push((s.id, s.first, s.last));
+                    } else {
+                        batch.visitor_firsts.push((s.id, s.first));
+                    }
+                }
+                s.new = false;
+                s.dirty = false;
+            }
+        }
+        batch.new_sessions.sort_unstable_by_key(|n| (n.site, n.hash));
+        batch.new_visitors.sort_unstable_by_key(|n| (n.site, n.hash));
+        for site in self.touched_sites.drain() {
+            if let Some((first, last)) = self.site_spans.get(&site) {
+                batch.site_spans.push((site, *first, *last));
+            }
+        }
+        batch.days = self.days.drain().collect();
+        self.evict_committed();
+        batch
+    }
+
+    /// Forget cached entries whose last batch is committed, once the caches
+    /// are over their limit.
+    fn evict_committed(&mut self) {
+        if self.cached <= CACHE_LIMIT {
+            return;
+        }
+        let committed = self.committed.load(Ordering::Acquire);
+        let mut kept = 0;
+        for map in [&mut self.sessions, &mut self.visitors] {
+            for m in map.values_mut() {
+                m.retain(|_, s| s.batch > committed);
+                kept += m.len();
+            }
+        }
+        self.labels.retain(|_, l| l.1 > committed);
+        self.cached = kept + self.labels.len();
+    }
+
+    /// Look up, in index order, the session and visitor keys of `events`
+    /// that the caches do not hold; cache those the store has. Sorted
+    /// lookups touch each index page once instead of at random.
+    fn look_up_unknown(&mut self, events: &[ParsedEvent]) -> Result<()> {
+        let mut sessions: Vec<(i64, i64, &str)> = Vec::new();
+        let mut visitors: Vec<(i64, i64, &str)> = Vec::new();
+        for e in events {
+            let Some(&site) = self.sites.get(&e.site) else {
+                // A site new to this run: its keys may still be stored.
+                let site = self.site(&e.site, e.ts_ms)?;
+                sessions.push((site, key_hash(&e.session), &e.session));
+                visitors.push((site, key_hash(&e.visitor), &e.visitor));
+                continue;
+            };
+            if !self
+                .sessions
+                .get(&site)
+                .is_some_and(|m| m.contains_key(e.session.as_str()))
+            {
+                sessions.push((site, key_hash(&e.session), &e.session));
+            }
+            if !self
+                .visitors
+                .get(&site)
+                .is_some_and(|m| m.contains_key(e.visitor.as_str()))
+            {
+                visitors.push((site, key_hash(&e.visitor), &e.visitor));
+            }
+        }
+        for (table, keys) in [("sessions", &mut sessions), ("visitors", &mut visitors)] {
+            keys.sort_unstable();
+            keys.dedup();
+            let sql = if table == "sessions" {
+                "SELECT id, key, started_ts, last_ts, visitor_id FROM sessions WHERE site_id = ?1 AND key_hash = ?2"
+            } else {
+                "SELECT id, key, first_ts, first_ts, 0 FROM visitors WHERE site_id = ?1 AND key_hash = ?2"
+            };
+            let mut stmt = self.conn.prepare_cached(sql)?;
+            for &(site, hash, key) in keys.iter() {
+                let mut rows = stmt.query(params![site, hash])?;
+                while let Some(row) = rows.next()? {
+                    if row.get_ref(1)?.as_str()? != key {
+                        continue;
+                    }
+                    let span = Span {
+                        id: row.get(0)?,
+                        first: row.get(2)?,
+                        last: row.get(3)?,
+                        visitor: row.get(4)?,
+                        new: false,
+                        dirty: false,
+                        batch: 0,
+                    };
+                    let map = if table == "sessions" {
+                        &mut self.sessions
+                    } else {
+                        &mut self.visitors
+                    };
+                    map.entry(site).or_default().insert(key.to_string(), span);
+                    self.cached += 1;
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn site(&mut self, name: &str, ts: i64) -> Result<i64> {
+        let id = match self.sites.get(name) {
+            Some(id) => *id,
+            None => {
+                let found: Option<(i64, i64, i64)> = self
+                    .conn
+                    .query_row(
+                        "SELECT id, first_ts, last_ts FROM sites WHERE name = ?1",
+                        [name],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .optional()
+                    .context("cannot read the sites of the store")?;
+                let (id, first, last) = match found {
+                    Some(row) => row,
+                    None => {
+                        let id = self.next_site;
+                        self.next_site += 1;
+                        self.batch.new_sites.push((id, name.to_string(), ts, ts));
+                        (id, ts, ts)
+                    }
+                };
+                self.sites.insert(name.to_string(), id);
+                self.site_spans.insert(id, (first, last));
+                id
+            }
+        };
+        let span = self.site_spans.entry(id).or_insert((ts, ts));
+        if ts < span.0 || ts > span.1 {
+            span.0 = span.0.min(ts);
+            span.1 = span.1.max(ts);
+            self.touched_sites.insert(id);
+        }
+        Ok(id)
+    }
+
+    fn label(&mut self, value: &str, batch: u64) -> Result<i64> {
+        if let Some(l) = self.labels.get_mut(value) {
+            l.1 = batch;
+            return Ok(l.0);
+        }
+        let found: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT id FROM labels WHERE value = ?1")?
+            .query_row([value], |r| r.get(0))
+            .optional()?;
+        let id = match found {
+            Some(id) => id,
+            None => {
+                let id = self.next_label;
+                self.next_label += 1;
+                self.batch.new_labels.push((id, value.to_string()));
+                id
+            }
+        };
+        self.labels.insert(value.to_string(), (id, batch));
+        self.cached += 1;
+        Ok(id)
+    }
+
+    fn visitor(&mut self, site: i64, key: &str, ts: i64, batch: u64) -> i64 {
+        let map = self.visitors.entry(site).or_default();
+        if let Some(v) = map.get_mut(key) {
+            v.batch = batch;
+            if ts < v.first {
+                v.first = ts;
+                if !v.dirty && !v.new {
+                    self.touched_visitors.push((site, key.to_string()));
+                }
+                v.dirty = true;
+            }
+            return v.id;
+        }
+        // look_up_unknown saw every key of the chunk: a miss is new.
+        let id = self.next_visitor;
+        self.next_visitor += 1;
+        map.insert(
+            key.to_string(),
+            Span {
+                id,
+                visitor: 0,
+                first: ts,
+                last: ts,
+                new: true,
+                dirty: false,
+                batch,
+            },
+        );
+        self.cached += 1;
+        self.touched_visitors.push((site, key.to_string()));
+        id
+    }
+
+    fn session(&mut self, site: i64, key: &str, visitor: i64, ts: i64, batch: u64) -> i64 {
+        let map = self.sessions.entry(site).or_default();
+        if let Some(s) = map.get_mut(key) {
+            s.batch = batch;
+            if ts < s.first || ts > s.last {
+                s.first = s.first.min(ts);
+                s.last = s.last.max(ts);
+                if !s.dirty && !s.new {
+                    self.touched_sessions.push((site, key.to_string()));
+                }
+                s.dirty = true;
+            }
+            return s.id;
+        }
+        let id = self.next_session;
+        self.next_session += 1;
+        map.insert(
+            key.to_string(),
+            Span {
+                id,
+                visitor,
+                first: ts,
+                last: ts,
+                new: true,
+                dirty: false,
+                batch,
+            },
+        );
+        self.cached += 1;
+        self.touched_sessions.push((site, key.to_string()));
+        id
+    }
+
+    fn local_day(&mut self, ts_ms: i64) -> NaiveDate {
+        if let Some((start, end, day)) = self.day_cache
+            && ts_ms >= start
+            && ts_ms < end
+        {
+            return day;
+        }
+        let day = crate::time::local_date(ts_ms, self.tz);
+        let (start, end) = day_bounds_ms(day, self.tz);
+        self.day_cache = Some((start, end, day));
+        day
+    }
+}
