@@ -13,6 +13,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub mod artifacts;
 pub mod export;
 pub mod generate;
+pub mod guard;
 pub mod ingest;
 pub mod job;
 pub mod log;

@@ -64,6 +64,8 @@ pub struct ConfigFile {
     pub retry: RetryConfig,
     pub alert: AlertConfig,
     pub ingest: IngestConfig,
+    /// `[guard]`: thresholds of sampling-guard's checks.
+    pub guard: crate::guard::detect::GuardSettings,
 }
 
 /// `[store]`
