@@ -119,14 +119,7 @@ pub fn export(ctx: &JobContext, opts: &ExportOptions) -> Result<JobOutcome> {
         ctx.settings.file.store.busy_timeout_ms,
         true,
     )?;
-    let site = match &opts.site {
-        Some(name) => Some(
-            store
-                .require_site(name)
-                .map_err(|e| usage(format!("{e:#}")))?,
-        ),
-        None => None,
-    };
+    let site = store.site_filter(opts.site.as_deref())?;
     let rows = load(&store.conn, range.start, range.end, site)?;
     let target = match (&opts.output, &opts.output_dir) {
         (_, Some(dir)) => Some(dir.join(format!(

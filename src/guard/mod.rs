@@ -159,14 +159,7 @@ pub fn run(ctx: &JobContext, opts: &GuardOptions) -> Result<JobOutcome> {
         ctx.settings.file.store.busy_timeout_ms,
         true,
     )?;
-    let site = match &opts.site {
-        Some(name) => Some(
-            store
-                .require_site(name)
-                .map_err(|e| usage(format!("{e:#}")))?,
-        ),
-        None => None,
-    };
+    let site = store.site_filter(opts.site.as_deref())?;
     let from = start
         .checked_sub_days(Days::new(HISTORY_DAYS))
         .unwrap_or(start);

@@ -49,14 +49,7 @@ pub fn aggregate(ctx: &JobContext, opts: &AggregateOptions) -> Result<JobOutcome
         (None, false) => yesterday(now, tz),
     };
     let mut store = ctx.open_store()?;
-    let site = match &opts.site {
-        Some(name) => Some(
-            store
-                .require_site(name)
-                .map_err(|e| usage(format!("{e:#}")))?,
-        ),
-        None => None,
-    };
+    let site = store.site_filter(opts.site.as_deref())?;
     let marked = marked_days(&store, site)?;
     let mut days: BTreeSet<NaiveDate> = marked.iter().copied().collect();
     days.insert(target);
@@ -180,14 +173,7 @@ impl Backfill {
     pub fn attempt(&mut self, ctx: &JobContext, opts: &BackfillOptions) -> Result<JobOutcome> {
         let range = backfill_range(ctx, opts)?;
         let mut store = ctx.open_store()?;
-        let site = match &opts.site {
-            Some(name) => Some(
-                store
-                    .require_site(name)
-                    .map_err(|e| usage(format!("{e:#}")))?,
-            ),
-            None => None,
-        };
+        let site = store.site_filter(opts.site.as_deref())?;
         let days: Vec<NaiveDate> = range.days().filter(|d| !self.done.contains(d)).collect();
         let bar = if ctx.log.show_progress() {
             let bar = ProgressBar::with_draw_target(

@@ -189,6 +189,18 @@ impl Store {
             .optional()?)
     }
 
+    /// The site id for an optional `--site S`; an unknown site is a usage
+    /// error (exit 2) that lists the known ones.
+    pub fn site_filter(&self, name: Option<&str>) -> Result<Option<i64>> {
+        match name {
+            Some(name) => self
+                .require_site(name)
+                .map(Some)
+                .map_err(|e| crate::job::usage(format!("{e:#}"))),
+            None => Ok(None),
+        }
+    }
+
     /// Check `--site S` against the store: an unknown site is an error that
     /// lists the known ones.
     pub fn require_site(&self, name: &str) -> Result<i64> {
