@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# The demo: the real jobs, in the order cron runs them, on a fresh embedded
-# store filled with generated events. Run from anywhere:
+# The demo: every job, in the order cron runs them, on a fresh embedded store
+# filled with 90 days of generated events for 3 sites, with one planted
+# incident. Each job's output goes to logs/<job>.log, as its crontab line
+# would write it, and to the screen; a tour of what each job wrote follows.
+# Run from anywhere:
 #
 #   bash scripts/demo.sh
 #
 # Environment: DEMO_DIR (target/demo), NOW (the real clock), TZ_NAME (UTC).
+# Needs jq and sqlite3 for the tour. Exits 1 when a job's exit code is not
+# the one the demo expects.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,12 +17,16 @@ dir=${DEMO_DIR:-$root/target/demo}
 now=${NOW:-$(date -u +%Y-%m-%dT%H:%M:%SZ)}
 zone=${TZ_NAME:-UTC}
 
+for tool in jq sqlite3; do
+  command -v "$tool" >/dev/null || { echo "demo: $tool is missing: apt-get install $tool" >&2; exit 2; }
+done
+
 echo "== building cronlytics (release)"
 cargo build --release --quiet --manifest-path "$root/Cargo.toml"
 bin=$root/target/release
 
 rm -rf "$dir"
-mkdir -p "$dir"
+mkdir -p "$dir/logs"
 cd "$dir"
 export CRONLYTICS_DB=$dir/analytics.db
 export CRONLYTICS_ARTIFACTS=$dir/artifacts
@@ -25,51 +34,97 @@ export CRONLYTICS_NOW=$now
 export CRONLYTICS_TZ=$zone
 export CRONLYTICS_TEXTFILE_DIR=$dir/textfile
 
-# An incident: the shop's checkout breaks 10 days before yesterday.
-incident_day=$(date -u -d "${now%%T*} -11 days" +%Y-%m-%d)
+yesterday=$(date -u -d "$(TZ=$zone date -d "$now" +%Y-%m-%d) -1 day" +%Y-%m-%d)
+# The incident: the shop's checkout breaks 10 days before yesterday.
+incident_day=$(date -u -d "$yesterday -10 days" +%Y-%m-%d)
 
-declare -A codes
-step() {
-  local name=$1
-  shift
+steps=()
+declare -A codes expected
+# run LABEL EXPECTED CMD...: one job run as its cron line would, appending
+# to logs/<job>.log; EXPECTED is the exit codes the demo accepts ("0 1").
+run() {
+  local label=$1 ok=$2
+  shift 2
   echo
-  echo "== $name"
+  echo "== $label"
   set +e
-  "$@"
-  local code=$?
+  "$@" 2>&1 | tee -a "logs/$(basename "$1").log"
+  local code=${PIPESTATUS[0]}
   set -e
-  codes[$name]=$code
+  steps+=("$label")
+  codes[$label]=$code
+  expected[$label]=$ok
   echo "-- exit code $code"
 }
 
-step generate-events "$bin/generate-events" --days 90 --events-per-day 20000 \
+run "generate-events (checkout-break@shop on $incident_day)" 0 \
+  "$bin/generate-events" --days 90 --events-per-day 20000 \
   --incident "$incident_day:checkout-break@shop" --late-fraction 0.001 --output events.ndjson
-step ingest "$bin/ingest" events.ndjson
-step backfill "$bin/backfill" --days 90
-step aggregate "$bin/aggregate"
-step export-metrics "$bin/export-metrics" --days 7 --output-dir exports
-step export-json sh -c "'$bin/export-metrics' -q --days 7 --format json > exports/last-week.json"
+run ingest 0 "$bin/ingest" events.ndjson
+run "backfill --days 90" 0 "$bin/backfill" --days 90
+run "aggregate (nightly: yesterday)" 0 "$bin/aggregate"
+run cleanup-sessions 0 "$bin/cleanup-sessions"
+# The planted incident must be caught: a warning (1) or a failure (2).
+run "sampling-guard --date $incident_day (the incident)" "1 2" "$bin/sampling-guard" --date "$incident_day"
+run "sampling-guard (yesterday)" "0 1" "$bin/sampling-guard"
+run snapshot 0 "$bin/snapshot"
+run "export-metrics --days 7 --output-dir exports" 0 "$bin/export-metrics" --days 7 --output-dir exports
+run "export-metrics --format json" 0 "$bin/export-metrics" -q --days 7 --format json --output exports/last-week.json
+run trending 0 "$bin/trending"
+# 90 days of events and the default 90-day cutoff leave nothing to delete:
+# --days 60 shows what a run would remove.
+run "retention --dry-run --days 60" 0 "$bin/retention" --dry-run --days 60
+# A dry run leaves no run in the log, so the health check does not wait for
+# a retention run here.
+printf '[health.jobs.retention]\nenabled = false\n' >health.toml
+run "health-check --format nagios" 0 "$bin/health-check" --config health.toml --format nagios
+
+proof_of() {
+  local file=artifacts/sampling-proofs/sampling-proof-${1//-/}.json
+  printf '  %-52s %s\n' "$file" "$(jq -r '"\(.status): \(.summary.passed) passed, \(.summary.warnings) warnings, \(.summary.failures) failures" + ([.anomalies[] | "; \(.site) \(.name) \(.status)"] | join(""))' "$file")"
+}
 
 echo
-echo "== tour"
-echo "store:      $CRONLYTICS_DB ($(du -h "$CRONLYTICS_DB" | cut -f1))"
-echo "exports:    $(ls exports | tr '\n' ' ')"
-echo "metrics:    $(ls textfile | tr '\n' ' ')"
+echo "== tour: what the jobs wrote, under $dir"
+echo "logs/ (one per job, as the crontab lines append them):"
+for log in logs/*.log; do
+  printf '  %-52s %s\n' "$log" "$(grep -E '^[0-9]{4}-.*Z [a-z-]+ (info|warning|error):' "$log" | tail -n 1 | cut -d' ' -f2-)"
+done
+echo "the store:"
+printf '  %-52s %s events, %s rollups, %s sessions (%s closed), %s job runs\n' "analytics.db ($(du -h analytics.db | cut -f1))" \
+  "$(sqlite3 analytics.db 'SELECT count(*) FROM events')" "$(sqlite3 analytics.db 'SELECT count(*) FROM daily_rollups')" \
+  "$(sqlite3 analytics.db 'SELECT count(*) FROM sessions')" "$(sqlite3 analytics.db 'SELECT count(*) FROM sessions WHERE ended_ts IS NOT NULL')" \
+  "$(sqlite3 analytics.db 'SELECT count(*) FROM job_runs')"
+echo "sampling-guard's proofs:"
+proof_of "$incident_day"
+proof_of "$yesterday"
+echo "snapshot, trending and export-metrics:"
+snapshot=artifacts/snapshots/$yesterday.json
+printf '  %-52s %s\n' "$snapshot" "$(jq -r '.summary | "revenue \(.revenue), \(.orders) orders, \(.sessions) sessions, conversion \(.conversion_rate)"' "$snapshot")"
+for file in artifacts/trending/*.json; do
+  printf '  %-52s %s\n' "$file" "$(jq -r '[.sites | to_entries[] | "\(.key): \(.value[0].item // "-") \(.value[0].score // "-")"] | join(", ")' "$file")"
+done
+printf '  %-52s %s rows\n' exports/metrics-*.csv "$(($(wc -l <exports/metrics-*.csv) - 1))" \
+  exports/last-week.json "$(jq length exports/last-week.json)"
+echo "Prometheus textfiles (node_exporter):"
+printf '  %s\n' textfile/*.prom
 echo
-echo "revenue per site over the last 7 days (export-metrics --format json | jq):"
+echo "revenue per site over the last 7 days (jq on exports/last-week.json):"
 jq -r 'group_by(.site)[] | "  \(.[0].site): \(map(.revenue_cents) | add / 100) in \(length) days, \(map(.unique_sessions) | add) sessions"' exports/last-week.json
 echo
-echo "the incident day $incident_day for the shop (orders should be 0):"
+echo "the shop on the incident day $incident_day (orders 0):"
 "$bin/export-metrics" -q --start "$incident_day" --end "$incident_day" --site shop | sed 's/^/  /'
+
 echo
-echo "job-run log:"
-sqlite3 -column -header "$CRONLYTICS_DB" \
-  "SELECT job, status, exit_code, records, attempts, message FROM job_runs ORDER BY id" | sed 's/^/  /'
-echo
-for name in "${!codes[@]}"; do
-  if [ "${codes[$name]}" -ge 2 ]; then
-    echo "demo: $name exited ${codes[$name]}" >&2
-    exit 1
-  fi
+echo "== exit codes"
+bad=0
+for label in "${steps[@]}"; do
+  verdict="as expected"
+  [[ " ${expected[$label]} " == *" ${codes[$label]} "* ]] || { verdict="UNEXPECTED"; bad=1; }
+  printf '  %s  %-56s %s (%s)\n' "${codes[$label]}" "$label" "$verdict" "${expected[$label]// / or }"
 done
+if [ "$bad" = 1 ]; then
+  echo "demo: a job exited with an unexpected code: see its log in $dir/logs" >&2
+  exit 1
+fi
 echo "demo finished: artifacts under $dir"

@@ -9,7 +9,6 @@ use anyhow::{Context, Result};
 use crate::artifacts::write_atomic;
 use crate::job::{JobContext, JobOutcome, Severity, usage};
 use crate::rollup::{DailyRollup, load};
-use crate::store::Store;
 use crate::time::{DayRange, compact_date};
 
 /// Output formats.
@@ -114,11 +113,7 @@ pub fn export(ctx: &JobContext, opts: &ExportOptions) -> Result<JobOutcome> {
         ctx.settings.tz,
     )
     .map_err(|e| usage(format!("{e:#}")))?;
-    let store = Store::open_existing(
-        &ctx.settings.db,
-        ctx.settings.file.store.busy_timeout_ms,
-        true,
-    )?;
+    let store = ctx.open_store_read_only()?;
     let site = store.site_filter(opts.site.as_deref())?;
     let rows = load(&store.conn, range.start, range.end, site)?;
     let target = match (&opts.output, &opts.output_dir) {

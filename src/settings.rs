@@ -66,6 +66,10 @@ pub struct ConfigFile {
     pub ingest: IngestConfig,
     /// `[guard]`: thresholds of sampling-guard's checks.
     pub guard: crate::guard::detect::GuardSettings,
+    pub sessions: SessionsConfig,
+    pub retention: RetentionConfig,
+    pub trending: TrendingConfig,
+    pub health: HealthConfig,
 }
 
 /// `[store]`
@@ -135,6 +139,167 @@ pub struct IngestConfig {
 impl Default for IngestConfig {
     fn default() -> Self {
         IngestConfig { batch_size: 50_000 }
+    }
+}
+
+/// `[health]`: what `health-check` holds the store and the artifacts to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthConfig {
+    /// Critical above this size of the artifacts directory (MB = 10^6
+    /// bytes); warning above 90 % of it.
+    pub artifacts_max_mb: f64,
+    /// Critical when the newest complete rollup's day ended longer ago.
+    pub rollup_max_lag_hours: f64,
+    /// Check the store with `PRAGMA quick_check`.
+    pub quick_check: bool,
+    /// quick_check reads the whole file: a pass is kept this long before
+    /// the next run checks again (0: every run).
+    pub quick_check_every_hours: f64,
+    /// Per-job overrides of the built-in schedule (`health::SCHEDULE`).
+    pub jobs: HealthJobsConfig,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            artifacts_max_mb: 500.0,
+            rollup_max_lag_hours: 36.0,
+            quick_check: true,
+            quick_check_every_hours: 24.0,
+            jobs: HealthJobsConfig::default(),
+        }
+    }
+}
+
+/// `[health.jobs.<job>]`, one named field per scheduled job so that a
+/// misspelt job name is an error naming it, like any unknown key.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
+pub struct HealthJobsConfig {
+    pub ingest: Option<JobHealthConfig>,
+    pub aggregate: Option<JobHealthConfig>,
+    pub sampling_guard: Option<JobHealthConfig>,
+    pub snapshot: Option<JobHealthConfig>,
+    pub export_metrics: Option<JobHealthConfig>,
+    pub cleanup_sessions: Option<JobHealthConfig>,
+    pub retention: Option<JobHealthConfig>,
+    pub trending: Option<JobHealthConfig>,
+}
+
+impl HealthJobsConfig {
+    /// The override of `job` (its binary name), if the file has one.
+    pub fn get(&self, job: &str) -> Option<&JobHealthConfig> {
+        match job {
+            "ingest" => self.ingest.as_ref(),
+            "aggregate" => self.aggregate.as_ref(),
+            "sampling-guard" => self.sampling_guard.as_ref(),
+            "snapshot" => self.snapshot.as_ref(),
+            "export-metrics" => self.export_metrics.as_ref(),
+            "cleanup-sessions" => self.cleanup_sessions.as_ref(),
+            "retention" => self.retention.as_ref(),
+            "trending" => self.trending.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+/// One job's entry under `[health.jobs]`; what is left out keeps the
+/// built-in default.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobHealthConfig {
+    /// The age of the last successful run beyond which the job is stale.
+    pub max_age_hours: Option<f64>,
+    /// `false`: this installation does not run the job; it is not checked.
+    pub enabled: Option<bool>,
+}
+
+/// `[sessions]`: `cleanup-sessions`. Values are checked by the job, so
+/// that a bad one is named with the reason (exit 2).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionsConfig {
+    /// A session with no activity for more than this many minutes is closed.
+    pub idle_minutes: i64,
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        SessionsConfig { idle_minutes: 30 }
+    }
+}
+
+/// `[retention]`: what `retention` keeps and how gently it deletes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Raw events and closed sessions of days older than this are deleted.
+    pub days: i64,
+    /// Rows per delete transaction.
+    pub batch_size: i64,
+    /// Pause between two delete transactions, so that a waiting ingest
+    /// gets the store.
+    pub pause_ms: i64,
+    /// Also remove cronlytics' artifact files older than this many days;
+    /// none: artifacts are kept.
+    pub artifacts_days: Option<i64>,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            days: 90,
+            batch_size: 1000,
+            pause_ms: 50,
+            artifacts_days: None,
+        }
+    }
+}
+
+/// `[trending]`: the decay, the normalisation and the write threshold.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrendingConfig {
+    pub window_hours: i64,
+    pub half_life_hours: f64,
+    /// Entries per site in the artifact.
+    pub top: i64,
+    /// The raw score that normalises to 500: `1000 * s / (s + saturation)`.
+    pub saturation: f64,
+    /// A stored score is rewritten only when it moved by more than this
+    /// (on the 0..1000 scale).
+    pub threshold: f64,
+    pub weights: TrendingWeights,
+}
+
+impl Default for TrendingConfig {
+    fn default() -> Self {
+        TrendingConfig {
+            window_hours: 168,
+            half_life_hours: 24.0,
+            top: 20,
+            saturation: 100.0,
+            threshold: 0.5,
+            weights: TrendingWeights::default(),
+        }
+    }
+}
+
+/// `[trending.weights]`: what one event of each kind adds before decay.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrendingWeights {
+    pub pageview: f64,
+    pub event: f64,
+}
+
+impl Default for TrendingWeights {
+    fn default() -> Self {
+        TrendingWeights {
+            pageview: 1.0,
+            event: 1.0,
+        }
     }
 }
 

@@ -328,3 +328,38 @@ pub fn ms(rfc3339: &str) -> i64 {
         .unwrap_or_else(|e| panic!("{rfc3339}: {e}"))
         .timestamp_millis()
 }
+
+// --- snapshot and health-check helpers ---
+
+impl Workdir {
+    /// Add a finished run of `job` to the store's job-run log, ended at
+    /// `ended` (RFC 3339), the way the job runner writes one.
+    pub fn insert_run(&self, job: &str, status: &str, ended: &str, message: &str) {
+        let exit_code = match status {
+            "success" => 0,
+            "failed" => 2,
+            _ => 1,
+        };
+        self.db()
+            .execute(
+                "INSERT INTO job_runs (job, started_at, ended_at, duration_ms, status, exit_code,
+                                       records, errors, attempts, message)
+                 VALUES (?1, ?2, ?2, 0, ?3, ?4, 0, 0, 1, ?5)",
+                rusqlite::params![job, ms(ended), status, exit_code, message],
+            )
+            .unwrap_or_else(|e| panic!("insert a {job} run: {e}"));
+    }
+}
+
+// --- maintenance jobs' helpers ---
+
+/// Run `bin` once per argument list; each run must exit 2 with its reason
+/// on stderr (bad flags and config values).
+#[track_caller]
+pub fn assert_refused(w: &Workdir, bin: &str, cases: &[(&[&str], &str)]) {
+    for (args, reason) in cases {
+        let out = w.cmd(bin).args(*args).output().expect("run the binary");
+        assert_exit(&out, 2);
+        assert_stderr_has(&out, &[reason]);
+    }
+}

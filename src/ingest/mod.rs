@@ -120,9 +120,9 @@ impl IngestRun {
         let mut store = ctx.open_store()?;
         // Checkpoint less often while loading: pages rewritten by several
         // batches (the session and visitor indexes) reach the file once.
-        store.conn.execute_batch(
-            "PRAGMA wal_autocheckpoint = 16384; PRAGMA cache_size = -131072;",
-        )?;
+        store
+            .conn
+            .execute_batch("PRAGMA wal_autocheckpoint = 16384; PRAGMA cache_size = -131072;")?;
         if self.started.is_none() {
             self.start(ctx, &store)?;
         }
@@ -244,6 +244,7 @@ impl IngestRun {
             committed.clone(),
         )?;
         let batch_size = ctx.settings.file.ingest.batch_size;
+        let purged_before = store.purged_before()?;
         let (tx, rx) = sync_channel::<Msg>(2);
         let reader = std::thread::spawn(move || {
             let mut sink = BatchSink {
@@ -251,6 +252,7 @@ impl IngestRun {
                 resolver: &mut resolver,
                 batch_size,
                 bytes: 0,
+                purged_before,
                 events: Vec::with_capacity(CHUNK_LINES),
                 rejects: Vec::new(),
             };
@@ -373,7 +375,7 @@ impl Source {
                         continue;
                     }
                     let item = match std::str::from_utf8(line) {
-                        Ok(text) => match parse_json_line(text) {
+                        Ok(text) => match parse_json_line(text).and_then(|e| sink.admit(e)) {
                             Ok(e) => Item::Event(e),
                             Err(reason) => {
                                 Item::Reject(rejects::Reject::new(&name, line_no, reason, text))
@@ -404,7 +406,9 @@ impl Source {
                             let pos = reader.position().byte();
                             let bytes = pos.saturating_sub(last_pos);
                             last_pos = pos;
-                            let item = match parse_csv_record(&headers, &record) {
+                            let item = match parse_csv_record(&headers, &record)
+                                .and_then(|e| sink.admit(e))
+                            {
                                 Ok(e) => Item::Event(e),
                                 Err(reason) => Item::Reject(rejects::Reject::new(
                                     &name,
@@ -447,11 +451,26 @@ struct BatchSink<'a> {
     batch_size: usize,
     /// Input bytes read since the last message (for the progress bar).
     bytes: u64,
+    /// Events before this instant are rejected (see [`BatchSink::admit`]).
+    purged_before: Option<i64>,
     events: Vec<ParsedEvent>,
     rejects: Vec<rejects::Reject>,
 }
 
 impl BatchSink<'_> {
+    /// Refuse an event for a day whose raw events retention has deleted:
+    /// that day's rollup is final.
+    fn admit(&self, e: ParsedEvent) -> std::result::Result<ParsedEvent, String> {
+        match self.purged_before {
+            Some(floor) if e.ts_ms < floor => Err(format!(
+                "ts {} is before {}, whose days' raw events retention has deleted: their rollups are final",
+                crate::time::rfc3339_ms(e.ts_ms),
+                crate::time::rfc3339_ms(floor)
+            )),
+            _ => Ok(e),
+        }
+    }
+
     fn push(&mut self, item: Item, bytes: u64) -> Result<()> {
         self.bytes += bytes;
         match item {

@@ -260,8 +260,12 @@ impl Resolver {
                 s.dirty = false;
             }
         }
-        batch.new_sessions.sort_unstable_by_key(|n| (n.site, n.hash));
-        batch.new_visitors.sort_unstable_by_key(|n| (n.site, n.hash));
+        batch
+            .new_sessions
+            .sort_unstable_by_key(|n| (n.site, n.hash));
+        batch
+            .new_visitors
+            .sort_unstable_by_key(|n| (n.site, n.hash));
         for site in self.touched_sites.drain() {
             if let Some((first, last)) = self.site_spans.get(&site) {
                 batch.site_spans.push((site, *first, *last));

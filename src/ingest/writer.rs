@@ -43,11 +43,9 @@ fn write_in(tx: &rusqlite::Transaction, batch: &ResolvedBatch) -> Result<BatchCo
             insert.execute(params![id, value])?;
         }
     }
-    let mut seq: i64 = tx.query_row(
-        "SELECT value FROM meta WHERE key = 'next_seq'",
-        [],
-        |r| r.get(0),
-    )?;
+    let mut seq: i64 = tx.query_row("SELECT value FROM meta WHERE key = 'next_seq'", [], |r| {
+        r.get(0)
+    })?;
     {
         let mut insert_event = tx.prepare_cached(
             "INSERT INTO events (ts, seq, site_id, kind, session_id, visitor_id, label_id,
@@ -87,7 +85,9 @@ fn write_in(tx: &rusqlite::Transaction, batch: &ResolvedBatch) -> Result<BatchCo
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         for s in &batch.new_sessions {
-            insert.execute(params![s.id, s.site, s.hash, s.key, s.visitor, s.first, s.last])?;
+            insert.execute(params![
+                s.id, s.site, s.hash, s.key, s.visitor, s.first, s.last
+            ])?;
         }
         // A later event for a closed session reopens it (cleanup-sessions
         // closes it again once it is idle).

@@ -104,6 +104,16 @@ impl JobContext {
         Store::open(&self.settings.db, self.settings.file.store.busy_timeout_ms)
     }
 
+    /// Open the configured store read-only, without creating it (exports,
+    /// checks and reports read; a missing store is an error naming it).
+    pub fn open_store_read_only(&self) -> Result<Store> {
+        Store::open_existing(
+            &self.settings.db,
+            self.settings.file.store.busy_timeout_ms,
+            true,
+        )
+    }
+
     /// "now" in UTC milliseconds (the `--now` clock).
     pub fn now_ms(&self) -> i64 {
         self.settings.now.timestamp_millis()

@@ -53,7 +53,7 @@ pub fn aggregate(ctx: &JobContext, opts: &AggregateOptions) -> Result<JobOutcome
     let marked = marked_days(&store, site)?;
     let mut days: BTreeSet<NaiveDate> = marked.iter().copied().collect();
     days.insert(target);
-    let days: Vec<NaiveDate> = days.into_iter().collect();
+    let days = keep_unpurged(ctx, &store, days.into_iter().collect())?;
 
     let mut total = DayReport::default();
     let mut target_report = DayReport::default();
@@ -100,6 +100,31 @@ pub fn aggregate(ctx: &JobContext, opts: &AggregateOptions) -> Result<JobOutcome
         message.push_str(" (no site has events on or before that day yet)");
     }
     Ok(JobOutcome::ok(total.events, message))
+}
+
+/// Leave out the days whose raw events retention has deleted: their
+/// rollups are final, and rolling them up again would replace them with
+/// zeros (or with the few events that arrived since).
+fn keep_unpurged(ctx: &JobContext, store: &Store, days: Vec<NaiveDate>) -> Result<Vec<NaiveDate>> {
+    let Some(purged) = store.purged_before()? else {
+        return Ok(days);
+    };
+    let (kept, skipped): (Vec<NaiveDate>, Vec<NaiveDate>) = days
+        .into_iter()
+        .partition(|d| day_bounds_ms(*d, ctx.settings.tz).1 > purged);
+    if let (Some(first), Some(last)) = (skipped.first(), skipped.last()) {
+        ctx.log.warn(format!(
+            "{} day(s) from {first} to {last} are not rolled up again: retention deleted their raw events, their rollups are kept as they are",
+            skipped.len()
+        ));
+        // Their marks can never be served: clear them.
+        for d in &skipped {
+            store
+                .conn
+                .execute("DELETE FROM dirty_days WHERE date = ?1", [d.to_string()])?;
+        }
+    }
+    Ok(kept)
 }
 
 /// The days ingest marked for re-aggregation.
@@ -174,7 +199,11 @@ impl Backfill {
         let range = backfill_range(ctx, opts)?;
         let mut store = ctx.open_store()?;
         let site = store.site_filter(opts.site.as_deref())?;
-        let days: Vec<NaiveDate> = range.days().filter(|d| !self.done.contains(d)).collect();
+        let days = keep_unpurged(
+            ctx,
+            &store,
+            range.days().filter(|d| !self.done.contains(d)).collect(),
+        )?;
         let bar = if ctx.log.show_progress() {
             let bar = ProgressBar::with_draw_target(
                 Some(days.len() as u64),

@@ -103,6 +103,13 @@ impl Store {
         }
         let readonly = conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false);
         if !readonly {
+            // auto_vacuum must be set while the file is empty, before WAL
+            // writes the first page: retention gives freed pages back with
+            // incremental vacuum.
+            let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+            if pages == 0 {
+                conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL;")?;
+            }
             // WAL is a property of the file; asking again is cheap.
             conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
                 .with_context(|| format!("cannot switch the store {} to WAL", path.display()))?;
@@ -148,10 +155,6 @@ impl Store {
                     self.path.display()
                 );
             }
-            // Must precede the first table to take effect: retention gives
-            // freed pages back with incremental vacuum.
-            self.conn
-                .execute_batch("PRAGMA auto_vacuum = INCREMENTAL;")?;
         }
         for (i, sql) in MIGRATIONS.iter().enumerate() {
             let target = i as i64 + 1;
@@ -187,6 +190,31 @@ impl Store {
             .conn
             .query_row("SELECT id FROM sites WHERE name = ?1", [name], |r| r.get(0))
             .optional()?)
+    }
+
+    /// The start (UTC ms) of the first day whose raw events are all still
+    /// stored: retention deleted everything before it, so those days'
+    /// rollups are final and no event for them may be added.
+    pub fn purged_before(&self) -> Result<Option<i64>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'purged_before'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Record that raw events before `ts_ms` are deleted (it only moves
+    /// forward).
+    pub fn set_purged_before(&self, ts_ms: i64) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('purged_before', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+            [ts_ms],
+        )?;
+        Ok(())
     }
 
     /// The site id for an optional `--site S`; an unknown site is a usage
@@ -250,6 +278,11 @@ mod tests {
         let path = dir.path().join("sub/a.db");
         let s = Store::open(&path, 1000).unwrap();
         assert_eq!(s.version().unwrap(), latest_version());
+        let auto_vacuum: i64 = s
+            .conn
+            .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(auto_vacuum, 2, "incremental vacuum is on");
         drop(s);
         let s = Store::open_existing(&path, 1000, true).unwrap();
         assert_eq!(s.version().unwrap(), latest_version());

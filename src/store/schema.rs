@@ -126,6 +126,28 @@ CREATE TABLE job_runs (
 );
 CREATE INDEX job_runs_job ON job_runs (job, started_at);
 "#,
+    // 2: the maintenance jobs.
+    r#"
+-- trending: the current score (0..1000) of each page (kind 0) and custom
+-- event name (kind 1) of a site; rewritten only where it moved by more than
+-- the configured threshold. A row's score is the "last run" that the next
+-- run's change is measured against.
+CREATE TABLE trending_scores (
+    site_id    INTEGER NOT NULL,
+    kind       INTEGER NOT NULL,
+    label_id   INTEGER NOT NULL,
+    score      REAL NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (site_id, kind, label_id)
+) WITHOUT ROWID;
+
+-- The duration of every closed session (cleanup-sessions sets ended_ts to
+-- the last activity), in whole seconds.
+CREATE VIEW session_durations AS
+SELECT id, site_id, visitor_id, started_ts, ended_ts,
+       (ended_ts - started_ts) / 1000 AS duration_s
+FROM sessions WHERE ended_ts IS NOT NULL;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -1,0 +1,509 @@
+//! The checks of `health-check`. None of them returns an error: not being
+//! able to look (a missing store, an unreadable file) is itself the check's
+//! critical reason, so one broken thing never hides the others.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use rusqlite::{Connection, OptionalExtension};
+use serde_json::Value;
+
+use super::integrity::store_check;
+use super::report::{Check, PerfDatum};
+use crate::job::Severity;
+use crate::store::Store;
+use crate::time::{compact_date, day_bounds_ms, rfc3339_ms, yesterday};
+use crate::util::thousands;
+
+/// A job the installation runs on a schedule, as configured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduledJob {
+    pub name: &'static str,
+    pub max_age_hours: f64,
+    pub enabled: bool,
+}
+
+/// Everything the checks need, owned, so that they can run on a worker
+/// thread that the caller may abandon at its timeout.
+#[derive(Debug, Clone)]
+pub struct CheckInput {
+    pub db: PathBuf,
+    pub artifacts: PathBuf,
+    pub tz: Tz,
+    pub now: DateTime<Utc>,
+    pub busy_timeout_ms: u64,
+    pub jobs: Vec<ScheduledJob>,
+    pub rollup_max_lag_hours: f64,
+    pub artifacts_max_mb: f64,
+    pub quick_check: bool,
+    /// How long a passing quick_check is kept before it runs again.
+    pub quick_check_every_hours: f64,
+    /// How long a due quick_check may run before it is interrupted.
+    pub quick_check_budget: Duration,
+}
+
+impl CheckInput {
+    fn enabled(&self, job: &str) -> bool {
+        self.jobs.iter().any(|j| j.name == job && j.enabled)
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.now.timestamp_millis()
+    }
+}
+
+/// Run every check, in the order they are reported.
+pub fn run_checks(input: &CheckInput) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let mut last_success = HashMap::new();
+    let critical = |message: String| Check::new("store", Severity::Critical, message);
+    match Store::open_existing(&input.db, input.busy_timeout_ms, true) {
+        // A due quick_check reads the whole file, the other checks a few
+        // index pages: it runs on its own connection and thread meanwhile.
+        Ok(store) => std::thread::scope(|scope| {
+            let integrity = scope.spawn(|| store_check(input));
+            for job in input.jobs.iter().filter(|j| j.enabled) {
+                let history = job_history(&store.conn, job.name);
+                if let Ok(JobHistory {
+                    last_success_ms: Some(at),
+                    ..
+                }) = history
+                {
+                    last_success.insert(job.name, at);
+                }
+                checks.push(job_check(job, history, input.now_ms()));
+            }
+            checks.push(rollup_check(&store.conn, input));
+            let store_check = integrity
+                .join()
+                .unwrap_or_else(|_| critical("quick_check stopped unexpectedly".to_string()));
+            checks.insert(0, store_check);
+        }),
+        // Without a store the run-log and rollup checks cannot run: the
+        // reason says so instead of repeating itself for each of them.
+        Err(e) => checks.push(critical(format!(
+            "{e:#} (the job and rollup checks need the store and did not run)"
+        ))),
+    }
+    // The files of a job the installation does not run are not expected.
+    let day = |job: &str| artifact_day(input, last_success.get(job).copied());
+    if input.enabled("sampling-guard") {
+        checks.push(proof_check(input, day("sampling-guard")));
+    }
+    if input.enabled("snapshot") {
+        checks.push(snapshot_check(input, day("snapshot")));
+    }
+    checks.push(artifacts_check(input));
+    checks
+}
+
+/// The day whose file a daily job should have left by now: yesterday once
+/// the job has succeeded since yesterday ended, else the day before, so
+/// that the hours between midnight and the job's run are not an alarm
+/// every night (the job's own check reports a job that stopped running).
+fn artifact_day(input: &CheckInput, last_success_ms: Option<i64>) -> NaiveDate {
+    let yesterday = yesterday(input.now, input.tz);
+    let (_, ended) = day_bounds_ms(yesterday, input.tz);
+    match last_success_ms {
+        Some(at) if at < ended => yesterday.pred_opt().unwrap_or(yesterday),
+        _ => yesterday,
+    }
+}
+
+/// What the run log says of one job: the newest successful run and the
+/// failures after it.
+#[derive(Debug, Default)]
+struct JobHistory {
+    last_success_ms: Option<i64>,
+    failures_since: u64,
+    newest_failure: Option<(i64, String)>,
+}
+
+/// Read the run log of `job` newest first, through the `(job, started_at)`
+/// index, down to the newest success: usually one row.
+fn job_history(conn: &Connection, job: &str) -> rusqlite::Result<JobHistory> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT ended_at, status, message FROM job_runs WHERE job = ?1 ORDER BY started_at DESC",
+    )?;
+    let mut rows = stmt.query([job])?;
+    let mut history = JobHistory::default();
+    while let Some(row) = rows.next()? {
+        let ended: i64 = row.get(0)?;
+        match row.get_ref(1)?.as_str().unwrap_or_default() {
+            // A warning run did its work (rejected lines, anomalies found).
+            "success" | "warning" => {
+                history.last_success_ms = Some(ended);
+                break;
+            }
+            "failed" => {
+                history.failures_since += 1;
+                if history.newest_failure.is_none() {
+                    history.newest_failure = Some((ended, row.get(2)?));
+                }
+            }
+            // Skipped runs did nothing; running ones have not ended.
+            _ => {}
+        }
+    }
+    Ok(history)
+}
+
+/// The job's last success within its allowed age (critical otherwise, and
+/// when it never succeeded); a failed run after that success is a warning.
+fn job_check(job: &ScheduledJob, history: rusqlite::Result<JobHistory>, now_ms: i64) -> Check {
+    let name = format!("job:{}", job.name);
+    let limit_s = (job.max_age_hours * 3600.0).round();
+    let limit = format!("limit {} h", job.max_age_hours);
+    let history = match history {
+        Ok(h) => h,
+        Err(e) => {
+            return Check::new(
+                name,
+                Severity::Critical,
+                format!("cannot read the run log: {e}"),
+            );
+        }
+    };
+    let age_s = history
+        .last_success_ms
+        .map(|ms| ((now_ms - ms).max(0) / 1000) as f64);
+    let perf = PerfDatum {
+        label: format!("age_{}", job.name),
+        value: age_s,
+        uom: "s",
+        // A stale job is critical at once: both thresholds are the limit.
+        warn: Some(limit_s),
+        crit: Some(limit_s),
+        min: Some(0.0),
+        max: None,
+    };
+    // "N failed run(s) since" (a success) or "N failed run(s)" (none).
+    let failures = |since: &str| {
+        history.newest_failure.as_ref().map(|(at, message)| {
+            format!(
+                "{} failed run(s){since}, the newest at {}: {message}",
+                history.failures_since,
+                rfc3339_ms(*at)
+            )
+        })
+    };
+    let (status, message) = match (history.last_success_ms, age_s) {
+        (Some(at), Some(age)) => {
+            let last = format!(
+                "last success {} ago at {} ({limit})",
+                human_duration(age as i64),
+                rfc3339_ms(at)
+            );
+            match failures(" since") {
+                Some(failed) if age > limit_s => {
+                    (Severity::Critical, format!("{last}; stale; {failed}"))
+                }
+                None if age > limit_s => (
+                    Severity::Critical,
+                    format!("{last}; stale: check its cron line and its log"),
+                ),
+                Some(failed) => (Severity::Warning, format!("{last}; {failed}")),
+                None => (Severity::Ok, last),
+            }
+        }
+        _ => match failures("") {
+            Some(failed) => (
+                Severity::Critical,
+                format!("never succeeded ({limit}); {failed}"),
+            ),
+            None => (
+                Severity::Critical,
+                format!(
+                    "never ran ({limit}): check its cron line, or set [health.jobs.{}] enabled = false if this installation does not run it",
+                    job.name
+                ),
+            ),
+        },
+    };
+    Check::new(name, status, message).with_perf(perf)
+}
+
+/// The newest complete rollup's day ended no longer ago than the limit
+/// (whether `aggregate` or `backfill` wrote it).
+fn rollup_check(conn: &Connection, input: &CheckInput) -> Check {
+    let limit_s = (input.rollup_max_lag_hours * 3600.0).round();
+    let limit = format!("limit {} h", input.rollup_max_lag_hours);
+    // The date index read backwards: today's incomplete rows are skipped.
+    let newest = conn
+        .query_row(
+            "SELECT date FROM daily_rollups WHERE complete = 1 ORDER BY date DESC LIMIT 1",
+            [],
+            |r| r.get::<_, String>(0),
+        )
+        .optional();
+    let mut perf = PerfDatum {
+        label: "rollup_lag".to_string(),
+        value: None,
+        uom: "s",
+        warn: Some(limit_s),
+        crit: Some(limit_s),
+        min: Some(0.0),
+        max: None,
+    };
+    let critical = |m: String| Check::new("rollups", Severity::Critical, m);
+    let date = match newest {
+        Ok(Some(text)) => match text.parse::<NaiveDate>() {
+            Ok(d) => d,
+            Err(_) => return critical(format!("a rollup row has a bad date '{text}'")),
+        },
+        Ok(None) => {
+            return critical(format!(
+                "no complete rollups in the store ({limit}): run aggregate or backfill"
+            ))
+            .with_perf(perf);
+        }
+        Err(e) => return critical(format!("cannot read the rollups: {e}")),
+    };
+    let (_, end_ms) = day_bounds_ms(date, input.tz);
+    let lag_s = ((input.now_ms() - end_ms).max(0) / 1000) as f64;
+    perf.value = Some(lag_s);
+    let what = format!(
+        "the newest complete rollup is {date}, {} behind ({limit})",
+        human_duration(lag_s as i64)
+    );
+    let check = if lag_s > limit_s {
+        critical(format!(
+            "{what}: run aggregate, or backfill the missing days"
+        ))
+    } else {
+        Check::new("rollups", Severity::Ok, what)
+    };
+    check.with_perf(perf)
+}
+
+/// Read an artifact of `job` for `date` as JSON; the error is the check's
+/// critical reason, naming the file and what to run.
+fn read_artifact(
+    input: &CheckInput,
+    path: &Path,
+    job: &str,
+    date: NaiveDate,
+) -> Result<Value, String> {
+    if !input.artifacts.is_dir() {
+        return Err(format!(
+            "the artifacts directory {} does not exist: check --artifacts, and that {job} runs",
+            input.artifacts.display()
+        ));
+    }
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!(
+                "{} is missing: run {job} for {date}",
+                path.display()
+            ));
+        }
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let value: Value = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{} is not valid JSON ({e}): run {job} for {date} again",
+            path.display()
+        )
+    })?;
+    match value.get("date").and_then(Value::as_str) {
+        Some(d) if d == date.to_string() => Ok(value),
+        other => Err(format!(
+            "{} is for {} instead of {date}: run {job} for {date} again",
+            path.display(),
+            other.unwrap_or("no date")
+        )),
+    }
+}
+
+/// `describe` applied to each item of the array `key` of an artifact.
+fn each_item(value: &Value, key: &str, describe: impl Fn(&Value) -> String) -> Vec<String> {
+    let items = value.get(key).and_then(Value::as_array);
+    items.into_iter().flatten().map(describe).collect()
+}
+
+/// A text field of an artifact's item, `?` when missing.
+fn text<'a>(item: &'a Value, key: &str) -> &'a str {
+    item.get(key).and_then(Value::as_str).unwrap_or("?")
+}
+
+/// Yesterday's sampling proof: present, readable, and its own status.
+fn proof_check(input: &CheckInput, date: NaiveDate) -> Check {
+    let path = input
+        .artifacts
+        .join("sampling-proofs")
+        .join(format!("sampling-proof-{}.json", compact_date(date)));
+    let proof = match read_artifact(input, &path, "sampling-guard", date) {
+        Ok(v) => v,
+        Err(m) => return Check::new("proof", Severity::Critical, m),
+    };
+    let anomalies = each_item(&proof, "anomalies", |a| {
+        format!(
+            "{} {} ({})",
+            text(a, "site"),
+            text(a, "name"),
+            text(a, "status")
+        )
+    });
+    let file = path.display();
+    let found = format!("anomalies: {}", anomalies.join(", "));
+    match proof.get("status").and_then(Value::as_str) {
+        Some("pass") => Check::new("proof", Severity::Ok, format!("{file}: pass")),
+        Some("warn") => Check::new("proof", Severity::Warning, format!("{file}: warn; {found}")),
+        Some("fail") => Check::new(
+            "proof",
+            Severity::Critical,
+            format!("{file}: fail; {found}"),
+        ),
+        other => Check::new(
+            "proof",
+            Severity::Critical,
+            format!(
+                "{file} has status {} instead of pass, warn or fail: run sampling-guard for {date} again",
+                other.unwrap_or("(none)")
+            ),
+        ),
+    }
+}
+
+/// Yesterday's snapshot: present and readable; a partial one (with
+/// `errors`) is a warning.
+fn snapshot_check(input: &CheckInput, date: NaiveDate) -> Check {
+    let path = input
+        .artifacts
+        .join("snapshots")
+        .join(format!("{date}.json"));
+    let snapshot = match read_artifact(input, &path, "snapshot", date) {
+        Ok(v) => v,
+        Err(m) => return Check::new("snapshot", Severity::Critical, m),
+    };
+    let errors = each_item(&snapshot, "errors", |e| {
+        format!("{}: {}", text(e, "category"), text(e, "message"))
+    });
+    if errors.is_empty() {
+        Check::new(
+            "snapshot",
+            Severity::Ok,
+            format!("{} is complete", path.display()),
+        )
+    } else {
+        Check::new(
+            "snapshot",
+            Severity::Warning,
+            format!("{} is partial: {}", path.display(), errors.join("; ")),
+        )
+    }
+}
+
+/// The artifacts directory's size under the limit (warning above 90 %).
+fn artifacts_check(input: &CheckInput) -> Check {
+    let dir = &input.artifacts;
+    let crit = (input.artifacts_max_mb * 1e6).round();
+    let warn = (crit * 0.9).round();
+    let size = match dir_size(dir) {
+        Ok(size) => size,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Check::new(
+                "artifacts",
+                Severity::Critical,
+                format!(
+                    "the artifacts directory {} does not exist: check --artifacts",
+                    dir.display()
+                ),
+            );
+        }
+        Err(e) => {
+            return Check::new(
+                "artifacts",
+                Severity::Critical,
+                format!("cannot measure {}: {e}", dir.display()),
+            );
+        }
+    };
+    let held = if size < 1_000_000 {
+        format!("{} bytes", thousands(size))
+    } else {
+        format!("{:.1} MB", size as f64 / 1e6)
+    };
+    let what = format!(
+        "{} holds {held} (limit {} MB)",
+        dir.display(),
+        input.artifacts_max_mb
+    );
+    let status = if size as f64 > crit {
+        Severity::Critical
+    } else if size as f64 > warn {
+        Severity::Warning
+    } else {
+        Severity::Ok
+    };
+    let message = match status {
+        Severity::Ok => what,
+        _ => format!("{what}: run retention, or raise [health] artifacts_max_mb"),
+    };
+    Check::new("artifacts", status, message).with_perf(PerfDatum {
+        label: "artifacts_size".to_string(),
+        value: Some(size as f64),
+        uom: "B",
+        warn: Some(warn),
+        crit: Some(crit),
+        min: Some(0.0),
+        max: None,
+    })
+}
+
+/// The bytes of the files under `dir`, not following links.
+fn dir_size(dir: &Path) -> std::io::Result<u64> {
+    let mut total = 0;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let entry = entry?;
+            let meta = entry.metadata()?;
+            if meta.is_dir() {
+                pending.push(entry.path());
+            } else {
+                total += meta.len();
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// A duration for people: "45 s", "12 min", "5 h 3 min", "3 d 4 h".
+pub fn human_duration(seconds: i64) -> String {
+    let (d, h, m) = (
+        seconds / 86_400,
+        seconds % 86_400 / 3600,
+        seconds % 3600 / 60,
+    );
+    match seconds {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{m} min"),
+        s if s < 2 * 86_400 => match m {
+            0 => format!("{} h", s / 3600),
+            _ => format!("{} h {m} min", s / 3600),
+        },
+        _ => match h {
+            0 => format!("{d} d"),
+            _ => format!("{d} d {h} h"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_duration;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(human_duration(45), "45 s");
+        assert_eq!(human_duration(12 * 60 + 5), "12 min");
+        assert_eq!(human_duration(3600), "1 h");
+        assert_eq!(human_duration(30 * 3600 + 60), "30 h 1 min");
+        assert_eq!(human_duration(3 * 86_400 + 4 * 3600), "3 d 4 h");
+    }
+}

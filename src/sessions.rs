@@ -1,0 +1,116 @@
+//! `cleanup-sessions`: close every open session idle for longer than the
+//! idle time.
+//!
+//! Ingest keeps each session's first and last activity (`started_ts`,
+//! `last_ts`); this job sets `ended_ts = last_ts` on the open sessions whose
+//! last activity is more than the idle time before now, in one `UPDATE`
+//! that walks the partial index `sessions_open` (only open sessions are in
+//! it), so a million open sessions cost one index range, not a loop in Rust.
+//! A closed session's duration is `(ended_ts - started_ts) / 1000` seconds
+//! (the `session_durations` view).
+//!
+//! An event that arrives later for a closed session reopens it (ingest sets
+//! `ended_ts` back to NULL when the event is newer than the session's last
+//! activity): the session keeps its id and start, and its duration, once
+//! closed again, spans the gap. One visit that paused is one session, as
+//! the events' own session key says.
+
+use anyhow::{Context, Result};
+use rusqlite::Connection;
+
+use crate::job::{JobContext, JobOutcome, usage};
+use crate::util::thousands;
+
+/// `cleanup-sessions` options from the command line; `None` takes the
+/// config file's value.
+#[derive(Debug, Clone, Default)]
+pub struct CleanupOptions {
+    pub idle_minutes: Option<i64>,
+}
+
+/// The longest idle time accepted: a year. Beyond that the option is a
+/// typo, and the product with 60,000 ms must not overflow.
+const MAX_IDLE_MINUTES: i64 = 366 * 24 * 60;
+
+/// The checked idle time in minutes: the flag, else `[sessions]
+/// idle_minutes`.
+pub fn idle_minutes(ctx: &JobContext, opts: &CleanupOptions) -> Result<i64> {
+    let (value, source) = match opts.idle_minutes {
+        Some(v) => (v, "--idle-minutes"),
+        None => (
+            ctx.settings.file.sessions.idle_minutes,
+            "sessions.idle_minutes in the config file",
+        ),
+    };
+    if !(1..=MAX_IDLE_MINUTES).contains(&value) {
+        return Err(usage(format!(
+            "{source} must be a number of minutes from 1 to {MAX_IDLE_MINUTES} (got {value})"
+        )));
+    }
+    Ok(value)
+}
+
+/// Close the open sessions whose last activity is before `cutoff_ms`;
+/// returns how many. Idempotent: a closed session is not in the index the
+/// statement walks.
+pub fn close_idle_sessions(conn: &Connection, cutoff_ms: i64) -> Result<u64> {
+    let closed = conn
+        .prepare_cached(
+            "UPDATE sessions SET ended_ts = last_ts WHERE ended_ts IS NULL AND last_ts < ?1",
+        )?
+        .execute([cutoff_ms])
+        .context("cannot close idle sessions in the store")?;
+    Ok(closed as u64)
+}
+
+/// How many sessions are open.
+pub fn open_sessions(conn: &Connection) -> Result<u64> {
+    let n: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sessions WHERE ended_ts IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .context("cannot count the open sessions")?;
+    Ok(n.max(0) as u64)
+}
+
+/// The `cleanup-sessions` job.
+pub fn cleanup_sessions(ctx: &JobContext, opts: &CleanupOptions) -> Result<JobOutcome> {
+    let idle = idle_minutes(ctx, opts)?;
+    let store = ctx.open_store()?;
+    let cutoff_ms = ctx.now_ms() - idle * 60_000;
+    let closed = close_idle_sessions(&store.conn, cutoff_ms)?;
+    let still_open = open_sessions(&store.conn)?;
+    Ok(JobOutcome::ok(
+        closed,
+        format!(
+            "closed {} sessions idle for more than {idle} minutes; {} still open",
+            thousands(closed),
+            thousands(still_open)
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::Store;
+
+    #[test]
+    fn the_update_walks_the_open_sessions_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("a.db"), 1000).unwrap();
+        let plan: Vec<String> = store
+            .conn
+            .prepare(
+                "EXPLAIN QUERY PLAN UPDATE sessions SET ended_ts = last_ts
+                 WHERE ended_ts IS NULL AND last_ts < ?1",
+            )
+            .unwrap()
+            .query_map([0], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(plan.iter().any(|p| p.contains("sessions_open")), "{plan:?}");
+    }
+}
