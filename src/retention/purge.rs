@@ -207,8 +207,9 @@ impl<'c> Purger<'c> {
         let how = if pragma_i64(self.conn, "auto_vacuum")? == 2 {
             loop {
                 let free = pragma_i64(self.conn, "freelist_count")?;
-                self.conn
-                    .execute_batch(&format!("PRAGMA incremental_vacuum({STEP_PAGES})"))
+                // The pragma frees one page per step: run it to the end
+                // (execute_batch would step it once and free one page).
+                incremental_vacuum(self.conn, STEP_PAGES)
                     .context("cannot give free pages back (incremental vacuum)")?;
                 let left = pragma_i64(self.conn, "freelist_count")?;
                 if left == 0 || left >= free {
@@ -234,6 +235,14 @@ impl<'c> Purger<'c> {
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
         Ok(how)
     }
+}
+
+/// `PRAGMA incremental_vacuum(pages)`, stepped until it is done.
+fn incremental_vacuum(conn: &Connection, pages: i64) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare(&format!("PRAGMA incremental_vacuum({pages})"))?;
+    let mut rows = stmt.query([])?;
+    while rows.next()?.is_some() {}
+    Ok(())
 }
 
 /// How [`Purger::give_pages_back`] gave the free pages back.
@@ -285,6 +294,28 @@ pub fn store_bytes(conn: &Connection) -> Result<u64> {
 mod tests {
     use super::*;
     use crate::store::Store;
+
+    #[test]
+    fn one_incremental_vacuum_call_frees_up_to_its_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("a.db"), 1000).unwrap();
+        store
+            .conn
+            .execute_batch(
+                "CREATE TEMP TABLE IF NOT EXISTS unused (x); CREATE TABLE filler (x);
+                 WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 4000)
+                 INSERT INTO filler SELECT randomblob(500) FROM r;
+                 DELETE FROM filler;",
+            )
+            .unwrap();
+        let free = pragma_i64(&store.conn, "freelist_count").unwrap();
+        assert!(free > 300, "{free}");
+        incremental_vacuum(&store.conn, 200).unwrap();
+        assert_eq!(
+            pragma_i64(&store.conn, "freelist_count").unwrap(),
+            free - 200
+        );
+    }
 
     #[test]
     fn reads_and_deletes_walk_the_keys() {
