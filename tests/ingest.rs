@@ -726,6 +726,17 @@ fn killed_ingest_rolls_back_and_a_rerun_stores_each_event_once() {
         ),
         1
     );
+    // The killed run wrote sessions and visitors but not their key entries
+    // (those wait for a large flush); the rerun wrote them first and found
+    // every key again instead of creating it twice.
+    assert_eq!(w.sql_i64("SELECT count(*) FROM sessions"), 500);
+    assert_eq!(w.sql_i64("SELECT count(*) FROM visitors"), 300);
+    assert_eq!(w.sql_i64("SELECT count(*) FROM session_keys"), 500);
+    assert_eq!(w.sql_i64("SELECT count(*) FROM visitor_keys"), 300);
+    assert_eq!(
+        w.sql_i64("SELECT value FROM meta WHERE key = 'session_keys_upto'"),
+        500
+    );
 }
 
 fn thousands(n: i64) -> String {

@@ -27,7 +27,7 @@ use crate::job::{JobContext, JobOutcome, Severity, usage};
 use crate::util::thousands;
 use parse::{ParsedEvent, parse_csv_record, parse_json_line};
 use rejects::RejectsFile;
-use resolve::{ResolvedBatch, Resolver};
+use resolve::{KeysUpto, ResolvedBatch, Resolver};
 
 /// Input formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +87,8 @@ pub struct IngestRun {
     marked: std::collections::BTreeSet<(i64, chrono::NaiveDate)>,
     reader_error: Option<String>,
     finished_reading: bool,
+    /// New sessions and visitors committed since the last key flush.
+    unflushed: (i64, i64),
 }
 
 struct Started {
@@ -94,6 +96,7 @@ struct Started {
     reader: Option<JoinHandle<()>>,
     progress: ProgressBar,
     committed: Arc<AtomicU64>,
+    keys_upto: Arc<KeysUpto>,
 }
 
 impl IngestRun {
@@ -109,6 +112,7 @@ impl IngestRun {
             marked: Default::default(),
             reader_error: None,
             finished_reading: false,
+            unflushed: (0, 0),
         }
     }
 
@@ -124,7 +128,10 @@ impl IngestRun {
             .conn
             .execute_batch("PRAGMA wal_autocheckpoint = 16384; PRAGMA cache_size = -131072;")?;
         if self.started.is_none() {
-            self.start(ctx, &store)?;
+            // Key entries a killed run left unwritten, before the resolver
+            // relies on them.
+            let upto = writer::flush_keys(&mut store.conn)?;
+            self.start(ctx, &store, upto)?;
         }
         let started = self.started.as_mut().expect("started above");
         loop {
@@ -134,7 +141,13 @@ impl IngestRun {
                 self.stored += counts.stored;
                 self.duplicates += counts.duplicates;
                 self.marked.extend(counts.marked);
+                self.unflushed.0 += batch.new_sessions.len() as i64;
+                self.unflushed.1 += batch.new_visitors.len() as i64;
                 self.pending = None;
+                if self.unflushed.0.max(self.unflushed.1) >= writer::KEY_FLUSH_LIMIT {
+                    started.keys_upto.set(writer::flush_keys(&mut store.conn)?);
+                    self.unflushed = (0, 0);
+                }
                 started
                     .progress
                     .set_message(format!("{} events", thousands(self.stored)));
@@ -170,6 +183,10 @@ impl IngestRun {
         if let Some(handle) = started.reader.take() {
             let _ = handle.join();
         }
+        if self.unflushed != (0, 0) {
+            started.keys_upto.set(writer::flush_keys(&mut store.conn)?);
+            self.unflushed = (0, 0);
+        }
         // Leave a short WAL behind for the next job; a busy reader only
         // makes this partial, which is fine.
         let _ = store
@@ -180,7 +197,12 @@ impl IngestRun {
 
     /// Open every input before storing anything, so that a missing file
     /// stops the run with nothing half-stored, then start the reader.
-    fn start(&mut self, ctx: &JobContext, store: &crate::store::Store) -> Result<()> {
+    fn start(
+        &mut self,
+        ctx: &JobContext,
+        store: &crate::store::Store,
+        keys_upto: (i64, i64),
+    ) -> Result<()> {
         let mut sources = Vec::new();
         let mut total_bytes = 0u64;
         let mut stdin_used = false;
@@ -238,10 +260,13 @@ impl IngestRun {
         };
 
         let committed = Arc::new(AtomicU64::new(0));
+        let upto = Arc::new(KeysUpto::default());
+        upto.set(keys_upto);
         let mut resolver = Resolver::new(
             store.reopen_read_only(ctx.settings.file.store.busy_timeout_ms)?,
             ctx.settings.tz,
             committed.clone(),
+            upto.clone(),
         )?;
         let batch_size = ctx.settings.file.ingest.batch_size;
         let purged_before = store.purged_before()?;
@@ -271,6 +296,7 @@ impl IngestRun {
             reader: Some(reader),
             progress,
             committed,
+            keys_upto: upto,
         });
         Ok(())
     }

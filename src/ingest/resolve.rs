@@ -8,10 +8,14 @@
 //! labels or sites, so nobody else takes ids while we run. Keys the caches do
 //! not hold are looked up on a read-only connection, in index order.
 //! A cache entry is only forgotten once the batch that last used it is
-//! committed, so a key is never looked up while its row is still in flight.
+//! committed, so a key is never looked up while its row is still in flight,
+//! and (sessions and visitors) once its entry in `session_keys` /
+//! `visitor_keys` is written: the writer fills those in large sorted flushes
+//! ([`super::writer::flush_keys`]) and publishes how far it got in
+//! [`KeysUpto`], so every key created by this run stays cached until then.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
@@ -25,6 +29,20 @@ use crate::time::day_bounds_ms;
 /// Cached keys (sessions + visitors + labels) above which committed entries
 /// are forgotten: keeps memory flat whatever the input size.
 pub const CACHE_LIMIT: usize = 1_000_000;
+
+/// The highest session and visitor ids whose key entries are committed.
+#[derive(Debug, Default)]
+pub struct KeysUpto {
+    pub sessions: AtomicI64,
+    pub visitors: AtomicI64,
+}
+
+impl KeysUpto {
+    pub fn set(&self, (sessions, visitors): (i64, i64)) {
+        self.sessions.store(sessions, Ordering::Release);
+        self.visitors.store(visitors, Ordering::Release);
+    }
+}
 
 /// The stored hash of a visitor or session key: 64-bit FNV-1a, fixed
 /// forever because it is written into the store.
@@ -102,6 +120,7 @@ pub struct Resolver {
     conn: Connection,
     tz: Tz,
     committed: Arc<AtomicU64>,
+    keys_upto: Arc<KeysUpto>,
     batch: ResolvedBatch,
     next_batch: u64,
     sites: FxHashMap<String, i64>,
@@ -120,12 +139,24 @@ pub struct Resolver {
     next_session: i64,
     next_visitor: i64,
     cached: usize,
+    /// Cache size above which eviction runs again: keys not yet flushed
+    /// cannot go, so a pass that freed little is not repeated every batch
+    /// (until the next key flush).
+    evict_at: usize,
+    evict_upto: (i64, i64),
 }
 
 impl Resolver {
     /// `conn` is a read-only connection to the store; `committed` is the
-    /// number of the last batch the writer committed.
-    pub fn new(conn: Connection, tz: Tz, committed: Arc<AtomicU64>) -> Result<Resolver> {
+    /// number of the last batch the writer committed; `keys_upto` how far
+    /// the key entries are written (every row above it must be created by
+    /// this run: the writer flushes the older ones before the run starts).
+    pub fn new(
+        conn: Connection,
+        tz: Tz,
+        committed: Arc<AtomicU64>,
+        keys_upto: Arc<KeysUpto>,
+    ) -> Result<Resolver> {
         let next = |table: &str| -> Result<i64> {
             Ok(conn.query_row(
                 &format!("SELECT coalesce(max(id), 0) + 1 FROM {table}"),
@@ -133,16 +164,19 @@ impl Resolver {
                 |r| r.get(0),
             )?)
         };
+        // Never below a key entry's id, even if retention deleted the
+        // newest rows: ids above `*_keys_upto` must be new.
         let (next_site, next_label, next_session, next_visitor) = (
             next("sites")?,
             next("labels")?,
-            next("sessions")?,
-            next("visitors")?,
+            next("sessions")?.max(keys_upto.sessions.load(Ordering::Acquire) + 1),
+            next("visitors")?.max(keys_upto.visitors.load(Ordering::Acquire) + 1),
         );
         Ok(Resolver {
             conn,
             tz,
             committed,
+            keys_upto,
             batch: ResolvedBatch {
                 number: 1,
                 ..ResolvedBatch::default()
@@ -163,6 +197,8 @@ impl Resolver {
             next_session,
             next_visitor,
             cached: 0,
+            evict_at: CACHE_LIMIT,
+            evict_upto: (0, 0),
         })
     }
 
@@ -276,22 +312,32 @@ impl Resolver {
         batch
     }
 
-    /// Forget cached entries whose last batch is committed, once the caches
-    /// are over their limit.
+    /// Forget cached entries whose last batch is committed (sessions and
+    /// visitors: and whose key entry is written), once the caches are over
+    /// their limit.
     fn evict_committed(&mut self) {
         if self.cached <= CACHE_LIMIT {
             return;
         }
+        let upto = (
+            self.keys_upto.sessions.load(Ordering::Acquire),
+            self.keys_upto.visitors.load(Ordering::Acquire),
+        );
+        if self.cached <= self.evict_at && upto == self.evict_upto {
+            return;
+        }
         let committed = self.committed.load(Ordering::Acquire);
         let mut kept = 0;
-        for map in [&mut self.sessions, &mut self.visitors] {
+        for (map, upto) in [(&mut self.sessions, upto.0), (&mut self.visitors, upto.1)] {
             for m in map.values_mut() {
-                m.retain(|_, s| s.batch > committed);
+                m.retain(|_, s| s.batch > committed || s.id > upto);
                 kept += m.len();
             }
         }
         self.labels.retain(|_, l| l.1 > committed);
         self.cached = kept + self.labels.len();
+        self.evict_at = CACHE_LIMIT.max(self.cached + CACHE_LIMIT / 4);
+        self.evict_upto = upto;
     }
 
     /// Look up, in index order, the session and visitor keys of `events`
@@ -327,9 +373,13 @@ impl Resolver {
             keys.sort_unstable();
             keys.dedup();
             let sql = if table == "sessions" {
-                "SELECT id, key, started_ts, last_ts, visitor_id FROM sessions WHERE site_id = ?1 AND key_hash = ?2"
+                "SELECT s.id, s.key, s.started_ts, s.last_ts, s.visitor_id
+                 FROM session_keys k CROSS JOIN sessions s ON s.id = k.id
+                 WHERE k.site_id = ?1 AND k.key_hash = ?2"
             } else {
-                "SELECT id, key, first_ts, first_ts, 0 FROM visitors WHERE site_id = ?1 AND key_hash = ?2"
+                "SELECT v.id, v.key, v.first_ts, v.first_ts, 0
+                 FROM visitor_keys k CROSS JOIN visitors v ON v.id = k.id
+                 WHERE k.site_id = ?1 AND k.key_hash = ?2"
             };
             let mut stmt = self.conn.prepare_cached(sql)?;
             for &(site, hash, key) in keys.iter() {

@@ -5,7 +5,7 @@
 //! for re-aggregation.
 
 use anyhow::{Context, Result};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use rustc_hash::FxHashSet;
 
 use super::resolve::ResolvedBatch;
@@ -141,4 +141,59 @@ fn write_in(tx: &rusqlite::Transaction, batch: &ResolvedBatch) -> Result<BatchCo
         }
     }
     Ok(counts)
+}
+
+/// New sessions and visitors (of committed batches) whose key entries are
+/// not yet written, above which the writer flushes them: large sorted flushes
+/// touch each page of the key tables once for many keys.
+pub const KEY_FLUSH_LIMIT: i64 = 500_000;
+
+/// Write the key entries of every session and visitor above
+/// `meta.*_keys_upto`, in key order, in one transaction; returns the new
+/// `(session_keys_upto, visitor_keys_upto)`. Run at the start of every
+/// ingest (a killed run may have left rows without entries), when enough new
+/// keys are committed, and at the end.
+pub fn flush_keys(conn: &mut Connection) -> Result<(i64, i64)> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .context("cannot start a write transaction on the store")?;
+    let mut upto = [0i64; 2];
+    for (i, (table, keys, meta)) in [
+        ("sessions", "session_keys", "session_keys_upto"),
+        ("visitors", "visitor_keys", "visitor_keys_upto"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let from: i64 = tx
+            .query_row("SELECT value FROM meta WHERE key = ?1", [meta], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .unwrap_or(0);
+        let max: i64 = tx.query_row(
+            &format!("SELECT coalesce(max(id), 0) FROM {table}"),
+            [],
+            |r| r.get(0),
+        )?;
+        if max > from {
+            tx.execute(
+                &format!(
+                    "INSERT OR IGNORE INTO {keys} (site_id, key_hash, id)
+                     SELECT site_id, key_hash, id FROM {table} WHERE id > ?1
+                     ORDER BY site_id, key_hash, id"
+                ),
+                [from],
+            )?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![meta, max],
+            )?;
+        }
+        upto[i] = max.max(from);
+    }
+    tx.commit()
+        .context("cannot commit the key entries of new sessions and visitors")?;
+    Ok((upto[0], upto[1]))
 }

@@ -15,6 +15,10 @@ CREATE TABLE meta (
     value INTEGER NOT NULL
 ) WITHOUT ROWID;
 INSERT INTO meta (key, value) VALUES ('next_seq', 1);
+-- The highest session / visitor id whose entry in session_keys /
+-- visitor_keys is written (see below).
+INSERT INTO meta (key, value) VALUES ('session_keys_upto', 0);
+INSERT INTO meta (key, value) VALUES ('visitor_keys_upto', 0);
 
 CREATE TABLE sites (
     id       INTEGER PRIMARY KEY,
@@ -31,7 +35,12 @@ CREATE TABLE labels (
 
 -- Visitor and session keys are found through a 64-bit FNV-1a hash of the
 -- key (compared in full after the lookup): an integer index is smaller and
--- faster to search and to fill than one over the text.
+-- faster to search and to fill than one over the text. The hash index is a
+-- separate table (visitor_keys, session_keys) that ingest fills in large
+-- sorted flushes, not per batch: its keys arrive in random order, and
+-- per-batch inserts rewrote pages all over it at every commit. Rows with an
+-- id above meta.*_keys_upto have no key entry yet; every ingest adds them
+-- first.
 CREATE TABLE visitors (
     id       INTEGER PRIMARY KEY,
     site_id  INTEGER NOT NULL,
@@ -39,7 +48,16 @@ CREATE TABLE visitors (
     key      TEXT NOT NULL,
     first_ts INTEGER NOT NULL
 );
-CREATE INDEX visitors_key ON visitors (site_id, key_hash);
+CREATE TABLE visitor_keys (
+    site_id  INTEGER NOT NULL,
+    key_hash INTEGER NOT NULL,
+    id       INTEGER NOT NULL,
+    PRIMARY KEY (site_id, key_hash, id)
+) WITHOUT ROWID;
+CREATE TRIGGER visitor_keys_gone AFTER DELETE ON visitors BEGIN
+    DELETE FROM visitor_keys
+    WHERE site_id = old.site_id AND key_hash = old.key_hash AND id = old.id;
+END;
 
 -- A session's first and last activity; ended_ts is set by cleanup-sessions.
 CREATE TABLE sessions (
@@ -52,7 +70,16 @@ CREATE TABLE sessions (
     last_ts    INTEGER NOT NULL,
     ended_ts   INTEGER
 );
-CREATE INDEX sessions_key ON sessions (site_id, key_hash);
+CREATE TABLE session_keys (
+    site_id  INTEGER NOT NULL,
+    key_hash INTEGER NOT NULL,
+    id       INTEGER NOT NULL,
+    PRIMARY KEY (site_id, key_hash, id)
+) WITHOUT ROWID;
+CREATE TRIGGER session_keys_gone AFTER DELETE ON sessions BEGIN
+    DELETE FROM session_keys
+    WHERE site_id = old.site_id AND key_hash = old.key_hash AND id = old.id;
+END;
 CREATE INDEX sessions_open ON sessions (last_ts) WHERE ended_ts IS NULL;
 
 -- Clustered by time: a day of all sites is one range of the primary key.
