@@ -2,7 +2,6 @@
 //! a killed run that resumes.
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use crate::common::*;
 
@@ -240,7 +239,7 @@ fn a_killed_backfill_keeps_its_finished_days_and_a_rerun_finishes() {
     );
     let (start, end) = ("2000-01-01", "2026-11-21");
     let days = 9822; // 2000-01-01 ..= 2026-11-21
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_backfill"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_backfill"))
         .current_dir(w.root())
         .arg("--db")
         .arg(&w.db)
@@ -249,27 +248,13 @@ fn a_killed_backfill_keeps_its_finished_days_and_a_rerun_finishes() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let watcher =
-        rusqlite::Connection::open_with_flags(&w.db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let n: i64 = watcher
-            .query_row("SELECT count(*) FROM daily_rollups", [], |r| r.get(0))
-            .unwrap_or(0);
-        if n >= 200 {
-            break;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "backfill ended before it could be killed"
-        );
-        assert!(Instant::now() < deadline, "backfill wrote nothing in time");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    drop(watcher);
+    kill_when(
+        &w,
+        child,
+        "SELECT count(*) FROM daily_rollups",
+        200,
+        "backfill",
+    );
 
     let kept = w.sql_i64("SELECT count(*) FROM daily_rollups");
     assert!(

@@ -363,3 +363,33 @@ pub fn assert_refused(w: &Workdir, bin: &str, cases: &[(&[&str], &str)]) {
         assert_stderr_has(&out, &[reason]);
     }
 }
+
+/// Let `child` run until `query` (a count on the store) reaches `at_least`,
+/// then kill it (SIGKILL): the store must survive a crash at that point.
+/// `what` names the job in the failure messages.
+pub fn kill_when(
+    w: &Workdir,
+    mut child: std::process::Child,
+    query: &str,
+    at_least: i64,
+    what: &str,
+) {
+    use std::time::{Duration, Instant};
+    let watcher =
+        Connection::open_with_flags(&w.db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let n: i64 = watcher.query_row(query, [], |r| r.get(0)).unwrap_or(0);
+        if n >= at_least {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{what} ended before it could be killed"
+        );
+        assert!(Instant::now() < deadline, "{what} wrote nothing in time");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

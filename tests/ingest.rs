@@ -2,7 +2,6 @@
 //! fields, normalised paths and referrers, missing inputs, a killed run.
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -660,7 +659,7 @@ fn killed_ingest_rolls_back_and_a_rerun_stores_each_event_once() {
     // Create the store first so that the test can watch it fill.
     w.ingest("empty.ndjson", &[]);
 
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ingest"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ingest"))
         .current_dir(w.root())
         .arg("--db")
         .arg(&w.db)
@@ -673,27 +672,7 @@ fn killed_ingest_rolls_back_and_a_rerun_stores_each_event_once() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let watcher =
-        rusqlite::Connection::open_with_flags(&w.db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let n: i64 = watcher
-            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
-            .unwrap_or(0);
-        if n >= 500 {
-            break;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "ingest ended before it could be killed"
-        );
-        assert!(Instant::now() < deadline, "ingest stored nothing in time");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    drop(watcher);
+    kill_when(&w, child, "SELECT count(*) FROM events", 500, "ingest");
 
     let stored_before = events_count(&w);
     assert!(
