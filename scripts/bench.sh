@@ -65,8 +65,22 @@ rate() { awk -v n="$1" -v s="$2" 'BEGIN { if (s <= 0) s = 0.001; printf "%.0f", 
 sql_secs=
 if [ "${SKIP_SQL:-0}" != 1 ]; then
   # The same rollup as plain SQL: GROUP BY with COUNT(DISTINCT) per site and
-  # UTC day, and the three top-10 lists with window functions.
-  cat >rollup.sql <<'SQL'
+  # UTC day, and the three top-10 lists (top, below) with window functions.
+  # top NAME KIND COLUMN: one top-10 list per site and UTC day, with a
+  # window function, over the label in COLUMN of events of KIND.
+  top() {
+    cat <<SQL
+CREATE TEMP TABLE $1 AS
+SELECT * FROM (
+  SELECT e.site_id, e.ts / 86400000 AS day, l.value AS item, count(*) AS n,
+         row_number() OVER (PARTITION BY e.site_id, e.ts / 86400000
+                            ORDER BY count(*) DESC, l.value) AS rn
+  FROM events e JOIN labels l ON l.id = e.$3
+  WHERE e.kind = $2 GROUP BY e.site_id, day, e.$3) WHERE rn <= 10;
+SQL
+  }
+  {
+    cat <<'SQL'
 CREATE TEMP TABLE r AS
 SELECT site_id, ts / 86400000 AS day,
        sum(kind = 0) AS pageviews, sum(kind = 1) AS custom_events, sum(kind = 2) AS orders,
@@ -75,27 +89,11 @@ SELECT site_id, ts / 86400000 AS day,
        count(DISTINCT session_id) AS unique_sessions,
        count(DISTINCT CASE WHEN kind = 2 THEN session_id END) AS converting_sessions
 FROM events GROUP BY site_id, day;
-CREATE TEMP TABLE top_pages AS
-SELECT * FROM (
-  SELECT e.site_id, e.ts / 86400000 AS day, l.value AS item, count(*) AS n,
-         row_number() OVER (PARTITION BY e.site_id, e.ts / 86400000
-                            ORDER BY count(*) DESC, l.value) AS rn
-  FROM events e JOIN labels l ON l.id = e.label_id
-  WHERE e.kind = 0 GROUP BY e.site_id, day, e.label_id) WHERE rn <= 10;
-CREATE TEMP TABLE top_referrers AS
-SELECT * FROM (
-  SELECT e.site_id, e.ts / 86400000 AS day, l.value AS item, count(*) AS n,
-         row_number() OVER (PARTITION BY e.site_id, e.ts / 86400000
-                            ORDER BY count(*) DESC, l.value) AS rn
-  FROM events e JOIN labels l ON l.id = e.referrer_id
-  WHERE e.kind = 0 GROUP BY e.site_id, day, e.referrer_id) WHERE rn <= 10;
-CREATE TEMP TABLE top_events AS
-SELECT * FROM (
-  SELECT e.site_id, e.ts / 86400000 AS day, l.value AS item, count(*) AS n,
-         row_number() OVER (PARTITION BY e.site_id, e.ts / 86400000
-                            ORDER BY count(*) DESC, l.value) AS rn
-  FROM events e JOIN labels l ON l.id = e.label_id
-  WHERE e.kind = 1 GROUP BY e.site_id, day, e.label_id) WHERE rn <= 10;
+SQL
+    top top_pages 0 label_id
+    top top_referrers 0 referrer_id
+    top top_events 1 label_id
+    cat <<'SQL'
 -- Rows where plain SQL and cronlytics disagree (expected: 0).
 SELECT count(*) FROM r JOIN daily_rollups d
   ON d.site_id = r.site_id AND d.date = date(r.day * 86400, 'unixepoch')
@@ -104,6 +102,7 @@ WHERE d.pageviews != r.pageviews OR d.custom_events != r.custom_events
    OR d.unique_visitors != r.unique_visitors OR d.unique_sessions != r.unique_sessions
    OR d.converting_sessions != r.converting_sessions;
 SQL
+  } >rollup.sql
   run sqlite3 sh -c 'sqlite3 -cmd "PRAGMA cache_size = -262144" bench.db ".read rollup.sql" >sqlite3.out'
   sql_secs=$secs sql_rss=$rss_mb
   mismatches=$(tail -n 1 sqlite3.out)

@@ -472,69 +472,24 @@ impl Resolver {
     }
 
     fn visitor(&mut self, site: i64, key: &str, ts: i64, batch: u64) -> i64 {
-        let map = self.visitors.entry(site).or_default();
-        if let Some(v) = map.get_mut(key) {
-            v.batch = batch;
-            if ts < v.first {
-                v.first = ts;
-                if !v.dirty && !v.new {
-                    self.touched_visitors.push((site, key.to_string()));
-                }
-                v.dirty = true;
-            }
-            return v.id;
-        }
-        // look_up_unknown saw every key of the chunk: a miss is new.
-        let id = self.next_visitor;
-        self.next_visitor += 1;
-        map.insert(
-            key.to_string(),
-            Span {
-                id,
-                visitor: 0,
-                first: ts,
-                last: ts,
-                new: true,
-                dirty: false,
-                batch,
-            },
-        );
-        self.cached += 1;
-        self.touched_visitors.push((site, key.to_string()));
-        id
+        // A visitor's row keeps only its first sighting.
+        let slot = KeySlot {
+            map: &mut self.visitors,
+            touched: &mut self.touched_visitors,
+            next: &mut self.next_visitor,
+            cached: &mut self.cached,
+        };
+        slot.touch(site, key, ts, batch, 0, false)
     }
 
     fn session(&mut self, site: i64, key: &str, visitor: i64, ts: i64, batch: u64) -> i64 {
-        let map = self.sessions.entry(site).or_default();
-        if let Some(s) = map.get_mut(key) {
-            s.batch = batch;
-            if ts < s.first || ts > s.last {
-                s.first = s.first.min(ts);
-                s.last = s.last.max(ts);
-                if !s.dirty && !s.new {
-                    self.touched_sessions.push((site, key.to_string()));
-                }
-                s.dirty = true;
-            }
-            return s.id;
-        }
-        let id = self.next_session;
-        self.next_session += 1;
-        map.insert(
-            key.to_string(),
-            Span {
-                id,
-                visitor,
-                first: ts,
-                last: ts,
-                new: true,
-                dirty: false,
-                batch,
-            },
-        );
-        self.cached += 1;
-        self.touched_sessions.push((site, key.to_string()));
-        id
+        let slot = KeySlot {
+            map: &mut self.sessions,
+            touched: &mut self.touched_sessions,
+            next: &mut self.next_session,
+            cached: &mut self.cached,
+        };
+        slot.touch(site, key, ts, batch, visitor, true)
     }
 
     fn local_day(&mut self, ts_ms: i64) -> NaiveDate {
@@ -548,5 +503,64 @@ impl Resolver {
         let (start, end) = day_bounds_ms(day, self.tz);
         self.day_cache = Some((start, end, day));
         day
+    }
+}
+
+/// The cache, batch list and id counter of one kind of key (sessions or
+/// visitors), borrowed together from the resolver.
+struct KeySlot<'a> {
+    map: &'a mut FxHashMap<i64, FxHashMap<String, Span>>,
+    touched: &'a mut Vec<(i64, String)>,
+    next: &'a mut i64,
+    cached: &'a mut usize,
+}
+
+impl KeySlot<'_> {
+    /// The id of `key`: widen a cached entry's span to `ts` (its first
+    /// sighting only, unless `track_last`), or create a new entry with the
+    /// next id (`look_up_unknown` saw every key of the chunk, so a miss is
+    /// new). An entry becoming new or dirty is listed for the batch.
+    fn touch(
+        self,
+        site: i64,
+        key: &str,
+        ts: i64,
+        batch: u64,
+        visitor: i64,
+        track_last: bool,
+    ) -> i64 {
+        let map = self.map.entry(site).or_default();
+        if let Some(s) = map.get_mut(key) {
+            s.batch = batch;
+            let widens = ts < s.first || (track_last && ts > s.last);
+            if widens {
+                s.first = s.first.min(ts);
+                if track_last {
+                    s.last = s.last.max(ts);
+                }
+                if !s.dirty && !s.new {
+                    self.touched.push((site, key.to_string()));
+                }
+                s.dirty = true;
+            }
+            return s.id;
+        }
+        let id = *self.next;
+        *self.next += 1;
+        map.insert(
+            key.to_string(),
+            Span {
+                id,
+                visitor,
+                first: ts,
+                last: ts,
+                new: true,
+                dirty: false,
+                batch,
+            },
+        );
+        *self.cached += 1;
+        self.touched.push((site, key.to_string()));
+        id
     }
 }

@@ -6,7 +6,6 @@
 
 use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, params};
-use rustc_hash::FxHashSet;
 
 use super::resolve::ResolvedBatch;
 
@@ -120,19 +119,17 @@ fn write_in(tx: &rusqlite::Transaction, batch: &ResolvedBatch) -> Result<BatchCo
     // Rolled-up days are read inside the write transaction, so that no
     // aggregate can slip between this read and our commit.
     if !batch.days.is_empty() {
-        let mut rolled = FxHashSet::default();
-        let mut stmt = tx.prepare_cached("SELECT DISTINCT date FROM daily_rollups")?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            rolled.insert(row.get_ref(0)?.as_str()?.to_string());
-        }
+        // Only the batch's own days, each one probe of the date index: the
+        // rollups table grows with the history, the batch's days do not.
+        let mut rolled =
+            tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM daily_rollups WHERE date = ?1)")?;
         let mut mark = tx.prepare_cached(
             "INSERT INTO dirty_days (site_id, date, mark) VALUES (?1, ?2, ?3)
              ON CONFLICT (site_id, date) DO UPDATE SET mark = excluded.mark",
         )?;
         for (site, day) in &batch.days {
             let text = day.to_string();
-            if rolled.contains(&text) {
+            if rolled.query_row([&text], |r| r.get::<_, bool>(0))? {
                 // `mark` is the sequence number after this batch: an
                 // aggregate whose scan saw this batch may clear it.
                 mark.execute(params![site, text, seq])?;
