@@ -129,7 +129,8 @@ impl RetentionPlan {
 /// The oldest event, if any, and refuse a cutoff newer than the newest
 /// rollup when there is anything to delete.
 fn check_against_rollups(conn: &Connection, plan: &RetentionPlan) -> Result<Option<i64>> {
-    let oldest: Option<i64> = conn.query_row("SELECT min(ts) FROM events", [], |r| r.get(0))?;
+    let oldest: Option<i64> =
+        conn.query_row("SELECT min(id) >> 14 FROM events", [], |r| r.get(0))?;
     let old_sessions: bool = conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM sessions WHERE ended_ts IS NOT NULL AND last_ts < ?1)",
         [plan.cutoff_ms],
@@ -174,8 +175,9 @@ pub fn days_to_roll_up(
         rows.filter_map(|d| d.map(|d| d.parse().ok()).transpose())
             .collect::<rusqlite::Result<_>>()?
     };
-    let mut has_events =
-        conn.prepare("SELECT EXISTS (SELECT 1 FROM events WHERE ts >= ?1 AND ts < ?2)")?;
+    let mut has_events = conn.prepare(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE id >= ?1 * 16384 AND id < ?2 * 16384)",
+    )?;
     let mut lacks_row = conn.prepare(
         "SELECT EXISTS (SELECT 1 FROM sites s WHERE s.first_ts < ?1 AND NOT EXISTS
              (SELECT 1 FROM daily_rollups r WHERE r.site_id = s.id AND r.date = ?2))",
@@ -207,7 +209,7 @@ pub fn retention_dry_run(ctx: &JobContext, opts: &RetentionOptions) -> Result<Jo
     let counts = [
         (
             "events",
-            purge::count(conn, &EVENTS, &[(":lo", i64::MIN), (":hi", plan.cutoff_ms)])?,
+            purge::count(conn, &EVENTS, &[(":lo", 0), (":hi", plan.cutoff_ms)])?,
         ),
         ("sessions", purge::count(conn, &SESSIONS, &cut)?),
         ("event_ids", purge::count(conn, &EVENT_IDS, &cut)?),
@@ -272,7 +274,8 @@ pub fn retention(ctx: &JobContext, opts: &RetentionOptions) -> Result<JobOutcome
     // up; the other tables stop at the first such day, so that nothing a
     // kept event refers to is deleted.
     let mut ranges = Vec::new();
-    let mut from = i64::MIN;
+    // Events are from 1970 on (ingest checks it).
+    let mut from = 0;
     for (day, _) in &failed {
         let (start, end) = day_bounds_ms(*day, tz);
         ranges.push((from, start));

@@ -154,8 +154,9 @@ pub fn raw_scores(
 ) -> Result<FxHashMap<ItemKey, f64>> {
     let start_ms = now_ms - params.window_hours * 3_600_000;
     let mut stmt = conn.prepare_cached(
-        "SELECT site_id, kind, label_id, ts FROM events
-         WHERE ts > ?1 AND ts <= ?2 AND kind IN (0, 1) AND label_id IS NOT NULL",
+        "SELECT site_id, kind, label_id, id >> 14 FROM events
+         WHERE id >= (?1 + 1) * 16384 AND id < (?2 + 1) * 16384
+           AND kind IN (0, 1) AND label_id IS NOT NULL",
     )?;
     let mut rows = stmt.query([start_ms, now_ms])?;
     let mut scores: FxHashMap<ItemKey, f64> = FxHashMap::default();

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::common::*;
 
 /// Every stored event as text columns: ts, site, kind, session, visitor,
-/// label (path or name), referrer, revenue_cents, extra; in input order.
+/// label (path or name), referrer, revenue_cents, extra; in time order.
 fn stored_events(w: &Workdir) -> Vec<Vec<String>> {
     w.sql_rows(
         "SELECT e.ts, s.name, e.kind, ss.key, v.key, l.value, r.value, e.revenue_cents, e.extra
@@ -18,7 +18,7 @@ fn stored_events(w: &Workdir) -> Vec<Vec<String>> {
          JOIN visitors v ON v.id = e.visitor_id
          LEFT JOIN labels l ON l.id = e.label_id
          LEFT JOIN labels r ON r.id = e.referrer_id
-         ORDER BY e.seq",
+         ORDER BY e.id",
     )
 }
 
@@ -443,9 +443,7 @@ fn duplicates_by_site_and_id_are_counted_not_stored() {
     assert_stderr_has(&out, &["stored 5 events, 1 duplicates, 0 rejected"]);
     assert_eq!(events_count(&w), 5);
     assert_eq!(
-        w.sql_rows(
-            "SELECT l.value FROM events e JOIN labels l ON l.id = e.label_id ORDER BY e.seq"
-        ),
+        w.sql_rows("SELECT l.value FROM events e JOIN labels l ON l.id = e.label_id ORDER BY e.id"),
         vec![
             row(&["/first"]),
             row(&["/other-site"]),
@@ -495,7 +493,7 @@ fn unknown_fields_are_kept() {
     let out = w.cmd("ingest").arg("events.ndjson").output().unwrap();
     assert_exit(&out, 0);
     let extras: Vec<Value> = w
-        .sql_rows("SELECT extra FROM events ORDER BY seq")
+        .sql_rows("SELECT extra FROM events ORDER BY id")
         .into_iter()
         .map(|r| serde_json::from_str(&r[0]).unwrap())
         .collect();
@@ -524,9 +522,7 @@ fn query_strings_are_removed_from_paths() {
         ],
     );
     assert_eq!(
-        w.sql_rows(
-            "SELECT l.value FROM events e JOIN labels l ON l.id = e.label_id ORDER BY e.seq"
-        ),
+        w.sql_rows("SELECT l.value FROM events e JOIN labels l ON l.id = e.label_id ORDER BY e.id"),
         vec![
             row(&["/a"]),
             row(&["/a"]),
@@ -564,7 +560,7 @@ fn referrers_are_normalised() {
     );
     assert_eq!(
         w.sql_rows(
-            "SELECT l.value FROM events e JOIN labels l ON l.id = e.referrer_id ORDER BY e.seq"
+            "SELECT l.value FROM events e JOIN labels l ON l.id = e.referrer_id ORDER BY e.id"
         ),
         vec![
             row(&["google.com"]),
@@ -728,4 +724,146 @@ fn thousands(n: i64) -> String {
         out.push(c);
     }
     out
+}
+
+#[test]
+fn events_of_one_millisecond_are_all_kept_across_batches_and_runs() {
+    let w = Workdir::new();
+    let config = w.write("tiny-batches.toml", "[ingest]\nbatch_size = 2\n");
+    let at = "2026-11-20T10:00:00.123Z";
+    let events: Vec<Ev> = (0..5)
+        .map(|i| pageview(at, "shop", &format!("s{i}"), "v1", &format!("/p{i}")))
+        .collect();
+    w.write("first.ndjson", &ndjson(&events));
+    let out = w
+        .cmd("ingest")
+        .args(["--config", config.to_str().unwrap(), "first.ndjson"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    // A second run, a later event in between: the millisecond's numbering
+    // continues after what is stored.
+    w.ingest(
+        "second.ndjson",
+        &[
+            pageview(at, "shop", "s9", "v1", "/p9"),
+            pageview("2026-11-20T10:00:00.124Z", "shop", "s9", "v1", "/q"),
+            pageview(at, "shop", "s9", "v1", "/p10"),
+        ],
+    );
+    let key = ms(at) * 16384;
+    assert_eq!(
+        w.sql_rows(&format!(
+            "SELECT count(*), min(id) - {key}, max(id) - {key}, min(ts), max(ts)
+             FROM events WHERE ts = {}",
+            ms(at)
+        )),
+        vec![row(&[
+            "7",
+            "0",
+            "6",
+            &ms(at).to_string(),
+            &ms(at).to_string()
+        ])]
+    );
+    // Input order within the millisecond, and one batch number per batch.
+    assert_eq!(
+        w.sql_rows(&format!(
+            "SELECT l.value, e.batch FROM events e JOIN labels l ON l.id = e.label_id
+             WHERE e.ts = {} ORDER BY e.id",
+            ms(at)
+        )),
+        vec![
+            row(&["/p0", "1"]),
+            row(&["/p1", "1"]),
+            row(&["/p2", "2"]),
+            row(&["/p3", "2"]),
+            row(&["/p4", "3"]),
+            row(&["/p9", "4"]),
+            row(&["/p10", "4"]),
+        ]
+    );
+    w.backfill("2026-11-20", "2026-11-20", "UTC");
+    assert_eq!(w.rollup("2026-11-20", "shop")["pageviews"], 8);
+}
+
+/// A store as cronlytics 0.x left it at schema version 2: events keyed by
+/// `(ts, seq)`, sessions and visitors with their key hash.
+#[test]
+fn a_version_2_store_is_upgraded_with_its_events_and_keys() {
+    use cronlytics::ingest::resolve::key_hash;
+    use cronlytics::store::schema::{APPLICATION_ID, MIGRATIONS};
+    let w = Workdir::new();
+    {
+        let conn = rusqlite::Connection::open(w.path("analytics.db")).unwrap();
+        for sql in &MIGRATIONS[..2] {
+            conn.execute_batch(sql).unwrap();
+        }
+        let t = ms("2026-11-20T10:00:00Z");
+        conn.execute_batch(&format!(
+            "PRAGMA user_version = 2; PRAGMA application_id = {APPLICATION_ID};
+             INSERT INTO sites VALUES (1, 'shop', {t}, {t});
+             INSERT INTO labels VALUES (1, '/a'), (2, 'direct');
+             INSERT INTO visitors VALUES (1, 1, {vh}, 'v1', {t});
+             INSERT INTO visitor_keys VALUES (1, {vh}, 1);
+             INSERT INTO sessions VALUES (1, 1, {sh}, 's1', 1, {t}, {t}, NULL);
+             INSERT INTO session_keys VALUES (1, {sh}, 1);
+             INSERT INTO events VALUES ({t}, 7, 1, 0, 1, 1, 1, 2, NULL, NULL);
+             INSERT INTO events VALUES ({t}, 9, 1, 0, 1, 1, 1, 2, NULL, NULL);
+             UPDATE meta SET value = 10 WHERE key = 'next_seq';
+             UPDATE meta SET value = 1 WHERE key IN ('session_keys_upto', 'visitor_keys_upto');",
+            vh = key_hash("v1"),
+            sh = key_hash("s1"),
+        ))
+        .unwrap();
+    }
+    // The same session and visitor a minute later: found, not created again.
+    w.ingest(
+        "later.ndjson",
+        &[pageview("2026-11-20T10:01:00Z", "shop", "s1", "v1", "/a")],
+    );
+    assert_eq!(w.sql_i64("PRAGMA user_version"), 3);
+    let t = ms("2026-11-20T10:00:00Z");
+    assert_eq!(
+        w.sql_rows("SELECT id, batch, ts, session_id, visitor_id FROM events ORDER BY id"),
+        vec![
+            row(&[&(t * 16384).to_string(), "7", &t.to_string(), "1", "1"]),
+            row(&[&(t * 16384 + 1).to_string(), "9", &t.to_string(), "1", "1"]),
+            row(&[
+                &((t + 60_000) * 16384).to_string(),
+                "10",
+                &(t + 60_000).to_string(),
+                "1",
+                "1"
+            ]),
+        ]
+    );
+    assert_eq!(
+        w.sql_rows("SELECT id, key, last_ts FROM sessions"),
+        vec![row(&["1", "s1", &(t + 60_000).to_string()])]
+    );
+    assert_eq!(w.sql_i64("SELECT count(*) FROM visitors"), 1);
+    w.backfill("2026-11-20", "2026-11-20", "UTC");
+    let r = w.rollup("2026-11-20", "shop");
+    assert_eq!(
+        (r["pageviews"].clone(), r["unique_sessions"].clone()),
+        (3.into(), 1.into())
+    );
+}
+
+#[test]
+fn more_events_in_one_millisecond_than_the_key_holds_is_refused_with_the_reason() {
+    let w = Workdir::new();
+    let at = "2026-11-20T10:00:00.123Z";
+    let events: Vec<Ev> = (0..16_385)
+        .map(|i| pageview(at, "shop", &format!("s{i}"), "v1", "/"))
+        .collect();
+    w.write("flood.ndjson", &ndjson(&events));
+    let out = w.cmd("ingest").arg("flood.ndjson").output().unwrap();
+    assert_exit(&out, 2);
+    assert_stderr_has(
+        &out,
+        &["more than 16,384 events share the millisecond 2026-11-20T10:00:00.123Z"],
+    );
+    assert_eq!(events_count(&w), 0, "the batch is rolled back whole");
 }

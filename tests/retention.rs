@@ -10,7 +10,7 @@ const LA: &str = "America/Los_Angeles";
 /// Every table retention may touch, in full.
 fn dump(w: &Workdir) -> Vec<Vec<Vec<String>>> {
     [
-        "SELECT * FROM events ORDER BY ts, seq",
+        "SELECT * FROM events ORDER BY id",
         "SELECT * FROM sessions ORDER BY id",
         "SELECT * FROM visitors ORDER BY id",
         "SELECT * FROM event_ids ORDER BY site_id, id",

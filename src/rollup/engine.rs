@@ -219,7 +219,7 @@ fn write_day(
         tx.execute(
             "INSERT INTO dirty_days (site_id, date, mark)
              SELECT DISTINCT site_id, ?3, ?4 FROM events
-             WHERE ts >= ?1 AND ts < ?2 AND seq >= ?5 AND (?6 IS NULL OR site_id = ?6)
+             WHERE id >= ?1 * 16384 AND id < ?2 * 16384 AND batch >= ?5 AND (?6 IS NULL OR site_id = ?6)
              ON CONFLICT (site_id, date) DO UPDATE SET mark = excluded.mark",
             params![start_ms, end_ms, day, next_seq, counts.seq_seen, opts.site],
         )?;

@@ -1,6 +1,6 @@
 //! Counting one range of events: the inner loop of every rollup.
 //!
-//! A day of all sites is one range of the events' primary key `(ts, seq)`,
+//! A day of all sites is one range of the events' rowid (`ts * 16384 + n`),
 //! so a scan is a sequential read; distinct visitors and sessions are hash
 //! sets of integer ids; top lists count integer label ids and only the
 //! winners are turned back into text.
@@ -99,7 +99,7 @@ fn scan_in_snapshot(
         })?;
     let mut stmt = conn.prepare_cached(
         "SELECT site_id, kind, session_id, visitor_id, label_id, referrer_id, revenue_cents
-         FROM events WHERE ts >= ?1 AND ts < ?2",
+         FROM events WHERE id >= ?1 * 16384 AND id < ?2 * 16384",
     )?;
     let mut rows = stmt.query([start_ms, end_ms])?;
     // Site ids are small dense integers: index a vector rather than hash.

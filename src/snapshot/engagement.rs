@@ -37,8 +37,9 @@ pub fn add_engagement(
     date: NaiveDate,
     history: &mut History,
 ) -> Result<()> {
-    let mut any_event =
-        conn.prepare("SELECT EXISTS (SELECT 1 FROM events WHERE ts >= ?1 AND ts < ?2)")?;
+    let mut any_event = conn.prepare(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE id >= ?1 * 16384 AND id < ?2 * 16384)",
+    )?;
     let mut purged = Vec::new();
     for (day, sites) in &history.days {
         let rolled_up = sites.values().any(|c| c.sessions > 0);
@@ -57,7 +58,7 @@ pub fn add_engagement(
     }
     let mut returning = conn.prepare(
         "SELECT s.name, count(*)
-         FROM (SELECT DISTINCT site_id, visitor_id FROM events WHERE ts >= ?1 AND ts < ?2) d
+         FROM (SELECT DISTINCT site_id, visitor_id FROM events WHERE id >= ?1 * 16384 AND id < ?2 * 16384) d
          JOIN visitors v ON v.id = d.visitor_id
          JOIN sites s ON s.id = d.site_id
          WHERE v.first_ts < ?1
@@ -67,7 +68,7 @@ pub fn add_engagement(
     // with ended_ts = its last activity.
     let mut closed = conn.prepare(
         "SELECT st.name, count(*), sum(s.ended_ts - s.started_ts)
-         FROM (SELECT DISTINCT session_id FROM events WHERE ts >= ?1 AND ts < ?2) d
+         FROM (SELECT DISTINCT session_id FROM events WHERE id >= ?1 * 16384 AND id < ?2 * 16384) d
          JOIN sessions s ON s.id = d.session_id
          JOIN sites st ON st.id = s.site_id
          WHERE s.ended_ts IS NOT NULL AND s.started_ts >= ?1 AND s.started_ts < ?2
@@ -119,7 +120,7 @@ pub fn events_by_name(conn: &Connection, date: NaiveDate, tz: Tz) -> Result<Even
          FROM events e
          JOIN labels l ON l.id = e.label_id
          JOIN sites s ON s.id = e.site_id
-         WHERE e.ts >= ?1 AND e.ts < ?2 AND e.kind = 1
+         WHERE e.id >= ?1 * 16384 AND e.id < ?2 * 16384 AND e.kind = 1
          GROUP BY e.site_id, e.label_id",
     )?;
     let rows = stmt.query_map([start, end], |r| {
