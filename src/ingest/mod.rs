@@ -88,7 +88,7 @@ pub struct IngestRun {
     reader_error: Option<String>,
     finished_reading: bool,
     /// New sessions and visitors committed since the last key flush.
-    unflushed: (i64, i64),
+    unflushed: writer::KeyEntries,
 }
 
 struct Started {
@@ -112,7 +112,7 @@ impl IngestRun {
             marked: Default::default(),
             reader_error: None,
             finished_reading: false,
-            unflushed: (0, 0),
+            unflushed: writer::KeyEntries::default(),
         }
     }
 
@@ -130,7 +130,7 @@ impl IngestRun {
         if self.started.is_none() {
             // Key entries a killed run left unwritten, before the resolver
             // relies on them.
-            let upto = writer::flush_keys(&mut store.conn)?;
+            let upto = writer::flush_keys(&mut store.conn, None)?;
             self.start(ctx, &store, upto)?;
         }
         let started = self.started.as_mut().expect("started above");
@@ -141,12 +141,12 @@ impl IngestRun {
                 self.stored += counts.stored;
                 self.duplicates += counts.duplicates;
                 self.marked.extend(counts.marked);
-                self.unflushed.0 += batch.new_sessions.len() as i64;
-                self.unflushed.1 += batch.new_visitors.len() as i64;
+                self.unflushed.add(batch);
                 self.pending = None;
-                if self.unflushed.0.max(self.unflushed.1) >= writer::KEY_FLUSH_LIMIT {
-                    started.keys_upto.set(writer::flush_keys(&mut store.conn)?);
-                    self.unflushed = (0, 0);
+                if self.unflushed.len() >= writer::KEY_FLUSH_LIMIT {
+                    started
+                        .keys_upto
+                        .set(flush_keys(ctx, &mut store.conn, &mut self.unflushed)?);
                 }
                 started
                     .progress
@@ -183,9 +183,10 @@ impl IngestRun {
         if let Some(handle) = started.reader.take() {
             let _ = handle.join();
         }
-        if self.unflushed != (0, 0) {
-            started.keys_upto.set(writer::flush_keys(&mut store.conn)?);
-            self.unflushed = (0, 0);
+        if !self.unflushed.is_empty() {
+            started
+                .keys_upto
+                .set(flush_keys(ctx, &mut store.conn, &mut self.unflushed)?);
         }
         // Leave a short WAL behind for the next job; a busy reader only
         // makes this partial, which is fine.
@@ -552,6 +553,25 @@ impl BatchSink<'_> {
         }
         Ok(())
     }
+}
+
+/// [`writer::flush_keys`] of this run's new keys, saying with `--verbose`
+/// how long it took.
+fn flush_keys(
+    ctx: &JobContext,
+    conn: &mut rusqlite::Connection,
+    entries: &mut writer::KeyEntries,
+) -> Result<(i64, i64)> {
+    let started = std::time::Instant::now();
+    let (sessions, visitors) = (entries.sessions.len(), entries.visitors.len());
+    let upto = writer::flush_keys(conn, Some(entries))?;
+    ctx.log.debug(format!(
+        "wrote the key entries of {} sessions and {} visitors in {:.2} s",
+        thousands(sessions as u64),
+        thousands(visitors as u64),
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(upto)
 }
 
 /// A CSV record written back as one line, for the rejects file.

@@ -50,11 +50,6 @@ fn write_in(tx: &rusqlite::Transaction, batch: &ResolvedBatch) -> Result<BatchCo
         r.get(0)
     })?;
     {
-        let mut insert_event = tx.prepare_cached(
-            "INSERT OR IGNORE INTO events (id, batch, site_id, kind, session_id, visitor_id,
-                                           label_id, referrer_id, revenue_cents, extra)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )?;
         let mut insert_id = tx.prepare_cached(
             "INSERT OR IGNORE INTO event_ids (site_id, id, ts) VALUES (?1, ?2, ?3)",
         )?;
@@ -62,7 +57,10 @@ fn write_in(tx: &rusqlite::Transaction, batch: &ResolvedBatch) -> Result<BatchCo
         // of one millisecond keep their input order).
         let mut order: Vec<usize> = (0..batch.events.len()).collect();
         order.sort_by_key(|&i| batch.events[i].ts);
-        let mut slot = EventSlot::default();
+        let stored_max: i64 =
+            tx.query_row("SELECT coalesce(max(id), -1) FROM events", [], |r| r.get(0))?;
+        let mut slot = EventSlot::new(stored_max);
+        let mut rows = Vec::with_capacity(order.len());
         for i in order {
             let e = &batch.events[i];
             if let Some(id) = &e.id
@@ -71,37 +69,29 @@ fn write_in(tx: &rusqlite::Transaction, batch: &ResolvedBatch) -> Result<BatchCo
                 counts.duplicates += 1;
                 continue;
             }
-            let mut key = slot.next(e.ts)?;
-            while insert_event.execute(params![
-                key,
-                seq,
-                e.site,
-                e.kind,
-                e.session,
-                e.visitor,
-                e.label,
-                e.referrer,
-                e.revenue_cents,
-                e.extra
-            ])? == 0
-            {
-                // The store already has events in this millisecond (from
-                // an earlier batch): continue after the last of them.
-                key = slot.after_stored(tx, e.ts)?;
-            }
-            counts.stored += 1;
+            rows.push((slot.next(tx, e.ts)?, e));
         }
+        insert_events(tx, seq, &rows)?;
+        counts.stored = rows.len() as u64;
     }
     let seq = seq + 1;
     tx.execute("UPDATE meta SET value = ?1 WHERE key = 'next_seq'", [seq])?;
     {
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO sessions (id, site_id, key, visitor_id, started_ts, last_ts)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        insert_many(
+            tx,
+            "OR FAIL",
+            "sessions (id, site_id, key, visitor_id, started_ts, last_ts)",
+            6,
+            &batch.new_sessions,
+            |stmt, at, s| {
+                stmt.raw_bind_parameter(at, s.id)?;
+                stmt.raw_bind_parameter(at + 1, s.site)?;
+                stmt.raw_bind_parameter(at + 2, &s.key)?;
+                stmt.raw_bind_parameter(at + 3, s.visitor)?;
+                stmt.raw_bind_parameter(at + 4, s.first)?;
+                stmt.raw_bind_parameter(at + 5, s.last)
+            },
         )?;
-        for s in &batch.new_sessions {
-            insert.execute(params![s.id, s.site, s.key, s.visitor, s.first, s.last])?;
-        }
         // A later event for a closed session reopens it (cleanup-sessions
         // closes it again once it is idle).
         let mut update = tx.prepare_cached(
@@ -112,12 +102,19 @@ fn write_in(tx: &rusqlite::Transaction, batch: &ResolvedBatch) -> Result<BatchCo
         for (id, first, last) in &batch.session_spans {
             update.execute(params![id, first, last])?;
         }
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO visitors (id, site_id, key, first_ts) VALUES (?1, ?2, ?3, ?4)",
+        insert_many(
+            tx,
+            "OR FAIL",
+            "visitors (id, site_id, key, first_ts)",
+            4,
+            &batch.new_visitors,
+            |stmt, at, v| {
+                stmt.raw_bind_parameter(at, v.id)?;
+                stmt.raw_bind_parameter(at + 1, v.site)?;
+                stmt.raw_bind_parameter(at + 2, &v.key)?;
+                stmt.raw_bind_parameter(at + 3, v.first)
+            },
         )?;
-        for v in &batch.new_visitors {
-            insert.execute(params![v.id, v.site, v.key, v.first])?;
-        }
         let mut update =
             tx.prepare_cached("UPDATE visitors SET first_ts = min(first_ts, ?2) WHERE id = ?1")?;
         for (id, first) in &batch.visitor_firsts {
@@ -154,33 +151,102 @@ fn write_in(tx: &rusqlite::Transaction, batch: &ResolvedBatch) -> Result<BatchCo
     Ok(counts)
 }
 
+/// Rows per `INSERT` statement: one statement for many rows saves most of
+/// SQLite's per-statement work.
+const ROWS_PER_INSERT: usize = 64;
+
+/// `INSERT {or} INTO {into} VALUES` the `rows`, in statements of
+/// [`ROWS_PER_INSERT`] rows; `bind(stmt, first, row)` binds one row's
+/// `columns` values from parameter `first` on. `or` is `OR FAIL` where a
+/// conflict is a bug (the transaction is then rolled back whole, so the
+/// statement needs no journal of its own) or `OR IGNORE`.
+fn insert_many<T>(
+    tx: &rusqlite::Transaction,
+    or: &str,
+    into: &str,
+    columns: usize,
+    rows: &[T],
+    bind: impl Fn(&mut rusqlite::Statement, usize, &T) -> rusqlite::Result<()>,
+) -> Result<()> {
+    let sql = |n: usize| {
+        let one = format!("({})", vec!["?"; columns].join(", "));
+        format!("INSERT {or} INTO {into} VALUES {}", vec![one; n].join(", "))
+    };
+    let full = sql(ROWS_PER_INSERT);
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let mut stmt = if chunk.len() == ROWS_PER_INSERT {
+            tx.prepare_cached(&full)?
+        } else {
+            tx.prepare_cached(&sql(chunk.len()))?
+        };
+        for (i, row) in chunk.iter().enumerate() {
+            bind(&mut stmt, i * columns + 1, row)?;
+        }
+        stmt.raw_execute()?;
+    }
+    Ok(())
+}
+
+/// Insert `rows` (key, event), all of batch `seq`.
+fn insert_events(
+    tx: &rusqlite::Transaction,
+    seq: i64,
+    rows: &[(i64, &super::resolve::EventRow)],
+) -> Result<()> {
+    insert_many(
+        tx,
+        "OR FAIL",
+        "events (id, batch, site_id, kind, session_id, visitor_id, label_id, referrer_id,
+                 revenue_cents, extra)",
+        10,
+        rows,
+        |stmt, at, (key, e)| {
+            stmt.raw_bind_parameter(at, key)?;
+            stmt.raw_bind_parameter(at + 1, seq)?;
+            stmt.raw_bind_parameter(at + 2, e.site)?;
+            stmt.raw_bind_parameter(at + 3, e.kind)?;
+            stmt.raw_bind_parameter(at + 4, e.session)?;
+            stmt.raw_bind_parameter(at + 5, e.visitor)?;
+            stmt.raw_bind_parameter(at + 6, e.label)?;
+            stmt.raw_bind_parameter(at + 7, e.referrer)?;
+            stmt.raw_bind_parameter(at + 8, e.revenue_cents)?;
+            stmt.raw_bind_parameter(at + 9, &e.extra)
+        },
+    )
+}
+
 /// Numbers the events of a batch within their millisecond: `events.id` is
 /// `ts * EVENT_KEYS_PER_MS + n` (see the schema, migration 3).
-#[derive(Default)]
 struct EventSlot {
+    /// The highest key stored before this batch: a millisecond above it
+    /// has no stored events, so most events need no lookup.
+    stored_max: i64,
     /// The millisecond and the last key given in it.
     last: Option<(i64, i64)>,
 }
 
 impl EventSlot {
-    /// The key for the next event at `ts`, events coming in time order.
-    fn next(&mut self, ts: i64) -> Result<i64> {
+    fn new(stored_max: i64) -> EventSlot {
+        EventSlot {
+            stored_max,
+            last: None,
+        }
+    }
+
+    /// The key for the next event at `ts`, events coming in time order:
+    /// after the last one given in its millisecond, or after the stored
+    /// ones (events of an earlier batch or run).
+    fn next(&mut self, tx: &rusqlite::Transaction, ts: i64) -> Result<i64> {
         let key = match self.last {
             Some((last_ts, key)) if last_ts == ts => key + 1,
-            _ => event_key(ts),
+            _ if event_key(ts) > self.stored_max => event_key(ts),
+            _ => {
+                let last: Option<i64> = tx
+                    .prepare_cached("SELECT max(id) FROM events WHERE id >= ?1 AND id < ?2")?
+                    .query_row([event_key(ts), event_key(ts + 1)], |r| r.get(0))?;
+                last.map_or(event_key(ts), |k| k + 1)
+            }
         };
-        self.take(ts, key)
-    }
-
-    /// The key after the last stored event at `ts`.
-    fn after_stored(&mut self, tx: &rusqlite::Transaction, ts: i64) -> Result<i64> {
-        let last: i64 = tx
-            .prepare_cached("SELECT max(id) FROM events WHERE id >= ?1 AND id < ?2")?
-            .query_row([event_key(ts), event_key(ts + 1)], |r| r.get(0))?;
-        self.take(ts, last + 1)
-    }
-
-    fn take(&mut self, ts: i64, key: i64) -> Result<i64> {
         if key >= event_key(ts + 1) {
             bail!(
                 "more than {} events share the millisecond {}: the store keeps at most that many events per millisecond (all sites together); give events millisecond timestamps, or ids so that repeated loads are dropped as duplicates",
@@ -198,18 +264,49 @@ impl EventSlot {
 /// New sessions and visitors (of committed batches) whose key entries are
 /// not yet written, above which the writer flushes them: large sorted flushes
 /// touch each page of the key tables once for many keys.
-pub const KEY_FLUSH_LIMIT: i64 = 500_000;
+pub const KEY_FLUSH_LIMIT: usize = 500_000;
+
+/// The key entries `(site_id, key_hash, id)` of committed new sessions and
+/// visitors, waiting for the next [`flush_keys`].
+#[derive(Debug, Default)]
+pub struct KeyEntries {
+    pub sessions: Vec<(i64, i64, i64)>,
+    pub visitors: Vec<(i64, i64, i64)>,
+}
+
+impl KeyEntries {
+    /// Add the new keys of a committed batch.
+    pub fn add(&mut self, batch: &ResolvedBatch) {
+        for (entries, keys) in [
+            (&mut self.sessions, &batch.new_sessions),
+            (&mut self.visitors, &batch.new_visitors),
+        ] {
+            entries.extend(keys.iter().map(|k| (k.site, k.hash, k.id)));
+        }
+    }
+
+    /// The larger of the two counts.
+    pub fn len(&self) -> usize {
+        self.sessions.len().max(self.visitors.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
 
 /// Write the key entries of every session and visitor above
-/// `meta.*_keys_upto`, in key order, in one transaction; returns the new
-/// `(session_keys_upto, visitor_keys_upto)`. Run at the start of every
-/// ingest (a killed run may have left rows without entries), when enough new
-/// keys are committed, and at the end. The hashes are computed here from the
-/// keys (the rows do not store them).
-pub fn flush_keys(conn: &mut Connection) -> Result<(i64, i64)> {
+/// `meta.*_keys_upto`, in key order, in one transaction, and empty
+/// `entries`; returns the new `(session_keys_upto, visitor_keys_upto)`.
+/// During a run the writer passes the entries of its committed batches
+/// (every row above `*_keys_upto` is one of them); at the start of every
+/// ingest, `None` reads the rows a killed run may have left without entries
+/// and hashes their keys.
+pub fn flush_keys(conn: &mut Connection, entries: Option<&mut KeyEntries>) -> Result<(i64, i64)> {
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .context("cannot start a write transaction on the store")?;
+    let mut given = entries.map(|e| [&mut e.sessions, &mut e.visitors]);
     let mut upto = [0i64; 2];
     for (i, (table, keys, meta)) in [
         ("sessions", "session_keys", "session_keys_upto"),
@@ -224,25 +321,35 @@ pub fn flush_keys(conn: &mut Connection) -> Result<(i64, i64)> {
             })
             .optional()?
             .unwrap_or(0);
-        let mut entries: Vec<(i64, i64, i64)> = Vec::new();
-        {
-            let mut stmt = tx.prepare(&format!(
-                "SELECT site_id, key, id FROM {table} WHERE id > ?1"
-            ))?;
-            let mut rows = stmt.query([from])?;
-            while let Some(row) = rows.next()? {
-                let key = row.get_ref(1)?.as_str()?;
-                entries.push((row.get(0)?, key_hash(key), row.get(2)?));
+        let mut read = Vec::new();
+        let entries = match given.as_mut() {
+            Some(lists) => &mut *lists[i],
+            None => {
+                let mut stmt = tx.prepare(&format!(
+                    "SELECT site_id, key, id FROM {table} WHERE id > ?1"
+                ))?;
+                let mut rows = stmt.query([from])?;
+                while let Some(row) = rows.next()? {
+                    let key = row.get_ref(1)?.as_str()?;
+                    read.push((row.get(0)?, key_hash(key), row.get(2)?));
+                }
+                &mut read
             }
-        }
+        };
         let max = entries.iter().map(|e| e.2).max().unwrap_or(from).max(from);
         entries.sort_unstable();
-        let mut insert = tx.prepare(&format!(
-            "INSERT OR IGNORE INTO {keys} (site_id, key_hash, id) VALUES (?1, ?2, ?3)"
-        ))?;
-        for (site, hash, id) in &entries {
-            insert.execute([site, hash, id])?;
-        }
+        insert_many(
+            &tx,
+            "OR IGNORE",
+            &format!("{keys} (site_id, key_hash, id)"),
+            3,
+            entries,
+            |stmt, at, (site, hash, id)| {
+                stmt.raw_bind_parameter(at, site)?;
+                stmt.raw_bind_parameter(at + 1, hash)?;
+                stmt.raw_bind_parameter(at + 2, id)
+            },
+        )?;
         if max > from {
             tx.execute(
                 "INSERT INTO meta (key, value) VALUES (?1, ?2)
@@ -254,5 +361,10 @@ pub fn flush_keys(conn: &mut Connection) -> Result<(i64, i64)> {
     }
     tx.commit()
         .context("cannot commit the key entries of new sessions and visitors")?;
+    if let Some(lists) = given {
+        for list in lists {
+            list.clear();
+        }
+    }
     Ok((upto[0], upto[1]))
 }
