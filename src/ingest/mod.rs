@@ -7,6 +7,7 @@
 //! whose commit failed (store busy) is written again on the next attempt, and
 //! nothing is read twice, so even stdin can be retried exactly.
 
+pub mod keyfilter;
 pub mod parse;
 mod rejects;
 pub mod resolve;
@@ -532,7 +533,7 @@ impl BatchSink<'_> {
             events = later;
             if self.resolver.len() >= self.batch_size {
                 let bytes = std::mem::take(&mut self.bytes);
-                let batch = self.resolver.take_batch();
+                let batch = self.resolver.take_batch()?;
                 self.send(Msg::Batch(batch, bytes))?;
             }
         }
@@ -545,7 +546,7 @@ impl BatchSink<'_> {
         self.resolve_chunk()?;
         let bytes = std::mem::take(&mut self.bytes);
         if !self.resolver.is_empty() {
-            let batch = self.resolver.take_batch();
+            let batch = self.resolver.take_batch()?;
             self.send(Msg::Batch(batch, bytes))?;
         } else if bytes > 0 {
             self.send(Msg::Rejects(Vec::new(), bytes))?;

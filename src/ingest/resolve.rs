@@ -23,6 +23,7 @@ use chrono_tz::Tz;
 use rusqlite::{Connection, OptionalExtension, params};
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use super::keyfilter::{KeyFilter, KeyKind, fingerprint};
 use super::parse::ParsedEvent;
 use crate::time::day_bounds_ms;
 
@@ -53,6 +54,25 @@ pub fn key_hash(key: &str) -> i64 {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     h as i64
+}
+
+/// Insert the fingerprint of every key entry of the store into `filter`,
+/// from one statement (one read snapshot).
+fn fill_filter(conn: &Connection, filter: &mut KeyFilter) -> Result<()> {
+    let mut stmt = conn.prepare(
+        "SELECT 0, site_id, key_hash FROM session_keys
+         UNION ALL SELECT 1, site_id, key_hash FROM visitor_keys",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let kind = if row.get::<_, i64>(0)? == 0 {
+            KeyKind::Session
+        } else {
+            KeyKind::Visitor
+        };
+        filter.insert(fingerprint(kind, row.get(1)?, row.get(2)?));
+    }
+    Ok(())
 }
 
 /// An event as the `events` table stores it.
@@ -131,6 +151,9 @@ pub struct Resolver {
     visitors: FxHashMap<i64, FxHashMap<String, Span>>,
     touched_sessions: Vec<(i64, String)>,
     touched_visitors: Vec<(i64, String)>,
+    /// Every stored key and every key this run created (see
+    /// [`Resolver::rebuild_filter`]): a key it does not hold is new.
+    filter: KeyFilter,
     touched_sites: FxHashSet<i64>,
     days: FxHashSet<(i64, NaiveDate)>,
     day_cache: Option<(i64, i64, NaiveDate)>,
@@ -172,6 +195,15 @@ impl Resolver {
             next("sessions")?.max(keys_upto.sessions.load(Ordering::Acquire) + 1),
             next("visitors")?.max(keys_upto.visitors.load(Ordering::Acquire) + 1),
         );
+        // The writer has flushed the key entries of every older row before
+        // the resolver starts, so the key tables hold every stored key.
+        let stored: i64 = conn.query_row(
+            "SELECT (SELECT count(*) FROM session_keys) + (SELECT count(*) FROM visitor_keys)",
+            [],
+            |r| r.get(0),
+        )?;
+        let mut filter = KeyFilter::with_capacity(2 * stored as usize);
+        fill_filter(&conn, &mut filter)?;
         Ok(Resolver {
             conn,
             tz,
@@ -189,6 +221,7 @@ impl Resolver {
             visitors: FxHashMap::default(),
             touched_sessions: Vec::new(),
             touched_visitors: Vec::new(),
+            filter,
             touched_sites: FxHashSet::default(),
             days: FxHashSet::default(),
             day_cache: None,
@@ -247,7 +280,7 @@ impl Resolver {
 
     /// Hand out the current batch with its new and changed rows, and start
     /// the next one.
-    pub fn take_batch(&mut self) -> ResolvedBatch {
+    pub fn take_batch(&mut self) -> Result<ResolvedBatch> {
         let number = self.batch.number;
         let mut batch = std::mem::replace(
             &mut self.batch,
@@ -309,7 +342,42 @@ impl Resolver {
         }
         batch.days = self.days.drain().collect();
         self.evict_committed();
-        batch
+        if self.filter.is_over_capacity() {
+            self.rebuild_filter()?;
+        }
+        Ok(batch)
+    }
+
+    /// Rebuild the key filter at double size: from one snapshot of the key
+    /// tables plus every key in the caches.
+    ///
+    /// Why no key can be missed: a key must be in the filter if it was
+    /// stored when the run started or created by this run. Stored keys that
+    /// are still stored are in the snapshot (retention may delete some: a
+    /// deleted key need not be found). A key created by this run is either
+    /// still cached, and added from the cache, or was evicted; eviction
+    /// (`evict_committed`, on this thread, before this call) only drops a
+    /// key whose id is at most `KeysUpto`, which the writer raises only
+    /// after committing the key entries up to it. So an evicted key's entry
+    /// was committed before this call, and the snapshot, whose read
+    /// transaction starts inside this call, sees it. No key is created
+    /// while the rebuild runs (same thread). A key in both the cache and the
+    /// snapshot is inserted twice, which is harmless.
+    fn rebuild_filter(&mut self) -> Result<()> {
+        let mut filter = KeyFilter::with_capacity(2 * self.filter.capacity());
+        fill_filter(&self.conn, &mut filter)?;
+        for (kind, map) in [
+            (KeyKind::Session, &self.sessions),
+            (KeyKind::Visitor, &self.visitors),
+        ] {
+            for (&site, m) in map {
+                for key in m.keys() {
+                    filter.insert(fingerprint(kind, site, key_hash(key)));
+                }
+            }
+        }
+        self.filter = filter;
+        Ok(())
     }
 
     /// Forget cached entries whose last batch is committed (sessions and
@@ -350,8 +418,19 @@ impl Resolver {
             let Some(&site) = self.sites.get(&e.site) else {
                 // A site new to this run: its keys may still be stored.
                 let site = self.site(&e.site, e.ts_ms)?;
-                sessions.push((site, key_hash(&e.session), &e.session));
-                visitors.push((site, key_hash(&e.visitor), &e.visitor));
+                let (sh, vh) = (key_hash(&e.session), key_hash(&e.visitor));
+                if self
+                    .filter
+                    .may_contain(fingerprint(KeyKind::Session, site, sh))
+                {
+                    sessions.push((site, sh, &e.session));
+                }
+                if self
+                    .filter
+                    .may_contain(fingerprint(KeyKind::Visitor, site, vh))
+                {
+                    visitors.push((site, vh, &e.visitor));
+                }
                 continue;
             };
             if !self
@@ -359,14 +438,26 @@ impl Resolver {
                 .get(&site)
                 .is_some_and(|m| m.contains_key(e.session.as_str()))
             {
-                sessions.push((site, key_hash(&e.session), &e.session));
+                let sh = key_hash(&e.session);
+                if self
+                    .filter
+                    .may_contain(fingerprint(KeyKind::Session, site, sh))
+                {
+                    sessions.push((site, sh, &e.session));
+                }
             }
             if !self
                 .visitors
                 .get(&site)
                 .is_some_and(|m| m.contains_key(e.visitor.as_str()))
             {
-                visitors.push((site, key_hash(&e.visitor), &e.visitor));
+                let vh = key_hash(&e.visitor);
+                if self
+                    .filter
+                    .may_contain(fingerprint(KeyKind::Visitor, site, vh))
+                {
+                    visitors.push((site, vh, &e.visitor));
+                }
             }
         }
         for (table, keys) in [("sessions", &mut sessions), ("visitors", &mut visitors)] {
@@ -474,6 +565,8 @@ impl Resolver {
     fn visitor(&mut self, site: i64, key: &str, ts: i64, batch: u64) -> i64 {
         // A visitor's row keeps only its first sighting.
         let slot = KeySlot {
+            kind: KeyKind::Visitor,
+            filter: &mut self.filter,
             map: &mut self.visitors,
             touched: &mut self.touched_visitors,
             next: &mut self.next_visitor,
@@ -484,6 +577,8 @@ impl Resolver {
 
     fn session(&mut self, site: i64, key: &str, visitor: i64, ts: i64, batch: u64) -> i64 {
         let slot = KeySlot {
+            kind: KeyKind::Session,
+            filter: &mut self.filter,
             map: &mut self.sessions,
             touched: &mut self.touched_sessions,
             next: &mut self.next_session,
@@ -509,6 +604,8 @@ impl Resolver {
 /// The cache, batch list and id counter of one kind of key (sessions or
 /// visitors), borrowed together from the resolver.
 struct KeySlot<'a> {
+    kind: KeyKind,
+    filter: &'a mut KeyFilter,
     map: &'a mut FxHashMap<i64, FxHashMap<String, Span>>,
     touched: &'a mut Vec<(i64, String)>,
     next: &'a mut i64,
@@ -560,6 +657,8 @@ impl KeySlot<'_> {
             },
         );
         *self.cached += 1;
+        self.filter
+            .insert(fingerprint(self.kind, site, key_hash(key)));
         self.touched.push((site, key.to_string()));
         id
     }
