@@ -6,7 +6,8 @@
 //! only inserts. Ids are allocated here (max(id) + 1 when the run starts):
 //! ingest holds its job lock, and no other job adds sessions, visitors,
 //! labels or sites, so nobody else takes ids while we run. Keys the caches do
-//! not hold are looked up on a read-only connection, in index order.
+//! not hold are looked up on a read-only connection, in index order, if the
+//! key filter ([`super::keyfilter`]) says the store may hold them.
 //! A cache entry is only forgotten once the batch that last used it is
 //! committed, so a key is never looked up while its row is still in flight,
 //! and (sessions and visitors) once its entry in `session_keys` /
@@ -323,6 +324,7 @@ impl Resolver {
     pub fn add(&mut self, chunk: &Chunk, events: &mut [ChunkEvent]) -> Result<()> {
         let number = self.batch.number;
         let base = self.batch.events.len();
+        self.unknown.clear();
         self.batch.events.reserve(events.len());
         let mut left = false;
         for e in events.iter_mut() {
