@@ -7,6 +7,8 @@
 //! whose commit failed (store busy) is written again on the next attempt, and
 //! nothing is read twice, so even stdin can be retried exactly.
 
+pub mod keycache;
+pub mod keyfilter;
 pub mod parse;
 mod rejects;
 pub mod resolve;
@@ -27,7 +29,7 @@ use crate::job::{JobContext, JobOutcome, Severity, usage};
 use crate::util::thousands;
 use parse::{ParsedEvent, parse_csv_record, parse_json_line};
 use rejects::RejectsFile;
-use resolve::{KeysUpto, ResolvedBatch, Resolver};
+use resolve::{Chunk, KeysUpto, ResolvedBatch, Resolver};
 
 /// Input formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,9 +62,11 @@ pub struct IngestOptions {
 
 /// Lines per message from the reader thread.
 const CHUNK_LINES: usize = 4096;
+/// Bytes of event text above which a chunk is resolved early.
+const CHUNK_TEXT_BYTES: usize = 1 << 30;
 
-enum Item {
-    Event(ParsedEvent),
+enum Item<'a> {
+    Event(ParsedEvent<'a>),
     Reject(rejects::Reject),
 }
 
@@ -279,7 +283,7 @@ impl IngestRun {
                 batch_size,
                 bytes: 0,
                 purged_before,
-                events: Vec::with_capacity(CHUNK_LINES),
+                chunk: Chunk::default(),
                 rejects: Vec::new(),
             };
             for source in sources {
@@ -480,14 +484,14 @@ struct BatchSink<'a> {
     bytes: u64,
     /// Events before this instant are rejected (see [`BatchSink::admit`]).
     purged_before: Option<i64>,
-    events: Vec<ParsedEvent>,
+    chunk: Chunk,
     rejects: Vec<rejects::Reject>,
 }
 
 impl BatchSink<'_> {
     /// Refuse an event for a day whose raw events retention has deleted:
     /// that day's rollup is final.
-    fn admit(&self, e: ParsedEvent) -> std::result::Result<ParsedEvent, String> {
+    fn admit<'e>(&self, e: ParsedEvent<'e>) -> std::result::Result<ParsedEvent<'e>, String> {
         match self.purged_before {
             Some(floor) if e.ts_ms < floor => Err(format!(
                 "ts {} is before {}, whose days' raw events retention has deleted: their rollups are final",
@@ -501,10 +505,13 @@ impl BatchSink<'_> {
     fn push(&mut self, item: Item, bytes: u64) -> Result<()> {
         self.bytes += bytes;
         match item {
-            Item::Event(e) => self.events.push(e),
+            Item::Event(e) => self.chunk.push(e),
             Item::Reject(r) => self.rejects.push(r),
         }
-        if self.events.len() + self.rejects.len() >= CHUNK_LINES {
+        // Text offsets are 32-bit: resolve long before they could overflow.
+        if self.chunk.len() + self.rejects.len() >= CHUNK_LINES
+            || self.chunk.text_len() >= CHUNK_TEXT_BYTES
+        {
             self.resolve_chunk()?;
         }
         Ok(())
@@ -521,23 +528,22 @@ impl BatchSink<'_> {
             let rejects = std::mem::take(&mut self.rejects);
             self.send(Msg::Rejects(rejects, 0))?;
         }
-        let mut events = std::mem::take(&mut self.events);
-        while !events.is_empty() {
+        let mut start = 0;
+        while start < self.chunk.len() {
             let room = self.batch_size - self.resolver.len();
-            let later = if events.len() > room {
-                events.split_off(room)
-            } else {
-                Vec::new()
-            };
-            self.resolver.add(events)?;
-            events = later;
+            let end = self.chunk.len().min(start + room);
+            let mut events = std::mem::take(&mut self.chunk.events);
+            let added = self.resolver.add(&self.chunk, &mut events[start..end]);
+            self.chunk.events = events;
+            added?;
+            start = end;
             if self.resolver.len() >= self.batch_size {
                 let bytes = std::mem::take(&mut self.bytes);
-                let batch = self.resolver.take_batch();
+                let batch = self.resolver.take_batch()?;
                 self.send(Msg::Batch(batch, bytes))?;
             }
         }
-        self.events = Vec::with_capacity(CHUNK_LINES);
+        self.chunk.clear();
         Ok(())
     }
 
@@ -546,7 +552,7 @@ impl BatchSink<'_> {
         self.resolve_chunk()?;
         let bytes = std::mem::take(&mut self.bytes);
         if !self.resolver.is_empty() {
-            let batch = self.resolver.take_batch();
+            let batch = self.resolver.take_batch()?;
             self.send(Msg::Batch(batch, bytes))?;
         } else if bytes > 0 {
             self.send(Msg::Rejects(Vec::new(), bytes))?;

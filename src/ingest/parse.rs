@@ -28,21 +28,23 @@ impl Kind {
     }
 }
 
-/// A valid event, normalised and ready to store.
+/// A valid event, normalised and ready to store. Its text borrows from the
+/// input line where it can (no JSON escapes, nothing to normalise), so a
+/// typical line costs no allocation.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ParsedEvent {
+pub struct ParsedEvent<'a> {
     pub ts_ms: i64,
-    pub site: String,
+    pub site: Cow<'a, str>,
     pub kind: Kind,
-    pub session: String,
-    pub visitor: String,
-    pub id: Option<String>,
+    pub session: Cow<'a, str>,
+    pub visitor: Cow<'a, str>,
+    pub id: Option<Cow<'a, str>>,
     /// The path of a pageview (query string removed) or the name of a
     /// custom event.
-    pub label: Option<String>,
+    pub label: Option<Cow<'a, str>>,
     /// The referrer as reported: a URL's host without `www.`, a source name,
     /// or `direct`. Always set for pageviews.
-    pub referrer: Option<String>,
+    pub referrer: Option<Cow<'a, str>>,
     pub revenue_cents: Option<i64>,
     /// Unknown fields (and known ones this kind does not use), as a JSON
     /// object, so that nothing given is lost.
@@ -73,7 +75,7 @@ pub struct RawEvent<'a> {
 }
 
 /// Parse and check one NDJSON line.
-pub fn parse_json_line(line: &str) -> Result<ParsedEvent, String> {
+pub fn parse_json_line(line: &str) -> Result<ParsedEvent<'_>, String> {
     let mut de = serde_json::Deserializer::from_str(line);
     let raw = RawEvent::deserialize(&mut de).map_err(|e| {
         // A field's own message ("site must be a string") would hide that
@@ -104,10 +106,10 @@ fn json_reason(e: serde_json::Error) -> String {
 
 /// Parse and check one CSV record against its header. Empty cells count as
 /// missing; `ts` may be RFC 3339 or digits (milliseconds).
-pub fn parse_csv_record(
+pub fn parse_csv_record<'a>(
     headers: &[String],
-    record: &csv::StringRecord,
-) -> Result<ParsedEvent, String> {
+    record: &'a csv::StringRecord,
+) -> Result<ParsedEvent<'a>, String> {
     if record.len() != headers.len() {
         return Err(format!(
             "the record has {} fields but the header has {}",
@@ -151,7 +153,11 @@ pub fn parse_csv_record(
     raw.validate()
 }
 
-fn check_text(field: &str, value: Option<&str>, max: usize) -> Result<String, String> {
+fn check_text<'a>(
+    field: &str,
+    value: Option<Cow<'a, str>>,
+    max: usize,
+) -> Result<Cow<'a, str>, String> {
     let value = value.ok_or_else(|| format!("{field} is required"))?;
     let chars = value.chars().count();
     if chars == 0 {
@@ -162,12 +168,20 @@ fn check_text(field: &str, value: Option<&str>, max: usize) -> Result<String, St
             "{field} is {chars} characters long; at most {max} are allowed"
         ));
     }
-    Ok(value.to_string())
+    Ok(value)
 }
 
-impl RawEvent<'_> {
+/// `f` applied to the text of `c`, borrowing from the input when `c` does.
+fn map_cow<'a>(c: Cow<'a, str>, f: impl for<'b> Fn(&'b str) -> Cow<'b, str>) -> Cow<'a, str> {
+    match c {
+        Cow::Borrowed(s) => f(s),
+        Cow::Owned(s) => Cow::Owned(f(&s).into_owned()),
+    }
+}
+
+impl<'a> RawEvent<'a> {
     /// Apply the contract's rules and normalise.
-    pub fn validate(self) -> Result<ParsedEvent, String> {
+    pub fn validate(self) -> Result<ParsedEvent<'a>, String> {
         let ts_ms = match &self.ts {
             None => return Err("ts is required".to_string()),
             Some(TsValue::Millis(ms)) => *ms,
@@ -183,7 +197,7 @@ impl RawEvent<'_> {
         if !(0..=253_402_300_799_999).contains(&ts_ms) {
             return Err(format!("ts {ts_ms} is outside the years 1970 to 9999"));
         }
-        let site = check_text("site", self.site.as_deref(), 64)?;
+        let site = check_text("site", self.site, 64)?;
         if let Some(bad) = site
             .chars()
             .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
@@ -203,11 +217,11 @@ impl RawEvent<'_> {
                 ));
             }
         };
-        let session = check_text("session", self.session.as_deref(), 128)?;
-        let visitor = check_text("visitor", self.visitor.as_deref(), 128)?;
-        let id = match self.id.as_deref() {
+        let session = check_text("session", self.session, 128)?;
+        let visitor = check_text("visitor", self.visitor, 128)?;
+        let id = match self.id {
             None => None,
-            Some(_) => Some(check_text("id", self.id.as_deref(), 256)?),
+            id @ Some(_) => Some(check_text("id", id, 256)?),
         };
         if let Some(cents) = self.revenue_cents
             && cents < 0
@@ -219,15 +233,14 @@ impl RawEvent<'_> {
             Kind::Pageview => {
                 let path = self
                     .path
-                    .as_deref()
                     .ok_or_else(|| "path is required for a pageview".to_string())?;
                 if let Some(name) = self.name {
                     extra.push(("name".into(), json_string(&name).into()));
                 }
-                Some(normalize_path(path))
+                Some(map_cow(path, normalize_path))
             }
             Kind::Event => {
-                let name = check_text("name", self.name.as_deref(), 256)
+                let name = check_text("name", self.name, 256)
                     .map_err(|e| format!("{e} for a custom event"))?;
                 if let Some(path) = self.path {
                     extra.push(("path".into(), json_string(&path).into()));
@@ -243,9 +256,10 @@ impl RawEvent<'_> {
                 None
             }
         };
-        let referrer = match (kind, self.referrer.as_deref()) {
-            (Kind::Pageview, r) => Some(normalize_referrer(r.unwrap_or(""))),
-            (_, Some(r)) if !r.trim().is_empty() => Some(normalize_referrer(r)),
+        let referrer = match (kind, self.referrer) {
+            (Kind::Pageview, None) => Some(Cow::Borrowed("direct")),
+            (Kind::Pageview, Some(r)) => Some(map_cow(r, normalize_referrer)),
+            (_, Some(r)) if !r.trim().is_empty() => Some(map_cow(r, normalize_referrer)),
             _ => None,
         };
         let extra = if extra.is_empty() {
@@ -283,25 +297,21 @@ fn json_string(s: &str) -> String {
 }
 
 /// The path without its query string or fragment ("/a?b=1#c" -> "/a").
-pub fn normalize_path(path: &str) -> String {
+pub fn normalize_path(path: &str) -> Cow<'_, str> {
     let end = path.find(['?', '#']).unwrap_or(path.len());
     let p = path[..end].trim();
-    if p.is_empty() {
-        "/".to_string()
-    } else {
-        p.to_string()
-    }
+    Cow::Borrowed(if p.is_empty() { "/" } else { p })
 }
 
 /// A URL's host, lower-cased, without port and leading `www.`; a plain
 /// source name as given (trimmed); empty is `direct`.
-pub fn normalize_referrer(referrer: &str) -> String {
+pub fn normalize_referrer(referrer: &str) -> Cow<'_, str> {
     let r = referrer.trim();
     if r.is_empty() {
-        return "direct".to_string();
+        return Cow::Borrowed("direct");
     }
     let Some(scheme_end) = r.find("://") else {
-        return r.to_string();
+        return Cow::Borrowed(r);
     };
     let rest = &r[scheme_end + 3..];
     let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
@@ -315,12 +325,18 @@ pub fn normalize_referrer(referrer: &str) -> String {
     } else {
         host_port.split(':').next().unwrap_or(host_port)
     };
-    let host = host.to_ascii_lowercase();
-    let host = host.strip_prefix("www.").unwrap_or(&host).to_string();
+    // Lower-cased, without a leading `www.` (of any case), borrowed when
+    // it already is.
+    let host = match host.get(..4) {
+        Some(www) if www.eq_ignore_ascii_case("www.") => &host[4..],
+        _ => host,
+    };
     if host.is_empty() {
-        "direct".to_string()
+        Cow::Borrowed("direct")
+    } else if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(host.to_ascii_lowercase())
     } else {
-        host
+        Cow::Borrowed(host)
     }
 }
 
@@ -507,6 +523,32 @@ mod tests {
             let got = parse_json_line(line).unwrap_err();
             assert!(got.contains(want), "{line}: got '{got}', want '{want}'");
         }
+    }
+
+    #[test]
+    fn escaped_and_normalised_text_is_owned_plain_text_borrowed() {
+        let line = r#"{"ts":1,"site":"shop","kind":"pageview","session":"s\u0031","visitor":"v1","path":"/a\u0062?x=1","referrer":"HTTPS://WWW.Example.COM/x"}"#;
+        let e = parse_json_line(line).unwrap();
+        assert_eq!(e.session, "s1");
+        assert!(matches!(e.session, Cow::Owned(_)));
+        assert!(matches!(e.visitor, Cow::Borrowed(_)));
+        assert_eq!(e.label.as_deref(), Some("/ab"));
+        assert_eq!(e.referrer.as_deref(), Some("example.com"));
+        let e = parse_json_line(
+            r#"{"ts":1,"site":"shop","kind":"pageview","session":"s","visitor":"v","path":"/p?q","referrer":"https://www.news.example.org:443/"}"#,
+        )
+        .unwrap();
+        assert!(matches!(e.label, Some(Cow::Borrowed("/p"))));
+        assert!(matches!(
+            e.referrer,
+            Some(Cow::Borrowed("news.example.org"))
+        ));
+        let e = parse_json_line(
+            r#"{"ts":1,"site":"shop","kind":"pageview","session":"s","visitor":"v","path":""}"#,
+        )
+        .unwrap();
+        assert_eq!(e.label.as_deref(), Some("/"));
+        assert_eq!(e.referrer.as_deref(), Some("direct"));
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! only inserts. Ids are allocated here (max(id) + 1 when the run starts):
 //! ingest holds its job lock, and no other job adds sessions, visitors,
 //! labels or sites, so nobody else takes ids while we run. Keys the caches do
-//! not hold are looked up on a read-only connection, in index order.
+//! not hold are looked up on a read-only connection, in index order, if the
+//! key filter ([`super::keyfilter`]) says the store may hold them.
 //! A cache entry is only forgotten once the batch that last used it is
 //! committed, so a key is never looked up while its row is still in flight,
 //! and (sessions and visitors) once its entry in `session_keys` /
@@ -23,6 +24,8 @@ use chrono_tz::Tz;
 use rusqlite::{Connection, OptionalExtension, params};
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use super::keycache::{KeyCache, Span};
+use super::keyfilter::{KeyFilter, KeyKind, fingerprint};
 use super::parse::ParsedEvent;
 use crate::time::day_bounds_ms;
 
@@ -53,6 +56,25 @@ pub fn key_hash(key: &str) -> i64 {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     h as i64
+}
+
+/// Insert the fingerprint of every key entry of the store into `filter`,
+/// from one statement (one read snapshot).
+fn fill_filter(conn: &Connection, filter: &mut KeyFilter) -> Result<()> {
+    let mut stmt = conn.prepare(
+        "SELECT 0, site_id, key_hash FROM session_keys
+         UNION ALL SELECT 1, site_id, key_hash FROM visitor_keys",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let kind = if row.get::<_, i64>(0)? == 0 {
+            KeyKind::Session
+        } else {
+            KeyKind::Visitor
+        };
+        filter.insert(fingerprint(kind, row.get(1)?, row.get(2)?));
+    }
+    Ok(())
 }
 
 /// An event as the `events` table stores it.
@@ -101,18 +123,88 @@ pub struct ResolvedBatch {
     pub days: Vec<(i64, NaiveDate)>,
 }
 
-#[derive(Clone, Copy)]
-struct Span {
-    id: i64,
-    visitor: i64,
-    first: i64,
-    last: i64,
-    /// Created by this run and not yet in a batch handed out.
-    new: bool,
-    /// Changed since the last batch was handed out.
-    dirty: bool,
-    /// The batch that last used it.
-    batch: u64,
+/// A text of [`Chunk::text`]: start and end byte.
+type Text = (u32, u32);
+
+/// A checked event kept in a [`Chunk`]: its strings live in the chunk's
+/// text, its session and visitor keys are hashed once.
+#[derive(Debug)]
+pub struct ChunkEvent {
+    ts_ms: i64,
+    kind: i64,
+    revenue_cents: Option<i64>,
+    site: Text,
+    session: Text,
+    visitor: Text,
+    session_hash: i64,
+    visitor_hash: i64,
+    label: Option<Text>,
+    referrer: Option<Text>,
+    id: Option<String>,
+    extra: Option<String>,
+}
+
+/// Events read but not yet resolved, their strings in one buffer that is
+/// reused from chunk to chunk (no allocation per event for the usual
+/// fields).
+#[derive(Debug, Default)]
+pub struct Chunk {
+    text: String,
+    pub events: Vec<ChunkEvent>,
+}
+
+impl Chunk {
+    /// Keep `e` (its text copied into the chunk).
+    pub fn push(&mut self, e: ParsedEvent<'_>) {
+        let mut text = |s: &str| -> Text {
+            let start = self.text.len();
+            self.text.push_str(s);
+            let offset = |n: usize| u32::try_from(n).expect("a chunk's text stays below 4 GiB");
+            (offset(start), offset(self.text.len()))
+        };
+        let site = text(&e.site);
+        let session = text(&e.session);
+        let visitor = text(&e.visitor);
+        let label = e.label.as_deref().map(&mut text);
+        let referrer = e.referrer.as_deref().map(&mut text);
+        self.events.push(ChunkEvent {
+            ts_ms: e.ts_ms,
+            kind: e.kind as i64,
+            revenue_cents: e.revenue_cents,
+            site,
+            session,
+            visitor,
+            session_hash: key_hash(&e.session),
+            visitor_hash: key_hash(&e.visitor),
+            label,
+            referrer,
+            id: e.id.map(|id| id.into_owned()),
+            extra: e.extra,
+        });
+    }
+
+    /// Bytes of text held: a chunk is resolved before it could outgrow the
+    /// 32-bit offsets.
+    pub fn text_len(&self) -> usize {
+        self.text.len()
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.events.clear();
+    }
+
+    fn str(&self, (start, end): Text) -> &str {
+        &self.text[start as usize..end as usize]
+    }
 }
 
 /// The caches and id counters of one ingest run.
@@ -127,10 +219,14 @@ pub struct Resolver {
     /// Per site id: first and last event time seen by this run.
     site_spans: FxHashMap<i64, (i64, i64)>,
     labels: FxHashMap<String, (i64, u64)>,
-    sessions: FxHashMap<i64, FxHashMap<String, Span>>,
-    visitors: FxHashMap<i64, FxHashMap<String, Span>>,
-    touched_sessions: Vec<(i64, String)>,
-    touched_visitors: Vec<(i64, String)>,
+    sessions: KeyCache,
+    visitors: KeyCache,
+    /// Per event of the chunk being added: (session, visitor) keys the
+    /// cache lacked and the store may hold, to look up.
+    unknown: Vec<(KeyKind, i64, i64, Text)>,
+    /// Every stored key and every key this run created (see
+    /// [`Resolver::rebuild_filter`]): a key it does not hold is new.
+    filter: KeyFilter,
     touched_sites: FxHashSet<i64>,
     days: FxHashSet<(i64, NaiveDate)>,
     day_cache: Option<(i64, i64, NaiveDate)>,
@@ -138,7 +234,6 @@ pub struct Resolver {
     next_label: i64,
     next_session: i64,
     next_visitor: i64,
-    cached: usize,
     /// Cache size above which eviction runs again: keys not yet flushed
     /// cannot go, so a pass that freed little is not repeated every batch
     /// (until the next key flush).
@@ -172,6 +267,15 @@ impl Resolver {
             next("sessions")?.max(keys_upto.sessions.load(Ordering::Acquire) + 1),
             next("visitors")?.max(keys_upto.visitors.load(Ordering::Acquire) + 1),
         );
+        // The writer has flushed the key entries of every older row before
+        // the resolver starts, so the key tables hold every stored key.
+        let stored: i64 = conn.query_row(
+            "SELECT (SELECT count(*) FROM session_keys) + (SELECT count(*) FROM visitor_keys)",
+            [],
+            |r| r.get(0),
+        )?;
+        let mut filter = KeyFilter::with_capacity(2 * stored as usize);
+        fill_filter(&conn, &mut filter)?;
         Ok(Resolver {
             conn,
             tz,
@@ -185,10 +289,10 @@ impl Resolver {
             sites: FxHashMap::default(),
             site_spans: FxHashMap::default(),
             labels: FxHashMap::default(),
-            sessions: FxHashMap::default(),
-            visitors: FxHashMap::default(),
-            touched_sessions: Vec::new(),
-            touched_visitors: Vec::new(),
+            sessions: KeyCache::new(KeyKind::Session),
+            visitors: KeyCache::new(KeyKind::Visitor),
+            unknown: Vec::new(),
+            filter,
             touched_sites: FxHashSet::default(),
             days: FxHashSet::default(),
             day_cache: None,
@@ -196,7 +300,6 @@ impl Resolver {
             next_label,
             next_session,
             next_visitor,
-            cached: 0,
             evict_at: CACHE_LIMIT,
             evict_upto: (0, 0),
         })
@@ -211,20 +314,30 @@ impl Resolver {
         self.batch.events.is_empty()
     }
 
-    /// Resolve a chunk of events into the current batch.
-    pub fn add(&mut self, events: Vec<ParsedEvent>) -> Result<()> {
-        self.look_up_unknown(&events)?;
+    /// Resolve `events` (of `chunk`) into the current batch.
+    ///
+    /// First pass, in input order: sites and labels, and the session and
+    /// visitor keys the caches hold (one probe each); a key they lack is
+    /// listed for a lookup if the filter may hold it. Then those are looked
+    /// up in index order and cached, and a second pass resolves the keys
+    /// the first one left: cached now, or new.
+    pub fn add(&mut self, chunk: &Chunk, events: &mut [ChunkEvent]) -> Result<()> {
         let number = self.batch.number;
-        for e in events {
-            let site = self.site(&e.site, e.ts_ms)?;
-            let visitor = self.visitor(site, &e.visitor, e.ts_ms, number);
-            let session = self.session(site, &e.session, visitor, e.ts_ms, number);
-            let label = match &e.label {
-                Some(l) => Some(self.label(l, number)?),
+        let base = self.batch.events.len();
+        self.unknown.clear();
+        self.batch.events.reserve(events.len());
+        let mut left = false;
+        for e in events.iter_mut() {
+            let site = self.site(chunk.str(e.site), e.ts_ms)?;
+            let visitor = self.known(KeyKind::Visitor, chunk, site, e, number);
+            let session = self.known(KeyKind::Session, chunk, site, e, number);
+            left |= visitor == 0 || session == 0;
+            let label = match e.label {
+                Some(l) => Some(self.label(chunk.str(l), number)?),
                 None => None,
             };
-            let referrer = match &e.referrer {
-                Some(r) => Some(self.label(r, number)?),
+            let referrer = match e.referrer {
+                Some(r) => Some(self.label(chunk.str(r), number)?),
                 None => None,
             };
             let day = self.local_day(e.ts_ms);
@@ -232,22 +345,75 @@ impl Resolver {
             self.batch.events.push(EventRow {
                 ts: e.ts_ms,
                 site,
-                kind: e.kind as i64,
+                kind: e.kind,
                 session,
                 visitor,
                 label,
                 referrer,
                 revenue_cents: e.revenue_cents,
-                extra: e.extra,
-                id: e.id,
+                extra: e.extra.take(),
+                id: e.id.take(),
             });
+        }
+        if !left {
+            return Ok(());
+        }
+        self.look_up_unknown(chunk)?;
+        for (e, row) in events.iter().zip(&mut self.batch.events[base..]) {
+            if row.visitor == 0 {
+                row.visitor = self.visitors.touch_or_create(
+                    row.site,
+                    e.visitor_hash,
+                    chunk.str(e.visitor),
+                    e.ts_ms,
+                    number,
+                    0,
+                    &mut self.next_visitor,
+                    &mut self.filter,
+                );
+            }
+            if row.session == 0 {
+                row.session = self.sessions.touch_or_create(
+                    row.site,
+                    e.session_hash,
+                    chunk.str(e.session),
+                    e.ts_ms,
+                    number,
+                    row.visitor,
+                    &mut self.next_session,
+                    &mut self.filter,
+                );
+            }
         }
         Ok(())
     }
 
+    /// The id of `e`'s session or visitor key if cached (its span widened),
+    /// else 0, the key listed for a lookup if the filter may hold it.
+    fn known(
+        &mut self,
+        kind: KeyKind,
+        chunk: &Chunk,
+        site: i64,
+        e: &ChunkEvent,
+        batch: u64,
+    ) -> i64 {
+        let (cache, hash, text) = match kind {
+            KeyKind::Session => (&mut self.sessions, e.session_hash, e.session),
+            KeyKind::Visitor => (&mut self.visitors, e.visitor_hash, e.visitor),
+        };
+        if let Some(id) = cache.touch_cached(site, hash, chunk.str(text), e.ts_ms, batch) {
+            return id;
+        }
+        if self.filter.may_contain(fingerprint(kind, site, hash)) {
+            self.unknown.push((kind, site, hash, text));
+        }
+        0
+    }
+
     /// Hand out the current batch with its new and changed rows, and start
     /// the next one.
-    pub fn take_batch(&mut self) -> ResolvedBatch {
+    pub fn take_batch(&mut self) -> Result<ResolvedBatch> {
         let number = self.batch.number;
         let mut batch = std::mem::replace(
             &mut self.batch,
@@ -257,45 +423,23 @@ impl Resolver {
             },
         );
         self.next_batch = number + 1;
-        for (kind, touched) in [
-            (0, std::mem::take(&mut self.touched_sessions)),
-            (1, std::mem::take(&mut self.touched_visitors)),
-        ] {
-            let map = if kind == 0 {
-                &mut self.sessions
-            } else {
-                &mut self.visitors
-            };
-            for (site, key) in touched {
-                let Some(s) = map.get_mut(&site).and_then(|m| m.get_mut(&key)) else {
-                    continue;
-                };
-                if s.new {
-                    let row = NewKey {
-                        id: s.id,
-                        site,
-                        hash: key_hash(&key),
-                        key,
-                        visitor: s.visitor,
-                        first: s.first,
-                        last: s.last,
-                    };
-                    if kind == 0 {
-                        batch.new_sessions.push(row);
-                    } else {
-                        batch.new_visitors.push(row);
-                    }
-                } else if s.dirty {
-                    if kind == 0 {
-                        batch.session_spans.push((s.id, s.first, s.last));
-                    } else {
-                        batch.visitor_firsts.push((s.id, s.first));
-                    }
-                }
-                s.new = false;
-                s.dirty = false;
-            }
-        }
+        let new_key = |site: i64, hash: i64, key: &str, s: &Span| NewKey {
+            id: s.id,
+            site,
+            hash,
+            key: key.to_string(),
+            visitor: s.visitor,
+            first: s.first,
+            last: s.last,
+        };
+        self.sessions.take_touched(
+            |site, hash, key, s| batch.new_sessions.push(new_key(site, hash, key, s)),
+            |s| batch.session_spans.push((s.id, s.first, s.last)),
+        );
+        self.visitors.take_touched(
+            |site, hash, key, s| batch.new_visitors.push(new_key(site, hash, key, s)),
+            |s| batch.visitor_firsts.push((s.id, s.first)),
+        );
         batch
             .new_sessions
             .sort_unstable_by_key(|n| (n.site, n.hash));
@@ -309,105 +453,105 @@ impl Resolver {
         }
         batch.days = self.days.drain().collect();
         self.evict_committed();
-        batch
+        if self.filter.is_over_capacity() {
+            self.rebuild_filter()?;
+        }
+        Ok(batch)
+    }
+
+    /// Rebuild the key filter at double size: from one snapshot of the key
+    /// tables plus every key in the caches.
+    ///
+    /// Why no key can be missed: a key must be in the filter if it was
+    /// stored when the run started or created by this run. Stored keys that
+    /// are still stored are in the snapshot (retention may delete some: a
+    /// deleted key need not be found). A key created by this run is either
+    /// still cached, and added from the cache, or was evicted; eviction
+    /// (`evict_committed`, on this thread, before this call) only drops a
+    /// key whose id is at most `KeysUpto`, which the writer raises only
+    /// after committing the key entries up to it. So an evicted key's entry
+    /// was committed before this call, and the snapshot, whose read
+    /// transaction starts inside this call, sees it. No key is created
+    /// while the rebuild runs (same thread). A key in both the cache and the
+    /// snapshot is inserted twice, which is harmless.
+    fn rebuild_filter(&mut self) -> Result<()> {
+        let mut filter = KeyFilter::with_capacity(2 * self.filter.capacity());
+        fill_filter(&self.conn, &mut filter)?;
+        self.sessions.fill_filter(&mut filter);
+        self.visitors.fill_filter(&mut filter);
+        self.filter = filter;
+        Ok(())
     }
 
     /// Forget cached entries whose last batch is committed (sessions and
     /// visitors: and whose key entry is written), once the caches are over
     /// their limit.
     fn evict_committed(&mut self) {
-        if self.cached <= CACHE_LIMIT {
+        if self.cached() <= CACHE_LIMIT {
             return;
         }
         let upto = (
             self.keys_upto.sessions.load(Ordering::Acquire),
             self.keys_upto.visitors.load(Ordering::Acquire),
         );
-        if self.cached <= self.evict_at && upto == self.evict_upto {
+        if self.cached() <= self.evict_at && upto == self.evict_upto {
             return;
         }
         let committed = self.committed.load(Ordering::Acquire);
-        let mut kept = 0;
-        for (map, upto) in [(&mut self.sessions, upto.0), (&mut self.visitors, upto.1)] {
-            for m in map.values_mut() {
-                m.retain(|_, s| s.batch > committed || s.id > upto);
-                kept += m.len();
-            }
-        }
+        self.sessions
+            .retain(|s| s.batch > committed || s.id > upto.0);
+        self.visitors
+            .retain(|s| s.batch > committed || s.id > upto.1);
         self.labels.retain(|_, l| l.1 > committed);
-        self.cached = kept + self.labels.len();
-        self.evict_at = CACHE_LIMIT.max(self.cached + CACHE_LIMIT / 4);
+        self.evict_at = CACHE_LIMIT.max(self.cached() + CACHE_LIMIT / 4);
         self.evict_upto = upto;
     }
 
-    /// Look up, in index order, the session and visitor keys of `events`
-    /// that the caches do not hold; cache those the store has. Sorted
-    /// lookups touch each index page once instead of at random.
-    fn look_up_unknown(&mut self, events: &[ParsedEvent]) -> Result<()> {
-        let mut sessions: Vec<(i64, i64, &str)> = Vec::new();
-        let mut visitors: Vec<(i64, i64, &str)> = Vec::new();
-        for e in events {
-            let Some(&site) = self.sites.get(&e.site) else {
-                // A site new to this run: its keys may still be stored.
-                let site = self.site(&e.site, e.ts_ms)?;
-                sessions.push((site, key_hash(&e.session), &e.session));
-                visitors.push((site, key_hash(&e.visitor), &e.visitor));
-                continue;
-            };
-            if !self
-                .sessions
-                .get(&site)
-                .is_some_and(|m| m.contains_key(e.session.as_str()))
-            {
-                sessions.push((site, key_hash(&e.session), &e.session));
-            }
-            if !self
-                .visitors
-                .get(&site)
-                .is_some_and(|m| m.contains_key(e.visitor.as_str()))
-            {
-                visitors.push((site, key_hash(&e.visitor), &e.visitor));
-            }
-        }
-        for (table, keys) in [("sessions", &mut sessions), ("visitors", &mut visitors)] {
-            keys.sort_unstable();
-            keys.dedup();
-            let sql = if table == "sessions" {
-                "SELECT s.id, s.key, s.started_ts, s.last_ts, s.visitor_id
-                 FROM session_keys k CROSS JOIN sessions s ON s.id = k.id
-                 WHERE k.site_id = ?1 AND k.key_hash = ?2"
-            } else {
-                "SELECT v.id, v.key, v.first_ts, v.first_ts, 0
-                 FROM visitor_keys k CROSS JOIN visitors v ON v.id = k.id
-                 WHERE k.site_id = ?1 AND k.key_hash = ?2"
+    /// Cached keys (sessions + visitors + labels).
+    fn cached(&self) -> usize {
+        self.sessions.len() + self.visitors.len() + self.labels.len()
+    }
+
+    /// Look up, in index order, the keys listed by the first pass of
+    /// [`Resolver::add`]; cache those the store has. Sorted lookups touch
+    /// each index page once instead of at random.
+    fn look_up_unknown(&mut self, chunk: &Chunk) -> Result<()> {
+        let mut keys = std::mem::take(&mut self.unknown);
+        keys.sort_unstable_by(|a, b| {
+            (a.0 as u8, a.1, a.2, chunk.str(a.3)).cmp(&(b.0 as u8, b.1, b.2, chunk.str(b.3)))
+        });
+        keys.dedup_by(|a, b| {
+            (a.0, a.1, a.2) == (b.0, b.1, b.2) && chunk.str(a.3) == chunk.str(b.3)
+        });
+        for &(kind, site, hash, text) in &keys {
+            let key = chunk.str(text);
+            let (sql, cache) = match kind {
+                KeyKind::Session => (
+                    "SELECT s.id, s.key, s.started_ts, s.last_ts, s.visitor_id
+                     FROM session_keys k CROSS JOIN sessions s ON s.id = k.id
+                     WHERE k.site_id = ?1 AND k.key_hash = ?2",
+                    &mut self.sessions,
+                ),
+                KeyKind::Visitor => (
+                    "SELECT v.id, v.key, v.first_ts, v.first_ts, 0
+                     FROM visitor_keys k CROSS JOIN visitors v ON v.id = k.id
+                     WHERE k.site_id = ?1 AND k.key_hash = ?2",
+                    &mut self.visitors,
+                ),
             };
             let mut stmt = self.conn.prepare_cached(sql)?;
-            for &(site, hash, key) in keys.iter() {
-                let mut rows = stmt.query(params![site, hash])?;
-                while let Some(row) = rows.next()? {
-                    if row.get_ref(1)?.as_str()? != key {
-                        continue;
-                    }
-                    let span = Span {
-                        id: row.get(0)?,
-                        first: row.get(2)?,
-                        last: row.get(3)?,
-                        visitor: row.get(4)?,
-                        new: false,
-                        dirty: false,
-                        batch: 0,
-                    };
-                    let map = if table == "sessions" {
-                        &mut self.sessions
-                    } else {
-                        &mut self.visitors
-                    };
-                    map.entry(site).or_default().insert(key.to_string(), span);
-                    self.cached += 1;
-                    break;
+            let mut rows = stmt.query(params![site, hash])?;
+            while let Some(row) = rows.next()? {
+                if row.get_ref(1)?.as_str()? != key {
+                    continue;
                 }
+                let span = Span::stored(row.get(0)?, row.get(4)?, row.get(2)?, row.get(3)?);
+                cache.insert_stored(site, hash, key, span);
+                break;
             }
         }
+        keys.clear();
+        self.unknown = keys;
         Ok(())
     }
 
@@ -467,29 +611,7 @@ impl Resolver {
             }
         };
         self.labels.insert(value.to_string(), (id, batch));
-        self.cached += 1;
         Ok(id)
-    }
-
-    fn visitor(&mut self, site: i64, key: &str, ts: i64, batch: u64) -> i64 {
-        // A visitor's row keeps only its first sighting.
-        let slot = KeySlot {
-            map: &mut self.visitors,
-            touched: &mut self.touched_visitors,
-            next: &mut self.next_visitor,
-            cached: &mut self.cached,
-        };
-        slot.touch(site, key, ts, batch, 0, false)
-    }
-
-    fn session(&mut self, site: i64, key: &str, visitor: i64, ts: i64, batch: u64) -> i64 {
-        let slot = KeySlot {
-            map: &mut self.sessions,
-            touched: &mut self.touched_sessions,
-            next: &mut self.next_session,
-            cached: &mut self.cached,
-        };
-        slot.touch(site, key, ts, batch, visitor, true)
     }
 
     fn local_day(&mut self, ts_ms: i64) -> NaiveDate {
@@ -503,64 +625,5 @@ impl Resolver {
         let (start, end) = day_bounds_ms(day, self.tz);
         self.day_cache = Some((start, end, day));
         day
-    }
-}
-
-/// The cache, batch list and id counter of one kind of key (sessions or
-/// visitors), borrowed together from the resolver.
-struct KeySlot<'a> {
-    map: &'a mut FxHashMap<i64, FxHashMap<String, Span>>,
-    touched: &'a mut Vec<(i64, String)>,
-    next: &'a mut i64,
-    cached: &'a mut usize,
-}
-
-impl KeySlot<'_> {
-    /// The id of `key`: widen a cached entry's span to `ts` (its first
-    /// sighting only, unless `track_last`), or create a new entry with the
-    /// next id (`look_up_unknown` saw every key of the chunk, so a miss is
-    /// new). An entry becoming new or dirty is listed for the batch.
-    fn touch(
-        self,
-        site: i64,
-        key: &str,
-        ts: i64,
-        batch: u64,
-        visitor: i64,
-        track_last: bool,
-    ) -> i64 {
-        let map = self.map.entry(site).or_default();
-        if let Some(s) = map.get_mut(key) {
-            s.batch = batch;
-            let widens = ts < s.first || (track_last && ts > s.last);
-            if widens {
-                s.first = s.first.min(ts);
-                if track_last {
-                    s.last = s.last.max(ts);
-                }
-                if !s.dirty && !s.new {
-                    self.touched.push((site, key.to_string()));
-                }
-                s.dirty = true;
-            }
-            return s.id;
-        }
-        let id = *self.next;
-        *self.next += 1;
-        map.insert(
-            key.to_string(),
-            Span {
-                id,
-                visitor,
-                first: ts,
-                last: ts,
-                new: true,
-                dirty: false,
-                batch,
-            },
-        );
-        *self.cached += 1;
-        self.touched.push((site, key.to_string()));
-        id
     }
 }
