@@ -210,6 +210,11 @@ impl KeyCache {
         self.table.retain(|e| keep(&e.span));
     }
 
+    /// The batch that last used each entry.
+    pub fn batches(&self) -> impl Iterator<Item = u64> + '_ {
+        self.table.iter().map(|e| e.span.batch)
+    }
+
     /// Add every cached key to `filter`.
     pub fn fill_filter(&self, filter: &mut KeyFilter) {
         for e in &self.table {

@@ -498,10 +498,22 @@ impl Resolver {
             return;
         }
         let committed = self.committed.load(Ordering::Acquire);
+        // Keep the most recently used half of the limit as well: a key used
+        // lately (a session still going, a visitor who is back) is the
+        // likeliest to come again, and each one forgotten costs a lookup.
+        let mut batches: Vec<u64> = self
+            .sessions
+            .batches()
+            .chain(self.visitors.batches())
+            .collect();
+        let recent = match batches.len().checked_sub(CACHE_LIMIT / 2) {
+            Some(i) if i < batches.len() => *batches.select_nth_unstable(i).1,
+            _ => 0,
+        };
         self.sessions
-            .retain(|s| s.batch > committed || s.id > upto.0);
+            .retain(|s| s.batch > committed || s.id > upto.0 || s.batch >= recent);
         self.visitors
-            .retain(|s| s.batch > committed || s.id > upto.1);
+            .retain(|s| s.batch > committed || s.id > upto.1 || s.batch >= recent);
         self.labels.retain(|_, l| l.1 > committed);
         self.evict_at = CACHE_LIMIT.max(self.cached() + CACHE_LIMIT / 4);
         self.evict_upto = upto;

@@ -172,17 +172,20 @@ fn insert_many<T>(
         let one = format!("({})", vec!["?"; columns].join(", "));
         format!("INSERT {or} INTO {into} VALUES {}", vec![one; n].join(", "))
     };
-    let full = sql(ROWS_PER_INSERT);
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let mut stmt = if chunk.len() == ROWS_PER_INSERT {
-            tx.prepare_cached(&full)?
-        } else {
-            tx.prepare_cached(&sql(chunk.len()))?
-        };
+    // Two statements only (the rest goes row by row), so that they stay in
+    // the connection's statement cache.
+    let mut full = tx.prepare_cached(&sql(ROWS_PER_INSERT))?;
+    let mut chunks = rows.chunks_exact(ROWS_PER_INSERT);
+    for chunk in &mut chunks {
         for (i, row) in chunk.iter().enumerate() {
-            bind(&mut stmt, i * columns + 1, row)?;
+            bind(&mut full, i * columns + 1, row)?;
         }
-        stmt.raw_execute()?;
+        full.raw_execute()?;
+    }
+    let mut one = tx.prepare_cached(&sql(1))?;
+    for row in chunks.remainder() {
+        bind(&mut one, 1, row)?;
+        one.raw_execute()?;
     }
     Ok(())
 }
