@@ -1,9 +1,9 @@
 //! `ingest`: load NDJSON or CSV events into the store.
 //!
-//! A reader thread parses and checks lines and resolves them into rows
-//! (`resolve`), while the calling thread writes batches, one transaction each
-//! (`writer`); a bounded channel between them keeps memory flat whatever the
-//! input size. The state lives across the job runner's attempts: a batch
+//! Three threads in a pipeline: one reads, parses and checks lines into
+//! chunks, one resolves chunks into rows (`resolve`), and the calling thread
+//! writes batches, one transaction each (`writer`); bounded channels between
+//! them keep memory flat whatever the input size. The state lives across the job runner's attempts: a batch
 //! whose commit failed (store busy) is written again on the next attempt, and
 //! nothing is read twice, so even stdin can be retried exactly.
 
@@ -276,11 +276,14 @@ impl IngestRun {
         let batch_size = ctx.settings.file.ingest.batch_size;
         let purged_before = store.purged_before()?;
         let (tx, rx) = sync_channel::<Msg>(2);
-        let reader = std::thread::spawn(move || {
-            let mut sink = BatchSink {
-                tx: &tx,
-                resolver: &mut resolver,
-                batch_size,
+        // Two threads beside the writer: one reads and parses, one resolves;
+        // chunks go back to the reader to be filled again.
+        let (chunks_tx, chunks_rx) = sync_channel::<Parsed>(4);
+        let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<Chunk>();
+        let parser = std::thread::spawn(move || {
+            let mut sink = ParseSink {
+                tx: chunks_tx,
+                recycle: recycle_rx,
                 bytes: 0,
                 purged_before,
                 chunk: Chunk::default(),
@@ -288,6 +291,37 @@ impl IngestRun {
             };
             for source in sources {
                 if let Err(e) = source.read_into(&mut sink) {
+                    let _ = sink.tx.send(Parsed::Failed(e));
+                    return;
+                }
+            }
+            let _ = sink.send_chunk();
+        });
+        let reader = std::thread::spawn(move || {
+            let mut sink = BatchSink {
+                tx: &tx,
+                resolver: &mut resolver,
+                batch_size,
+                bytes: 0,
+                chunk: Chunk::default(),
+                rejects: Vec::new(),
+            };
+            for parsed in chunks_rx {
+                let result = match parsed {
+                    Parsed::Chunk {
+                        chunk,
+                        rejects,
+                        bytes,
+                    } => {
+                        let done = std::mem::replace(&mut sink.chunk, chunk);
+                        let _ = recycle_tx.send(done);
+                        sink.rejects = rejects;
+                        sink.bytes += bytes;
+                        sink.resolve_chunk()
+                    }
+                    Parsed::Failed(e) => Err(e),
+                };
+                if let Err(e) = result {
                     let _ = tx.send(Msg::Failed(e));
                     return;
                 }
@@ -295,6 +329,7 @@ impl IngestRun {
             if let Err(e) = sink.flush() {
                 let _ = tx.send(Msg::Failed(e));
             }
+            let _ = parser.join();
         });
         self.started = Some(Started {
             rx,
@@ -383,7 +418,7 @@ impl Source {
     }
 
     /// Read the whole source into `sink`.
-    fn read_into(self, sink: &mut BatchSink) -> Result<()> {
+    fn read_into(self, sink: &mut ParseSink) -> Result<()> {
         match self {
             Source::Ndjson { name, mut reader } => {
                 let mut buf = Vec::with_capacity(4096);
@@ -474,21 +509,33 @@ impl Source {
     }
 }
 
-/// Collects parsed lines on the reader thread, resolves them in chunks and
-/// sends exactly `batch_size` events per batch.
-struct BatchSink<'a> {
-    tx: &'a SyncSender<Msg>,
-    resolver: &'a mut Resolver,
-    batch_size: usize,
-    /// Input bytes read since the last message (for the progress bar).
+/// What the parsing thread sends the resolving one.
+enum Parsed {
+    /// Parsed events, the rejected lines read before their end, and the
+    /// input bytes they took.
+    Chunk {
+        chunk: Chunk,
+        rejects: Vec<rejects::Reject>,
+        bytes: u64,
+    },
+    /// Reading failed; nothing more will come.
+    Failed(anyhow::Error),
+}
+
+/// Collects parsed lines into chunks on the parsing thread.
+struct ParseSink {
+    tx: SyncSender<Parsed>,
+    /// Chunks the resolving thread is done with, to fill again.
+    recycle: Receiver<Chunk>,
+    /// Input bytes read since the last chunk (for the progress bar).
     bytes: u64,
-    /// Events before this instant are rejected (see [`BatchSink::admit`]).
+    /// Events before this instant are rejected (see [`ParseSink::admit`]).
     purged_before: Option<i64>,
     chunk: Chunk,
     rejects: Vec<rejects::Reject>,
 }
 
-impl BatchSink<'_> {
+impl ParseSink {
     /// Refuse an event for a day whose raw events retention has deleted:
     /// that day's rollup is final.
     fn admit<'e>(&self, e: ParsedEvent<'e>) -> std::result::Result<ParsedEvent<'e>, String> {
@@ -512,11 +559,39 @@ impl BatchSink<'_> {
         if self.chunk.len() + self.rejects.len() >= CHUNK_LINES
             || self.chunk.text_len() >= CHUNK_TEXT_BYTES
         {
-            self.resolve_chunk()?;
+            self.send_chunk()?;
         }
         Ok(())
     }
 
+    /// Hand the chunk to the resolving thread.
+    fn send_chunk(&mut self) -> Result<()> {
+        let mut next = self.recycle.try_recv().unwrap_or_default();
+        next.clear();
+        let chunk = std::mem::replace(&mut self.chunk, next);
+        self.tx
+            .send(Parsed::Chunk {
+                chunk,
+                rejects: std::mem::take(&mut self.rejects),
+                bytes: std::mem::take(&mut self.bytes),
+            })
+            .map_err(|_| anyhow::anyhow!("the writer stopped"))
+    }
+}
+
+/// Resolves chunks on the resolving thread and sends exactly `batch_size`
+/// events per batch to the writer.
+struct BatchSink<'a> {
+    tx: &'a SyncSender<Msg>,
+    resolver: &'a mut Resolver,
+    batch_size: usize,
+    /// Input bytes read since the last message (for the progress bar).
+    bytes: u64,
+    chunk: Chunk,
+    rejects: Vec<rejects::Reject>,
+}
+
+impl BatchSink<'_> {
     fn send(&self, msg: Msg) -> Result<()> {
         self.tx
             .send(msg)
@@ -543,13 +618,11 @@ impl BatchSink<'_> {
                 self.send(Msg::Batch(batch, bytes))?;
             }
         }
-        self.chunk.clear();
         Ok(())
     }
 
     /// Send what is left at the end of the input.
     fn flush(&mut self) -> Result<()> {
-        self.resolve_chunk()?;
         let bytes = std::mem::take(&mut self.bytes);
         if !self.resolver.is_empty() {
             let batch = self.resolver.take_batch()?;
