@@ -86,6 +86,13 @@ pub fn rfc3339_ms(ts_ms: i64) -> String {
     rfc3339(DateTime::<Utc>::from_timestamp_millis(ts_ms).unwrap_or_default())
 }
 
+/// Milliseconds since the epoch as RFC 3339 UTC, milliseconds shown.
+pub fn rfc3339_millis(ts_ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ts_ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
 /// A date as `YYYYMMDD`, for file names.
 pub fn compact_date(date: NaiveDate) -> String {
     date.format("%Y%m%d").to_string()

@@ -303,21 +303,18 @@ impl IngestRun {
                 resolver: &mut resolver,
                 batch_size,
                 bytes: 0,
-                chunk: Chunk::default(),
-                rejects: Vec::new(),
             };
             for parsed in chunks_rx {
                 let result = match parsed {
                     Parsed::Chunk {
-                        chunk,
+                        mut chunk,
                         rejects,
                         bytes,
                     } => {
-                        let done = std::mem::replace(&mut sink.chunk, chunk);
-                        let _ = recycle_tx.send(done);
-                        sink.rejects = rejects;
                         sink.bytes += bytes;
-                        sink.resolve_chunk()
+                        let result = sink.resolve_chunk(&mut chunk, rejects);
+                        let _ = recycle_tx.send(chunk);
+                        result
                     }
                     Parsed::Failed(e) => Err(e),
                 };
@@ -587,8 +584,6 @@ struct BatchSink<'a> {
     batch_size: usize,
     /// Input bytes read since the last message (for the progress bar).
     bytes: u64,
-    chunk: Chunk,
-    rejects: Vec<rejects::Reject>,
 }
 
 impl BatchSink<'_> {
@@ -598,18 +593,19 @@ impl BatchSink<'_> {
             .map_err(|_| anyhow::anyhow!("the writer stopped"))
     }
 
-    fn resolve_chunk(&mut self) -> Result<()> {
-        if !self.rejects.is_empty() {
-            let rejects = std::mem::take(&mut self.rejects);
+    /// Resolve a chunk (its rejected lines, read before its end, go
+    /// first), sending each full batch.
+    fn resolve_chunk(&mut self, chunk: &mut Chunk, rejects: Vec<rejects::Reject>) -> Result<()> {
+        if !rejects.is_empty() {
             self.send(Msg::Rejects(rejects, 0))?;
         }
         let mut start = 0;
-        while start < self.chunk.len() {
+        while start < chunk.len() {
             let room = self.batch_size - self.resolver.len();
-            let end = self.chunk.len().min(start + room);
-            let mut events = std::mem::take(&mut self.chunk.events);
-            let added = self.resolver.add(&self.chunk, &mut events[start..end]);
-            self.chunk.events = events;
+            let end = chunk.len().min(start + room);
+            let mut events = std::mem::take(&mut chunk.events);
+            let added = self.resolver.add(chunk, &mut events[start..end]);
+            chunk.events = events;
             added?;
             start = end;
             if self.resolver.len() >= self.batch_size {

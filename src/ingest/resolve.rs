@@ -268,13 +268,12 @@ impl Resolver {
             next("visitors")?.max(keys_upto.visitors.load(Ordering::Acquire) + 1),
         );
         // The writer has flushed the key entries of every older row before
-        // the resolver starts, so the key tables hold every stored key.
-        let stored: i64 = conn.query_row(
-            "SELECT (SELECT count(*) FROM session_keys) + (SELECT count(*) FROM visitor_keys)",
-            [],
-            |r| r.get(0),
-        )?;
-        let mut filter = KeyFilter::with_capacity(2 * stored as usize);
+        // the resolver starts, so the key tables hold every stored key. Ids
+        // go up to `*_keys_upto`, which bounds their number (retention only
+        // removes some) without counting the tables: a second full scan.
+        let stored =
+            keys_upto.sessions.load(Ordering::Acquire) + keys_upto.visitors.load(Ordering::Acquire);
+        let mut filter = KeyFilter::with_capacity(2 * stored.max(0) as usize);
         fill_filter(&conn, &mut filter)?;
         Ok(Resolver {
             conn,

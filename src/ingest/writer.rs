@@ -254,9 +254,7 @@ impl EventSlot {
             bail!(
                 "more than {} events share the millisecond {}: the store keeps at most that many events per millisecond (all sites together); give events millisecond timestamps, or ids so that repeated loads are dropped as duplicates",
                 thousands(EVENT_KEYS_PER_MS as u64),
-                chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ts)
-                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-                    .unwrap_or_else(|| ts.to_string())
+                crate::time::rfc3339_millis(ts)
             );
         }
         self.last = Some((ts, key));
@@ -309,14 +307,17 @@ pub fn flush_keys(conn: &mut Connection, entries: Option<&mut KeyEntries>) -> Re
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .context("cannot start a write transaction on the store")?;
-    let mut given = entries.map(|e| [&mut e.sessions, &mut e.visitors]);
+    let recover = entries.is_none();
+    let mut read = KeyEntries::default();
+    let entries = entries.unwrap_or(&mut read);
     let mut upto = [0i64; 2];
-    for (i, (table, keys, meta)) in [
-        ("sessions", "session_keys", "session_keys_upto"),
-        ("visitors", "visitor_keys", "visitor_keys_upto"),
-    ]
-    .into_iter()
-    .enumerate()
+    for (i, (list, (table, keys, meta))) in [&mut entries.sessions, &mut entries.visitors]
+        .into_iter()
+        .zip([
+            ("sessions", "session_keys", "session_keys_upto"),
+            ("visitors", "visitor_keys", "visitor_keys_upto"),
+        ])
+        .enumerate()
     {
         let from: i64 = tx
             .query_row("SELECT value FROM meta WHERE key = ?1", [meta], |r| {
@@ -324,29 +325,24 @@ pub fn flush_keys(conn: &mut Connection, entries: Option<&mut KeyEntries>) -> Re
             })
             .optional()?
             .unwrap_or(0);
-        let mut read = Vec::new();
-        let entries = match given.as_mut() {
-            Some(lists) => &mut *lists[i],
-            None => {
-                let mut stmt = tx.prepare(&format!(
-                    "SELECT site_id, key, id FROM {table} WHERE id > ?1"
-                ))?;
-                let mut rows = stmt.query([from])?;
-                while let Some(row) = rows.next()? {
-                    let key = row.get_ref(1)?.as_str()?;
-                    read.push((row.get(0)?, key_hash(key), row.get(2)?));
-                }
-                &mut read
+        if recover {
+            let mut stmt = tx.prepare(&format!(
+                "SELECT site_id, key, id FROM {table} WHERE id > ?1"
+            ))?;
+            let mut rows = stmt.query([from])?;
+            while let Some(row) = rows.next()? {
+                let key = row.get_ref(1)?.as_str()?;
+                list.push((row.get(0)?, key_hash(key), row.get(2)?));
             }
-        };
-        let max = entries.iter().map(|e| e.2).max().unwrap_or(from).max(from);
-        entries.sort_unstable();
+        }
+        let max = list.iter().map(|e| e.2).max().unwrap_or(from).max(from);
+        list.sort_unstable();
         insert_many(
             &tx,
             "OR IGNORE",
             &format!("{keys} (site_id, key_hash, id)"),
             3,
-            entries,
+            list,
             |stmt, at, (site, hash, id)| {
                 stmt.raw_bind_parameter(at, site)?;
                 stmt.raw_bind_parameter(at + 1, hash)?;
@@ -364,10 +360,7 @@ pub fn flush_keys(conn: &mut Connection, entries: Option<&mut KeyEntries>) -> Re
     }
     tx.commit()
         .context("cannot commit the key entries of new sessions and visitors")?;
-    if let Some(lists) = given {
-        for list in lists {
-            list.clear();
-        }
-    }
+    entries.sessions.clear();
+    entries.visitors.clear();
     Ok((upto[0], upto[1]))
 }

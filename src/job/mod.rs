@@ -425,15 +425,14 @@ fn send_alert(ctx: &JobContext, record: &RunRecord) {
     let Some(command) = ctx.settings.file.alert.command.as_deref() else {
         return;
     };
-    let ms = |v: i64| rfc3339(DateTime::<Utc>::from_timestamp_millis(v).unwrap_or_default());
     let alert = alert::Alert {
         job: ctx.job.to_string(),
         status: record.status.as_str().to_string(),
         exit_code: record.exit_code,
         attempts: record.attempts,
         error: record.message.clone(),
-        started_at: ms(record.started_ms),
-        ended_at: ms(record.ended_ms),
+        started_at: crate::time::rfc3339_ms(record.started_ms),
+        ended_at: crate::time::rfc3339_ms(record.ended_ms),
         db: ctx.settings.db.display().to_string(),
         host: alert::hostname(),
         pid: std::process::id(),
