@@ -19,15 +19,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 work=${WORKDIR:-$root/target/bench-health}
 now=2026-11-22T06:00:00Z
 
-command -v sqlite3 >/dev/null || { echo "bench-health: the sqlite3 shell is missing: apt-get install sqlite3" >&2; exit 2; }
-
-echo "building release binaries..." >&2
-cargo build --release --quiet --manifest-path "$root/Cargo.toml"
+# shellcheck source=/dev/null
+. "$root/scripts/bench-prepare.sh"
+bench_prepare bench-health "$root" "$work"
 bin=${CARGO_TARGET_DIR:-$root/target}/release
 
-rm -rf "$work"
-mkdir -p "$work"
-cd "$work"
 export CRONLYTICS_DB=$work/bench.db CRONLYTICS_ARTIFACTS=$work/artifacts CRONLYTICS_NOW=$now
 
 echo "building a store with a year of history..." >&2

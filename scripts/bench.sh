@@ -18,16 +18,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 work=${WORKDIR:-$root/target/bench}
 now=2026-11-22T06:00:00Z
 
-[ -x /usr/bin/time ] || { echo "bench: GNU time is missing: apt-get install time" >&2; exit 2; }
-command -v sqlite3 >/dev/null || { echo "bench: the sqlite3 shell is missing: apt-get install sqlite3" >&2; exit 2; }
-
-echo "building release binaries..." >&2
-cargo build --release --quiet --manifest-path "$root/Cargo.toml"
+# shellcheck source=/dev/null
+. "$root/scripts/bench-prepare.sh"
+bench_prepare bench "$root" "$work" time
 bin=$root/target/release
 
-rm -rf "$work"
-mkdir -p "$work"
-cd "$work"
 ids_flag=--no-ids
 [ "${IDS:-0}" = 1 ] && ids_flag=
 
