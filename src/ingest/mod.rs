@@ -297,6 +297,7 @@ impl IngestRun {
             }
             let _ = sink.send_chunk();
         });
+        let log = ctx.log.clone();
         let reader = std::thread::spawn(move || {
             let mut sink = BatchSink {
                 tx: &tx,
@@ -327,6 +328,12 @@ impl IngestRun {
                 let _ = tx.send(Msg::Failed(e));
             }
             let _ = parser.join();
+            let (looked_up, found) = sink.resolver.lookups();
+            log.debug(format!(
+                "looked up {} keys the cache did not hold; the store had {}",
+                thousands(looked_up),
+                thousands(found)
+            ));
         });
         self.started = Some(Started {
             rx,

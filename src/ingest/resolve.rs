@@ -77,6 +77,19 @@ fn fill_filter(conn: &Connection, filter: &mut KeyFilter) -> Result<()> {
     Ok(())
 }
 
+/// The rows of a session key: id, key, span and visitor.
+///
+/// A subquery rather than a join of the key table with `sessions`: SQLite
+/// marks the join's plan as depending on the bound site (because of the
+/// partial index `sessions_open`) and compiles the statement again whenever
+/// the site changes, which cost more than the lookups themselves.
+const LOOK_UP_SESSION: &str = "SELECT id, key, started_ts, last_ts, visitor_id FROM sessions
+     WHERE id IN (SELECT id FROM session_keys WHERE site_id = ?1 AND key_hash = ?2)";
+
+/// The rows of a visitor key, in the columns of [`LOOK_UP_SESSION`].
+const LOOK_UP_VISITOR: &str = "SELECT id, key, first_ts, first_ts, 0 FROM visitors
+     WHERE id IN (SELECT id FROM visitor_keys WHERE site_id = ?1 AND key_hash = ?2)";
+
 /// An event as the `events` table stores it.
 #[derive(Debug, Clone)]
 pub struct EventRow {
@@ -114,7 +127,7 @@ pub struct ResolvedBatch {
     pub new_sites: Vec<(i64, String, i64, i64)>,
     pub site_spans: Vec<(i64, i64, i64)>,
     pub new_labels: Vec<(i64, String)>,
-    /// Sorted by (site, hash): inserted in index order.
+    /// Sorted by id: appended to the table.
     pub new_sessions: Vec<NewKey>,
     pub session_spans: Vec<(i64, i64, i64)>,
     pub new_visitors: Vec<NewKey>,
@@ -239,6 +252,8 @@ pub struct Resolver {
     /// (until the next key flush).
     evict_at: usize,
     evict_upto: (i64, i64),
+    /// Keys looked up in the store, and how many of them it had.
+    lookups: (u64, u64),
 }
 
 impl Resolver {
@@ -301,7 +316,13 @@ impl Resolver {
             next_visitor,
             evict_at: CACHE_LIMIT,
             evict_upto: (0, 0),
+            lookups: (0, 0),
         })
+    }
+
+    /// Keys looked up in the store so far, and how many it had.
+    pub fn lookups(&self) -> (u64, u64) {
+        self.lookups
     }
 
     /// Events in the batch being built.
@@ -439,12 +460,10 @@ impl Resolver {
             |site, hash, key, s| batch.new_visitors.push(new_key(site, hash, key, s)),
             |s| batch.visitor_firsts.push((s.id, s.first)),
         );
-        batch
-            .new_sessions
-            .sort_unstable_by_key(|n| (n.site, n.hash));
-        batch
-            .new_visitors
-            .sort_unstable_by_key(|n| (n.site, n.hash));
+        // In id order, so that the rows are appended (the key flush sorts
+        // the key entries by key itself).
+        batch.new_sessions.sort_unstable_by_key(|n| n.id);
+        batch.new_visitors.sort_unstable_by_key(|n| n.id);
         for site in self.touched_sites.drain() {
             if let Some((first, last)) = self.site_spans.get(&site) {
                 batch.site_spans.push((site, *first, *last));
@@ -534,21 +553,12 @@ impl Resolver {
         keys.dedup_by(|a, b| {
             (a.0, a.1, a.2) == (b.0, b.1, b.2) && chunk.str(a.3) == chunk.str(b.3)
         });
+        self.lookups.0 += keys.len() as u64;
         for &(kind, site, hash, text) in &keys {
             let key = chunk.str(text);
             let (sql, cache) = match kind {
-                KeyKind::Session => (
-                    "SELECT s.id, s.key, s.started_ts, s.last_ts, s.visitor_id
-                     FROM session_keys k CROSS JOIN sessions s ON s.id = k.id
-                     WHERE k.site_id = ?1 AND k.key_hash = ?2",
-                    &mut self.sessions,
-                ),
-                KeyKind::Visitor => (
-                    "SELECT v.id, v.key, v.first_ts, v.first_ts, 0
-                     FROM visitor_keys k CROSS JOIN visitors v ON v.id = k.id
-                     WHERE k.site_id = ?1 AND k.key_hash = ?2",
-                    &mut self.visitors,
-                ),
+                KeyKind::Session => (LOOK_UP_SESSION, &mut self.sessions),
+                KeyKind::Visitor => (LOOK_UP_VISITOR, &mut self.visitors),
             };
             let mut stmt = self.conn.prepare_cached(sql)?;
             let mut rows = stmt.query(params![site, hash])?;
@@ -556,6 +566,7 @@ impl Resolver {
                 if row.get_ref(1)?.as_str()? != key {
                     continue;
                 }
+                self.lookups.1 += 1;
                 let span = Span::stored(row.get(0)?, row.get(4)?, row.get(2)?, row.get(3)?);
                 cache.insert_stored(site, hash, key, span);
                 break;
@@ -636,5 +647,54 @@ impl Resolver {
         let (start, end) = day_bounds_ms(day, self.tz);
         self.day_cache = Some((start, end, day));
         day
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    /// The key lookups run once per key the cache lacks: a statement that
+    /// SQLite compiles again whenever a parameter changes made them the
+    /// resolver's largest cost.
+    #[test]
+    fn key_lookups_are_not_compiled_again_for_each_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db"), 1000).unwrap();
+        store
+            .conn
+            .execute_batch(
+                "INSERT INTO sites (id, name, first_ts, last_ts) VALUES (1, 'a', 0, 0), (2, 'b', 0, 0);
+                 INSERT INTO visitors (id, site_id, key, first_ts) VALUES (1, 1, 'v', 0);
+                 INSERT INTO sessions (id, site_id, key, visitor_id, started_ts, last_ts)
+                     VALUES (1, 1, 's', 1, 0, 5);",
+            )
+            .unwrap();
+        store
+            .conn
+            .execute(
+                "INSERT INTO session_keys (site_id, key_hash, id) VALUES (1, ?1, 1)",
+                [key_hash("s")],
+            )
+            .unwrap();
+        for sql in [LOOK_UP_SESSION, LOOK_UP_VISITOR] {
+            let mut stmt = store.conn.prepare(sql).unwrap();
+            let mut found = 0;
+            for i in 0..20i64 {
+                let (site, hash) = (1 + i % 2, if i % 3 == 0 { key_hash("s") } else { i });
+                let mut rows = stmt.query(params![site, hash]).unwrap();
+                while rows.next().unwrap().is_some() {
+                    found += 1;
+                }
+            }
+            assert_eq!(
+                stmt.get_status(rusqlite::StatementStatus::RePrepare),
+                0,
+                "{sql}"
+            );
+            let expected = if sql == LOOK_UP_SESSION { 4 } else { 0 };
+            assert_eq!(found, expected, "{sql}");
+        }
     }
 }
