@@ -97,6 +97,8 @@ pub struct IngestRun {
 
 struct Started {
     rx: Receiver<Msg>,
+    /// Committed batches, back to the resolving thread for reuse.
+    spent: std::sync::mpsc::Sender<ResolvedBatch>,
     reader: Option<JoinHandle<()>>,
     progress: ProgressBar,
     committed: Arc<AtomicU64>,
@@ -146,7 +148,11 @@ impl IngestRun {
                 self.duplicates += counts.duplicates;
                 self.marked.extend(counts.marked);
                 self.unflushed.add(batch);
-                self.pending = None;
+                // Its vectors go back to be filled again: a fresh batch
+                // of this size costs page faults and zeroed pages.
+                if let Some(batch) = self.pending.take() {
+                    let _ = started.spent.send(batch);
+                }
                 if self.unflushed.len() >= writer::KEY_FLUSH_LIMIT {
                     started
                         .keys_upto
@@ -272,6 +278,7 @@ impl IngestRun {
             ctx.settings.tz,
             committed.clone(),
             upto.clone(),
+            expected_new_keys(total_bytes),
         )?;
         let batch_size = ctx.settings.file.ingest.batch_size;
         let purged_before = store.purged_before()?;
@@ -280,6 +287,7 @@ impl IngestRun {
         // chunks go back to the reader to be filled again.
         let (chunks_tx, chunks_rx) = sync_channel::<Parsed>(4);
         let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<Chunk>();
+        let (spent_tx, spent_rx) = std::sync::mpsc::channel::<ResolvedBatch>();
         let parser = std::thread::spawn(move || {
             let mut sink = ParseSink {
                 tx: chunks_tx,
@@ -301,6 +309,7 @@ impl IngestRun {
         let reader = std::thread::spawn(move || {
             let mut sink = BatchSink {
                 tx: &tx,
+                spent: spent_rx,
                 resolver: &mut resolver,
                 batch_size,
                 bytes: 0,
@@ -337,6 +346,7 @@ impl IngestRun {
         });
         self.started = Some(Started {
             rx,
+            spent: spent_tx,
             reader: Some(reader),
             progress,
             committed,
@@ -425,40 +435,17 @@ impl Source {
     fn read_into(self, sink: &mut ParseSink) -> Result<()> {
         match self {
             Source::Ndjson { name, mut reader } => {
-                let mut buf = Vec::with_capacity(4096);
                 let mut line_no = 0u64;
-                loop {
-                    buf.clear();
-                    let n = reader
-                        .read_until(b'\n', &mut buf)
-                        .with_context(|| format!("cannot read {name} after line {line_no}"))?;
-                    if n == 0 {
-                        break;
-                    }
+                let read = for_each_line(&mut *reader, |raw| {
                     line_no += 1;
-                    let mut line = &buf[..];
-                    while let [rest @ .., b'\n' | b'\r'] = line {
-                        line = rest;
+                    ndjson_line(sink, &name, line_no, raw)
+                });
+                match read {
+                    Ok(result) => result?,
+                    Err(e) => {
+                        return Err(anyhow::Error::new(e)
+                            .context(format!("cannot read {name} after line {line_no}")));
                     }
-                    if line.iter().all(|b| b.is_ascii_whitespace()) {
-                        sink.bytes += n as u64;
-                        continue;
-                    }
-                    let item = match std::str::from_utf8(line) {
-                        Ok(text) => match parse_json_line(text).and_then(|e| sink.admit(e)) {
-                            Ok(e) => Item::Event(e),
-                            Err(reason) => {
-                                Item::Reject(rejects::Reject::new(&name, line_no, reason, text))
-                            }
-                        },
-                        Err(_) => Item::Reject(rejects::Reject::new(
-                            &name,
-                            line_no,
-                            "the line is not valid UTF-8".to_string(),
-                            &String::from_utf8_lossy(line),
-                        )),
-                    };
-                    sink.push(item, n as u64)?;
                 }
             }
             Source::Csv {
@@ -587,6 +574,8 @@ impl ParseSink {
 /// events per batch to the writer.
 struct BatchSink<'a> {
     tx: &'a SyncSender<Msg>,
+    /// Batches the writer has committed, to be reused.
+    spent: Receiver<ResolvedBatch>,
     resolver: &'a mut Resolver,
     batch_size: usize,
     /// Input bytes read since the last message (for the progress bar).
@@ -617,7 +606,8 @@ impl BatchSink<'_> {
             start = end;
             if self.resolver.len() >= self.batch_size {
                 let bytes = std::mem::take(&mut self.bytes);
-                let batch = self.resolver.take_batch()?;
+                let spent = self.spent.try_recv().ok();
+                let batch = self.resolver.take_batch(spent)?;
                 self.send(Msg::Batch(batch, bytes))?;
             }
         }
@@ -628,13 +618,96 @@ impl BatchSink<'_> {
     fn flush(&mut self) -> Result<()> {
         let bytes = std::mem::take(&mut self.bytes);
         if !self.resolver.is_empty() {
-            let batch = self.resolver.take_batch()?;
+            let batch = self.resolver.take_batch(None)?;
             self.send(Msg::Batch(batch, bytes))?;
         } else if bytes > 0 {
             self.send(Msg::Rejects(Vec::new(), bytes))?;
         }
         Ok(())
     }
+}
+
+/// About how many new session and visitor keys `bytes` of input bring, for
+/// sizing the key filter once instead of rebuilding it as it fills: one
+/// per 256 bytes (an event line is commonly 150-300 bytes, and a session
+/// has several events), at most 32M (a 48 MB filter); beyond that the
+/// filter grows as it fills. Stdin counts 0.
+fn expected_new_keys(bytes: u64) -> usize {
+    (bytes / 256).min(32 << 20) as usize
+}
+
+/// Call `on_line` with each line of `reader` (with its `\n`, the last one
+/// without if the input lacks it) where it lies in the reader's buffer:
+/// only a line cut by the buffer's end is copied, to be completed by the
+/// next read. A read error is the outer error; the first error of
+/// `on_line` stops the reading and is the inner one.
+fn for_each_line(
+    reader: &mut dyn BufRead,
+    mut on_line: impl FnMut(&[u8]) -> Result<()>,
+) -> std::io::Result<Result<()>> {
+    let mut cut: Vec<u8> = Vec::new();
+    loop {
+        let buf = reader.fill_buf()?;
+        let len = buf.len();
+        if len == 0 {
+            return Ok(if cut.is_empty() {
+                Ok(())
+            } else {
+                on_line(&cut)
+            });
+        }
+        let mut start = 0;
+        if !cut.is_empty() {
+            let Some(at) = memchr::memchr(b'\n', buf) else {
+                cut.extend_from_slice(buf);
+                reader.consume(len);
+                continue;
+            };
+            cut.extend_from_slice(&buf[..=at]);
+            if let Err(e) = on_line(&cut) {
+                return Ok(Err(e));
+            }
+            cut.clear();
+            start = at + 1;
+        }
+        let from = start;
+        for at in memchr::memchr_iter(b'\n', &buf[from..]) {
+            let end = from + at + 1;
+            if let Err(e) = on_line(&buf[start..end]) {
+                return Ok(Err(e));
+            }
+            start = end;
+        }
+        cut.extend_from_slice(&buf[start..]);
+        reader.consume(len);
+    }
+}
+
+/// Parse and check one NDJSON line (`raw`, with its line end if it has
+/// one) into `sink`: an event, a reject, or nothing for a blank line.
+fn ndjson_line(sink: &mut ParseSink, name: &str, line_no: u64, raw: &[u8]) -> Result<()> {
+    let n = raw.len() as u64;
+    let mut line = raw;
+    while let [rest @ .., b'\n' | b'\r'] = line {
+        line = rest;
+    }
+    if line.iter().all(|b| b.is_ascii_whitespace()) {
+        sink.bytes += n;
+        return Ok(());
+    }
+    let item = match std::str::from_utf8(line) {
+        Ok(text) => match parse_json_line(text).and_then(|e| sink.admit(e)) {
+            Ok(e) => Item::Event(e),
+            Err(reason) => Item::Reject(rejects::Reject::new(name, line_no, reason, text)),
+        },
+        Err(_) => Item::Reject(rejects::Reject::new(
+            name,
+            line_no,
+            "the line is not valid UTF-8".to_string(),
+            &String::from_utf8_lossy(line),
+        )),
+    };
+    sink.push(item, n)
 }
 
 /// [`writer::flush_keys`] of this run's new keys, saying with `--verbose`
@@ -662,4 +735,42 @@ fn csv_line(record: &csv::StringRecord) -> String {
     let _ = w.write_record(record);
     let bytes = w.into_inner().unwrap_or_default();
     String::from_utf8_lossy(&bytes).trim_end().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lines cut by the buffer's end at every position, a CRLF line, an
+    /// empty line and a last line without `\n` come out whole.
+    #[test]
+    fn lines_come_out_whole_whatever_the_buffer_size() {
+        let text = "first line\n\nsecond, longer than the buffer\r\nx\nlast without end";
+        let expected: Vec<&str> = text.split_inclusive('\n').collect();
+        for capacity in 1..=text.len() + 1 {
+            let mut reader = std::io::BufReader::with_capacity(capacity, text.as_bytes());
+            let mut lines = Vec::new();
+            let read = for_each_line(&mut reader, |line| {
+                lines.push(String::from_utf8(line.to_vec())?);
+                Ok(())
+            });
+            read.unwrap().unwrap();
+            assert_eq!(lines, expected, "buffer of {capacity} bytes");
+        }
+    }
+
+    #[test]
+    fn the_first_error_of_a_line_stops_the_reading() {
+        let mut reader = std::io::BufReader::with_capacity(4, "a\nb\nc\n".as_bytes());
+        let mut seen = 0;
+        let read = for_each_line(&mut reader, |line| {
+            seen += 1;
+            if line == b"b\n" {
+                anyhow::bail!("bad line");
+            }
+            Ok(())
+        });
+        assert_eq!(read.unwrap().unwrap_err().to_string(), "bad line");
+        assert_eq!(seen, 2);
+    }
 }

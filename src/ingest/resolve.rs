@@ -136,6 +136,34 @@ pub struct ResolvedBatch {
     pub days: Vec<(i64, NaiveDate)>,
 }
 
+impl ResolvedBatch {
+    /// Empty every list, keeping the room they have.
+    fn clear(&mut self) {
+        // Named one by one, so that a new list cannot be forgotten here.
+        let ResolvedBatch {
+            number: _,
+            events,
+            new_sites,
+            site_spans,
+            new_labels,
+            new_sessions,
+            session_spans,
+            new_visitors,
+            visitor_firsts,
+            days,
+        } = self;
+        events.clear();
+        new_sites.clear();
+        site_spans.clear();
+        new_labels.clear();
+        new_sessions.clear();
+        session_spans.clear();
+        new_visitors.clear();
+        visitor_firsts.clear();
+        days.clear();
+    }
+}
+
 /// A text of [`Chunk::text`]: start and end byte.
 type Text = (u32, u32);
 
@@ -260,12 +288,15 @@ impl Resolver {
     /// `conn` is a read-only connection to the store; `committed` is the
     /// number of the last batch the writer committed; `keys_upto` how far
     /// the key entries are written (every row above it must be created by
-    /// this run: the writer flushes the older ones before the run starts).
+    /// this run: the writer flushes the older ones before the run starts);
+    /// `expected_new` about how many keys the input will add (the key
+    /// filter is made that much larger).
     pub fn new(
         conn: Connection,
         tz: Tz,
         committed: Arc<AtomicU64>,
         keys_upto: Arc<KeysUpto>,
+        expected_new: usize,
     ) -> Result<Resolver> {
         let next = |table: &str| -> Result<i64> {
             Ok(conn.query_row(
@@ -288,7 +319,7 @@ impl Resolver {
         // removes some) without counting the tables: a second full scan.
         let stored =
             keys_upto.sessions.load(Ordering::Acquire) + keys_upto.visitors.load(Ordering::Acquire);
-        let mut filter = KeyFilter::with_capacity(2 * stored.max(0) as usize);
+        let mut filter = KeyFilter::with_capacity(2 * stored.max(0) as usize + expected_new);
         fill_filter(&conn, &mut filter)?;
         Ok(Resolver {
             conn,
@@ -432,16 +463,14 @@ impl Resolver {
     }
 
     /// Hand out the current batch with its new and changed rows, and start
-    /// the next one.
-    pub fn take_batch(&mut self) -> Result<ResolvedBatch> {
+    /// the next one, in `spent` (a written batch, emptied here and filled
+    /// again without allocating) if given.
+    pub fn take_batch(&mut self, spent: Option<ResolvedBatch>) -> Result<ResolvedBatch> {
         let number = self.batch.number;
-        let mut batch = std::mem::replace(
-            &mut self.batch,
-            ResolvedBatch {
-                number: number + 1,
-                ..ResolvedBatch::default()
-            },
-        );
+        let mut next = spent.unwrap_or_default();
+        next.clear();
+        next.number = number + 1;
+        let mut batch = std::mem::replace(&mut self.batch, next);
         self.next_batch = number + 1;
         let new_key = |site: i64, hash: i64, key: &str, s: &Span| NewKey {
             id: s.id,
@@ -469,7 +498,7 @@ impl Resolver {
                 batch.site_spans.push((site, *first, *last));
             }
         }
-        batch.days = self.days.drain().collect();
+        batch.days.extend(self.days.drain());
         self.evict_committed();
         if self.filter.is_over_capacity() {
             self.rebuild_filter()?;
