@@ -19,7 +19,7 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::thread::JoinHandle;
 
 use anyhow::{Context, Result};
@@ -98,7 +98,7 @@ pub struct IngestRun {
 struct Started {
     rx: Receiver<Msg>,
     /// Committed batches, back to the resolving thread for reuse.
-    spent: std::sync::mpsc::Sender<ResolvedBatch>,
+    spent: Sender<ResolvedBatch>,
     reader: Option<JoinHandle<()>>,
     progress: ProgressBar,
     committed: Arc<AtomicU64>,
@@ -150,8 +150,8 @@ impl IngestRun {
                 self.unflushed.add(batch);
                 // Its vectors go back to be filled again: a fresh batch
                 // of this size costs page faults and zeroed pages.
-                if let Some(batch) = self.pending.take() {
-                    let _ = started.spent.send(batch);
+                if let Some(written) = self.pending.take() {
+                    let _ = started.spent.send(written);
                 }
                 if self.unflushed.len() >= writer::KEY_FLUSH_LIMIT {
                     started
@@ -286,8 +286,8 @@ impl IngestRun {
         // Two threads beside the writer: one reads and parses, one resolves;
         // chunks go back to the reader to be filled again.
         let (chunks_tx, chunks_rx) = sync_channel::<Parsed>(4);
-        let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<Chunk>();
-        let (spent_tx, spent_rx) = std::sync::mpsc::channel::<ResolvedBatch>();
+        let (recycle_tx, recycle_rx) = channel::<Chunk>();
+        let (spent_tx, spent_rx) = channel::<ResolvedBatch>();
         let parser = std::thread::spawn(move || {
             let mut sink = ParseSink {
                 tx: chunks_tx,

@@ -707,7 +707,7 @@ mod tests {
                 [key_hash("s")],
             )
             .unwrap();
-        for sql in [LOOK_UP_SESSION, LOOK_UP_VISITOR] {
+        for (sql, expected) in [(LOOK_UP_SESSION, 4), (LOOK_UP_VISITOR, 0)] {
             let mut stmt = store.conn.prepare(sql).unwrap();
             let mut found = 0;
             for i in 0..20i64 {
@@ -722,7 +722,6 @@ mod tests {
                 0,
                 "{sql}"
             );
-            let expected = if sql == LOOK_UP_SESSION { 4 } else { 0 };
             assert_eq!(found, expected, "{sql}");
         }
     }
