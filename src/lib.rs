@@ -12,6 +12,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod artifacts;
 pub mod export;
+pub mod fault;
 pub mod generate;
 pub mod guard;
 pub mod health;
