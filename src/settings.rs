@@ -332,12 +332,7 @@ impl Settings {
             Some(text) => parse_now(text)?,
             None => Utc::now(),
         };
-        if file.retry.backoff_seconds < 0.0 || !file.retry.backoff_seconds.is_finite() {
-            bail!("retry.backoff_seconds in the config file must be a number of seconds >= 0");
-        }
-        if file.ingest.batch_size == 0 {
-            bail!("ingest.batch_size in the config file must be at least 1");
-        }
+        file.check_bounds()?;
         Ok(Settings {
             db: args
                 .db
@@ -361,6 +356,58 @@ impl Settings {
             file,
         })
     }
+}
+
+impl ConfigFile {
+    /// The numbers every job uses, within bounds that keep waits, buffers
+    /// and durations sane (a typo of a few zeros is an error, not an hour's
+    /// wait or an overflow). Each job checks its own table's numbers.
+    fn check_bounds(&self) -> Result<()> {
+        in_bounds(
+            "store.busy_timeout_ms",
+            self.store.busy_timeout_ms as f64,
+            0.0,
+            600_000.0,
+            "milliseconds",
+        )?;
+        in_bounds(
+            "retry.retries",
+            self.retry.retries as f64,
+            0.0,
+            10.0,
+            "retries",
+        )?;
+        in_bounds(
+            "retry.backoff_seconds",
+            self.retry.backoff_seconds,
+            0.0,
+            600.0,
+            "seconds",
+        )?;
+        in_bounds(
+            "alert.timeout_seconds",
+            self.alert.timeout_seconds as f64,
+            1.0,
+            3600.0,
+            "seconds",
+        )?;
+        in_bounds(
+            "ingest.batch_size",
+            self.ingest.batch_size as f64,
+            1.0,
+            1_000_000.0,
+            "events",
+        )?;
+        Ok(())
+    }
+}
+
+/// `value` of config key `key` must lie in `lo..=hi` (NaN never does).
+pub fn in_bounds(key: &str, value: f64, lo: f64, hi: f64, unit: &str) -> Result<()> {
+    if !(value >= lo && value <= hi) {
+        bail!("{key} in the config file is {value}: give a number of {unit} from {lo} to {hi}");
+    }
+    Ok(())
 }
 
 /// Read the config file: the one named, else `./cronlytics.toml` when it

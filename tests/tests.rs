@@ -6,6 +6,7 @@ mod common;
 mod aggregate;
 mod backfill;
 mod export;
+mod failures;
 mod guard;
 mod health;
 mod ingest;

@@ -37,6 +37,10 @@ pub const SCHEDULE: &[(&str, f64)] = &[
     ("trending", 3.0),
 ];
 
+/// The longest `--timeout` (a monitoring probe is never meant to run
+/// longer than an hour).
+const MAX_TIMEOUT_SECONDS: f64 = 3600.0;
+
 /// The default of `--timeout`.
 pub const DEFAULT_TIMEOUT_SECONDS: f64 = 10.0;
 
@@ -108,9 +112,9 @@ fn check_input(settings: &Settings, timeout: Duration) -> Result<CheckInput> {
 /// check.
 pub fn health_check(ctx: &JobContext, opts: &HealthOptions) -> Result<JobOutcome> {
     let timeout = opts.timeout_seconds;
-    if !(timeout > 0.0 && timeout.is_finite()) {
+    if !(timeout > 0.0 && timeout <= MAX_TIMEOUT_SECONDS) {
         return Err(usage(format!(
-            "--timeout {timeout}: give a number of seconds > 0"
+            "--timeout {timeout}: give a number of seconds above 0 and at most {MAX_TIMEOUT_SECONDS}"
         )));
     }
     let input = check_input(&ctx.settings, Duration::from_secs_f64(timeout))?;

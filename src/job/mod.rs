@@ -5,6 +5,7 @@
 pub mod alert;
 pub mod lock;
 pub mod metrics;
+pub mod panics;
 pub mod runlog;
 
 use std::process::ExitCode;
@@ -151,10 +152,16 @@ impl JobSpec {
 }
 
 /// Whether an error is a passing one worth retrying: the store busy or
-/// locked, an I/O failure, a read-only file that an operator may fix.
+/// locked, an interrupted or failed read or write, a full disk. Never a
+/// usage error, a path or permission mistake (waiting does not fix those),
+/// a panic, or a failed write of the job's own output to stdout (a retry
+/// would print what was already printed).
 pub fn is_transient(err: &anyhow::Error) -> bool {
     for cause in err.chain() {
-        if cause.downcast_ref::<UsageError>().is_some() {
+        if cause.downcast_ref::<UsageError>().is_some()
+            || cause.downcast_ref::<crate::util::StdoutError>().is_some()
+            || cause.downcast_ref::<panics::Panicked>().is_some()
+        {
             return false;
         }
         if let Some(e) = cause.downcast_ref::<rusqlite::Error>() {
@@ -165,18 +172,16 @@ pub fn is_transient(err: &anyhow::Error) -> bool {
                     DatabaseBusy
                         | DatabaseLocked
                         | SystemIoFailure
-                        | ReadOnly
                         | DiskFull
-                        | CannotOpen
                         | FileLockingProtocolFailed
                 )
             );
         }
         if let Some(e) = cause.downcast_ref::<std::io::Error>() {
             use std::io::ErrorKind::*;
-            return !matches!(
+            return matches!(
                 e.kind(),
-                NotFound | InvalidInput | InvalidData | UnexpectedEof | Unsupported
+                Interrupted | WouldBlock | TimedOut | StorageFull | ResourceBusy
             );
         }
     }
@@ -229,7 +234,7 @@ where
     let result = loop {
         attempts += 1;
         ctx.attempt = attempts;
-        match work(&ctx) {
+        match panics::catch(|| work(&ctx)) {
             Ok(outcome) => break Ok(outcome),
             Err(e) if is_transient(&e) && attempts <= retry.retries => {
                 let wait = retry.backoff_seconds * 2f64.powi(attempts as i32 - 1);

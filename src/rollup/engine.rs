@@ -224,6 +224,7 @@ fn write_day(
             params![start_ms, end_ms, day, next_seq, counts.seq_seen, opts.site],
         )?;
     }
+    crate::fault::inject("rollup-write");
     tx.commit()?;
     Ok(report)
 }
