@@ -107,6 +107,12 @@ impl Workdir {
         )
     }
 
+    /// Create an empty store the way users do (only ingest creates one).
+    pub fn create_store(&self) {
+        let empty = self.write("empty.ndjson", "");
+        self.cmd("ingest").arg(empty).assert().code(0);
+    }
+
     /// A connection to the store.
     pub fn db(&self) -> Connection {
         assert!(

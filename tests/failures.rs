@@ -250,3 +250,80 @@ fn extreme_numbers_in_any_table_never_crash_a_job() {
         }
     }
 }
+
+#[test]
+fn only_ingest_creates_a_store_a_mistyped_db_is_named() {
+    let w = Workdir::new();
+    let typo = w.path("typo.db");
+    let jobs: [(&str, &[&str]); 9] = [
+        ("aggregate", &[]),
+        ("backfill", &["--days", "3"]),
+        ("sampling-guard", &[]),
+        ("snapshot", &[]),
+        ("export-metrics", &["--days", "3"]),
+        ("health-check", &[]),
+        ("cleanup-sessions", &[]),
+        ("retention", &[]),
+        ("trending", &[]),
+    ];
+    for (job, args) in jobs {
+        let out = w
+            .bare_cmd(job)
+            .arg("--db")
+            .arg(&typo)
+            .args(["--now", NOW])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_exit(&out, 2);
+        let text = format!("{}{}", stderr(&out), stdout(&out));
+        assert!(
+            text.contains(&format!("{} does not exist", typo.display())),
+            "{job} names the missing store: {text}"
+        );
+        assert!(!typo.exists(), "{job} created {}", typo.display());
+    }
+    // ingest is the one job that creates it.
+    let input = w.write(
+        "one.ndjson",
+        &ndjson(&[pageview("2026-11-21T10:00:00Z", "shop", "s", "v", "/")]),
+    );
+    w.bare_cmd("ingest")
+        .arg("--db")
+        .arg(&typo)
+        .arg(input)
+        .assert()
+        .code(0);
+    assert!(typo.exists());
+}
+
+#[test]
+fn jobs_that_only_read_never_upgrade_the_store() {
+    let w = Workdir::new();
+    one_day(&w);
+    w.cmd("aggregate").assert().code(0);
+    let current = w.sql_i64("PRAGMA user_version");
+    // Pretend the store is one schema version behind this cronlytics.
+    w.db()
+        .execute_batch(&format!("PRAGMA user_version = {}", current - 1))
+        .unwrap();
+    for (job, args) in [
+        ("health-check", &[][..]),
+        ("export-metrics", &["--days", "1"][..]),
+        ("snapshot", &[][..]),
+        ("sampling-guard", &[][..]),
+    ] {
+        let out = w.cmd(job).args(args).output().unwrap();
+        assert_exit(&out, 2);
+        let text = format!("{}{}", stderr(&out), stdout(&out));
+        assert!(
+            text.contains("run ingest or aggregate once to upgrade it"),
+            "{job}: {text}"
+        );
+        assert_eq!(
+            w.sql_i64("PRAGMA user_version"),
+            current - 1,
+            "{job} changed the schema version"
+        );
+    }
+}

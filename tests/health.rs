@@ -632,5 +632,8 @@ fn past_the_timeout_it_exits_2() {
 
     let out = health(&w, &["--timeout", "0"]);
     assert_exit(&out, 2);
-    assert_stderr_has(&out, &["--timeout 0: give a number of seconds > 0"]);
+    assert_stderr_has(
+        &out,
+        &["--timeout 0: give a number of seconds above 0 and at most 3600"],
+    );
 }

@@ -320,6 +320,7 @@ fn a_dry_run_prints_what_would_go_and_changes_nothing() {
 #[test]
 fn artifact_cleanup_removes_only_old_files_cronlytics_names() {
     let w = Workdir::new();
+    w.create_store();
     let files = [
         ("sampling-proofs/sampling-proof-20261101.json", true),
         ("sampling-proofs/sampling-proof-20261120.json", false),
@@ -361,6 +362,7 @@ fn artifact_cleanup_removes_only_old_files_cronlytics_names() {
 #[test]
 fn bad_arguments_exit_2_with_the_reason() {
     let w = Workdir::new();
+    w.create_store();
     w.write("zero.toml", "[retention]\ndays = 0\n");
     assert_refused(
         &w,

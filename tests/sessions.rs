@@ -213,6 +213,7 @@ fn a_second_run_closes_nothing_more() {
 #[test]
 fn bad_idle_minutes_exit_2_with_the_reason() {
     let w = Workdir::new();
+    w.create_store();
     w.write("zero.toml", "[sessions]\nidle_minutes = 0\n");
     w.write("typo.toml", "[sessions]\nidle_minute = 10\n");
     assert_refused(

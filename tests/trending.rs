@@ -239,6 +239,7 @@ fn top_keeps_the_best_n_per_site() {
 #[test]
 fn bad_arguments_exit_2_with_the_reason() {
     let w = Workdir::new();
+    w.create_store();
     w.write("saturation.toml", "[trending]\nsaturation = 0\n");
     w.write("weight.toml", "[trending.weights]\nevent = -1\n");
     w.write("typo.toml", "[trending]\nweights = { page = 2 }\n");

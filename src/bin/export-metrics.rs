@@ -59,9 +59,6 @@ fn main() -> ExitCode {
         days: args.days,
         site: args.site,
     };
-    let spec = JobSpec {
-        creates_store: false,
-        ..JobSpec::new("export-metrics")
-    };
+    let spec = JobSpec::reading("export-metrics");
     job::run(spec, &args.common, |ctx| export(ctx, &opts))
 }

@@ -42,9 +42,6 @@ fn main() -> ExitCode {
         timeout_seconds: args.timeout,
     };
     // Never create the store it may have to report missing.
-    let spec = JobSpec {
-        creates_store: false,
-        ..JobSpec::new("health-check")
-    };
+    let spec = JobSpec::reading("health-check");
     job::run(spec, &args.common, |ctx| health_check(ctx, &opts))
 }

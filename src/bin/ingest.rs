@@ -41,5 +41,7 @@ fn main() -> ExitCode {
         }),
         rejects: args.rejects,
     });
-    job::run(JobSpec::new("ingest"), &args.common, |ctx| run.attempt(ctx))
+    job::run(JobSpec::creating("ingest"), &args.common, |ctx| {
+        run.attempt(ctx)
+    })
 }

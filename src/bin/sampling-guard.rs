@@ -38,9 +38,6 @@ fn main() -> ExitCode {
         end: args.end,
         site: args.site,
     };
-    let spec = JobSpec {
-        creates_store: false,
-        ..JobSpec::new("sampling-guard")
-    };
+    let spec = JobSpec::reading("sampling-guard");
     job::run(spec, &args.common, |ctx| run(ctx, &opts))
 }

@@ -24,9 +24,6 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let opts = SnapshotOptions { date: args.date };
     // It reads the store: a missing one is an error, not a new empty store.
-    let spec = JobSpec {
-        creates_store: false,
-        ..JobSpec::new("snapshot")
-    };
+    let spec = JobSpec::reading("snapshot");
     job::run(spec, &args.common, |ctx| snapshot(ctx, &opts))
 }

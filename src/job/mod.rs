@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 
 use crate::log::Logger;
 use crate::settings::{CommonArgs, Settings};
-use crate::store::Store;
+use crate::store::{OpenMode, Store};
 use crate::time::rfc3339;
 use lock::LockAttempt;
 use runlog::{RunRecord, RunStatus};
@@ -93,6 +93,7 @@ pub fn usage(message: impl Into<String>) -> anyhow::Error {
 /// What a job's work function is given.
 pub struct JobContext {
     pub job: &'static str,
+    pub spec: JobSpec,
     pub settings: Settings,
     pub log: Logger,
     /// 1 for the first attempt, 2 for the first retry...
@@ -100,18 +101,24 @@ pub struct JobContext {
 }
 
 impl JobContext {
-    /// Open (creating and upgrading when needed) the configured store.
+    /// Open the configured store for writing, as the job's [`StoreUse`]
+    /// allows: created only by `ingest`, upgraded only by writing jobs.
     pub fn open_store(&self) -> Result<Store> {
-        Store::open(&self.settings.db, self.settings.file.store.busy_timeout_ms)
+        self.open_with(self.spec.open_mode())
     }
 
-    /// Open the configured store read-only, without creating it (exports,
-    /// checks and reports read; a missing store is an error naming it).
+    /// Open the configured store read-only, without creating or upgrading
+    /// it (exports, checks and reports read; a missing store is an error
+    /// naming it).
     pub fn open_store_read_only(&self) -> Result<Store> {
-        Store::open_existing(
+        self.open_with(OpenMode::ReadOnly)
+    }
+
+    fn open_with(&self, mode: OpenMode) -> Result<Store> {
+        Store::open_with(
             &self.settings.db,
             self.settings.file.store.busy_timeout_ms,
-            true,
+            mode,
         )
     }
 
@@ -121,32 +128,69 @@ impl JobContext {
     }
 }
 
+/// What a job may do to the store: only `ingest` creates one (a mistyped
+/// `--db` elsewhere is an error naming it, not a new empty store), and only
+/// jobs that write data upgrade one (a monitoring probe never starts a
+/// migration that its timeout would kill halfway).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreUse {
+    /// Create the store when missing, upgrade it when older.
+    Creates,
+    /// The store must exist; an older one is upgraded.
+    Writes,
+    /// The store must exist and be current; it is never upgraded.
+    Reads,
+}
+
 /// How a job treats the store around its run.
 #[derive(Debug, Clone, Copy)]
 pub struct JobSpec {
     pub name: &'static str,
-    /// When false, a missing store is not created just to log the run
-    /// (health-check must not invent the store it reports missing).
-    pub creates_store: bool,
+    pub store: StoreUse,
     /// When false, the run leaves no run-log row (a dry run changes nothing).
     pub logs_run: bool,
 }
 
 impl JobSpec {
+    /// A job that writes data into an existing store.
     pub const fn new(name: &'static str) -> JobSpec {
         JobSpec {
             name,
-            creates_store: true,
+            store: StoreUse::Writes,
             logs_run: true,
+        }
+    }
+
+    /// The job that brings data in: it may create the store.
+    pub const fn creating(name: &'static str) -> JobSpec {
+        JobSpec {
+            store: StoreUse::Creates,
+            ..JobSpec::new(name)
+        }
+    }
+
+    /// A job that only reads the data (it still logs its run).
+    pub const fn reading(name: &'static str) -> JobSpec {
+        JobSpec {
+            store: StoreUse::Reads,
+            ..JobSpec::new(name)
         }
     }
 
     /// A run that must not touch the store (a dry run).
     pub const fn read_only(name: &'static str) -> JobSpec {
         JobSpec {
-            name,
-            creates_store: false,
+            store: StoreUse::Reads,
             logs_run: false,
+            ..JobSpec::new(name)
+        }
+    }
+
+    fn open_mode(self) -> OpenMode {
+        match self.store {
+            StoreUse::Creates => OpenMode::Create,
+            StoreUse::Writes => OpenMode::Upgrade,
+            StoreUse::Reads => OpenMode::Current,
         }
     }
 }
@@ -205,6 +249,7 @@ where
     let clock = Clock::start(settings.now);
     let mut ctx = JobContext {
         job,
+        spec,
         settings,
         log,
         attempt: 0,
@@ -334,21 +379,16 @@ impl Clock {
     }
 }
 
-/// Open the store for the run log, if this job may.
-fn runlog_store(ctx: &JobContext, spec: JobSpec) -> Result<Store> {
-    let busy = ctx.settings.file.store.busy_timeout_ms;
-    if spec.creates_store {
-        Store::open(&ctx.settings.db, busy)
-    } else {
-        Store::open_existing(&ctx.settings.db, busy, false)
-    }
+/// Open the store for the run log, as this job may.
+fn runlog_store(ctx: &JobContext) -> Result<Store> {
+    ctx.open_store()
 }
 
 fn start_run_row(ctx: &JobContext, spec: JobSpec, started_ms: i64) -> Option<i64> {
     if !spec.logs_run {
         return None;
     }
-    let result = runlog_store(ctx, spec).and_then(|store| {
+    let result = runlog_store(ctx).and_then(|store| {
         let lock_dir = lock::lock_dir(&ctx.settings.db);
         if let Ok(n) = runlog::import_pending(&store.conn, &lock_dir)
             && n > 0
@@ -379,7 +419,7 @@ fn start_run_row(ctx: &JobContext, spec: JobSpec, started_ms: i64) -> Option<i64
 fn finish(ctx: &JobContext, spec: JobSpec, run_id: Option<i64>, record: &RunRecord) {
     let mut last_success = None;
     let store = if spec.logs_run {
-        runlog_store(ctx, spec)
+        runlog_store(ctx)
     } else {
         Err(anyhow::anyhow!("this run is not logged"))
     };

@@ -14,6 +14,20 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
 
 use schema::{APPLICATION_ID, MIGRATIONS, latest_version};
 
+/// How a job opens the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Create it when missing; upgrade it when older (`ingest`).
+    Create,
+    /// It must exist; upgrade it when older (jobs that write data).
+    Upgrade,
+    /// It must exist and be current; read and write, never upgrade (the
+    /// run log of jobs that only read).
+    Current,
+    /// It must exist and be current; nothing can be written.
+    ReadOnly,
+}
+
 /// An open, checked, up-to-date store.
 pub struct Store {
     pub conn: Connection,
@@ -24,52 +38,62 @@ impl Store {
     /// Open the store at `path` for reading and writing, creating it (and its
     /// directory) when missing, and applying pending migrations.
     pub fn open(path: &Path, busy_timeout_ms: u64) -> Result<Store> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| {
-                format!(
-                    "cannot create the directory {} for the store",
-                    dir.display()
-                )
-            })?;
-        }
-        let conn = Connection::open(path)
-            .with_context(|| format!("cannot open the store {}", path.display()))?;
-        let store = Store::configure(conn, path, busy_timeout_ms)?;
-        store.migrate()?;
-        Ok(store)
+        Store::open_with(path, busy_timeout_ms, OpenMode::Create)
     }
 
     /// Open an existing store without creating it; `read_only` opens it so
-    /// that nothing can be written (health checks, exports).
+    /// that nothing can be written (health checks, exports), else it is
+    /// upgraded when older.
     pub fn open_existing(path: &Path, busy_timeout_ms: u64, read_only: bool) -> Result<Store> {
-        if !path.exists() {
+        let mode = if read_only {
+            OpenMode::ReadOnly
+        } else {
+            OpenMode::Upgrade
+        };
+        Store::open_with(path, busy_timeout_ms, mode)
+    }
+
+    /// Open the store at `path` as `mode` says.
+    pub fn open_with(path: &Path, busy_timeout_ms: u64, mode: OpenMode) -> Result<Store> {
+        if mode == OpenMode::Create {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).with_context(|| {
+                    format!(
+                        "cannot create the directory {} for the store",
+                        dir.display()
+                    )
+                })?;
+            }
+        } else if !path.exists() {
             bail!(
-                "the store {} does not exist: check --db, or run ingest first",
+                "the store {} does not exist: check --db (or CRONLYTICS_DB), or run ingest first to create it",
                 path.display()
             );
         }
-        let flags = if read_only {
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
-        } else {
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
-        };
+        let flags = match mode {
+            OpenMode::Create => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+            OpenMode::Upgrade | OpenMode::Current => OpenFlags::SQLITE_OPEN_READ_WRITE,
+            OpenMode::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY,
+        } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags)
             .with_context(|| format!("cannot open the store {}", path.display()))?;
         let store = Store::configure(conn, path, busy_timeout_ms)?;
-        let version = store.version()?;
-        if version > latest_version() {
-            return Err(newer_version(path, version));
-        }
-        if read_only {
-            if version < latest_version() {
-                bail!(
-                    "the store {} has schema version {version} and this cronlytics needs {}: run any writing job (e.g. aggregate) once to upgrade it",
-                    path.display(),
-                    latest_version()
-                );
+        match mode {
+            OpenMode::Create | OpenMode::Upgrade => store.migrate()?,
+            OpenMode::Current | OpenMode::ReadOnly => {
+                let version = store.version()?;
+                if version > latest_version() {
+                    return Err(newer_version(path, version));
+                }
+                // An empty file made by something else is no store either.
+                if version < latest_version() {
+                    bail!(
+                        "the store {} has schema version {version} and this cronlytics needs {}: run ingest or aggregate once to upgrade it (jobs that only read never upgrade the store)",
+                        path.display(),
+                        latest_version()
+                    );
+                }
             }
-        } else {
-            store.migrate()?;
         }
         Ok(store)
     }
