@@ -309,6 +309,9 @@ pub struct Settings {
     pub db: PathBuf,
     pub artifacts: PathBuf,
     pub tz: Tz,
+    /// Whether a flag, the environment or the config file named the zone
+    /// (else the store's own zone, or UTC for a new store, applies).
+    pub tz_given: bool,
     pub now: DateTime<Utc>,
     pub textfile_dir: Option<PathBuf>,
     pub quiet: bool,
@@ -322,11 +325,9 @@ impl Settings {
     /// Merge flags/env with the config file and defaults, and check them.
     pub fn resolve(args: &CommonArgs) -> Result<Settings> {
         let (file, config_path) = load_config(args.config.as_deref())?;
-        let tz_name = args
-            .tz
-            .clone()
-            .or_else(|| file.tz.clone())
-            .unwrap_or_else(|| "UTC".to_string());
+        let given_tz = args.tz.clone().or_else(|| file.tz.clone());
+        let tz_given = given_tz.is_some();
+        let tz_name = given_tz.unwrap_or_else(|| "UTC".to_string());
         let tz = parse_zone(&tz_name)?;
         let now = match &args.now {
             Some(text) => parse_now(text)?,
@@ -345,6 +346,7 @@ impl Settings {
                 .or_else(|| file.artifacts.clone())
                 .unwrap_or_else(|| PathBuf::from("artifacts/analytics")),
             tz,
+            tz_given,
             now,
             textfile_dir: args
                 .textfile_dir

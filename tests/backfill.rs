@@ -59,7 +59,9 @@ fn days_n_ends_yesterday() {
     assert_exit(&out, 0);
     assert_eq!(rolled_dates(&w), ["2026-11-19", "2026-11-20", "2026-11-21"]);
 
-    // In Los Angeles it is still the 21st: yesterday is the 20th.
+    // In Los Angeles it is still the 21st: yesterday is the 20th (a store
+    // of its own: this one counts its days in UTC now).
+    let w = Workdir::new();
     let out = w
         .cmd("backfill")
         .args(["--days", "2", "--dry-run", "--tz", "America/Los_Angeles"])

@@ -16,3 +16,4 @@ mod runner;
 mod sessions;
 mod snapshot;
 mod trending;
+mod zone;

@@ -28,18 +28,32 @@ struct Args {
     /// Print each day with its UTC bounds and change nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Change the zone the store counts its days in to ZONE, and roll up
+    /// its whole history again in it.
+    #[arg(long, value_name = "ZONE", conflicts_with = "dry_run")]
+    rezone: Option<String>,
     #[command(flatten)]
     common: CommonArgs,
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    if let Some(zone) = &args.rezone {
+        if args.common.tz.as_ref().is_some_and(|tz| tz != zone) {
+            eprintln!(
+                "backfill: --rezone {zone} and --tz (or CRONLYTICS_TZ) name two zones: give only --rezone"
+            );
+            return ExitCode::from(2);
+        }
+        args.common.tz = Some(zone.clone());
+    }
     let opts = BackfillOptions {
         start: args.start,
         end: args.end,
         days: args.days,
         site: args.site,
         dry_run: args.dry_run,
+        rezone: args.rezone.is_some(),
     };
     if opts.dry_run {
         return job::run(JobSpec::read_only("backfill"), &args.common, |ctx| {
@@ -47,7 +61,10 @@ fn main() -> ExitCode {
         });
     }
     let mut backfill = Backfill::default();
-    job::run(JobSpec::new("backfill"), &args.common, |ctx| {
-        backfill.attempt(ctx, &opts)
-    })
+    let spec = if opts.rezone {
+        JobSpec::new("backfill").rezoning()
+    } else {
+        JobSpec::new("backfill")
+    };
+    job::run(spec, &args.common, |ctx| backfill.attempt(ctx, &opts))
 }

@@ -48,23 +48,27 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    job::run(JobSpec::read_only("generate-events"), &args.common, |ctx| {
-        let opts = GenerateOptions {
-            seed: args.seed,
-            sites: args.sites.clone(),
-            start: cronlytics::generate::default_start(
-                args.start.as_deref(),
-                args.days,
-                ctx.settings.now,
-                ctx.settings.tz,
-            )?,
-            days: args.days,
-            events_per_day: args.events_per_day,
-            tz: ctx.settings.tz,
-            with_ids: !args.no_ids,
-            incidents: args.incident.clone(),
-            late_fraction: args.late_fraction,
-        };
-        cronlytics::generate::run(&opts, args.output.as_deref())
-    })
+    job::run(
+        JobSpec::without_store("generate-events"),
+        &args.common,
+        |ctx| {
+            let opts = GenerateOptions {
+                seed: args.seed,
+                sites: args.sites.clone(),
+                start: cronlytics::generate::default_start(
+                    args.start.as_deref(),
+                    args.days,
+                    ctx.settings.now,
+                    ctx.settings.tz,
+                )?,
+                days: args.days,
+                events_per_day: args.events_per_day,
+                tz: ctx.settings.tz,
+                with_ids: !args.no_ids,
+                incidents: args.incident.clone(),
+                late_fraction: args.late_fraction,
+            };
+            cronlytics::generate::run(&opts, args.output.as_deref())
+        },
+    )
 }

@@ -7,6 +7,7 @@ pub mod lock;
 pub mod metrics;
 pub mod panics;
 pub mod runlog;
+mod zone;
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -140,6 +141,8 @@ pub enum StoreUse {
     Writes,
     /// The store must exist and be current; it is never upgraded.
     Reads,
+    /// The job has no store (generate-events).
+    Unused,
 }
 
 /// How a job treats the store around its run.
@@ -149,6 +152,9 @@ pub struct JobSpec {
     pub store: StoreUse,
     /// When false, the run leaves no run-log row (a dry run changes nothing).
     pub logs_run: bool,
+    /// The run changes the store's zone to its own (`backfill --rezone`),
+    /// so a different zone is not refused.
+    pub rezone: bool,
 }
 
 impl JobSpec {
@@ -158,6 +164,24 @@ impl JobSpec {
             name,
             store: StoreUse::Writes,
             logs_run: true,
+            rezone: false,
+        }
+    }
+
+    /// A job that uses no store and leaves no run-log row.
+    pub const fn without_store(name: &'static str) -> JobSpec {
+        JobSpec {
+            store: StoreUse::Unused,
+            logs_run: false,
+            ..JobSpec::new(name)
+        }
+    }
+
+    /// This run changes the store's zone on purpose.
+    pub const fn rezoning(self) -> JobSpec {
+        JobSpec {
+            rezone: true,
+            ..self
         }
     }
 
@@ -190,7 +214,7 @@ impl JobSpec {
         match self.store {
             StoreUse::Creates => OpenMode::Create,
             StoreUse::Writes => OpenMode::Upgrade,
-            StoreUse::Reads => OpenMode::Current,
+            StoreUse::Reads | StoreUse::Unused => OpenMode::Current,
         }
     }
 }
@@ -276,10 +300,17 @@ where
     let run_id = start_run_row(&ctx, spec, clock.started_ms());
     let retry = ctx.settings.file.retry.clone();
     let mut attempts = 0;
+    let mut zone_settled = false;
     let result = loop {
         attempts += 1;
         ctx.attempt = attempts;
-        match panics::catch(|| work(&ctx)) {
+        let settled = &mut zone_settled;
+        match panics::catch(|| {
+            if !*settled {
+                *settled = zone::settle(&mut ctx)?;
+            }
+            work(&ctx)
+        }) {
             Ok(outcome) => break Ok(outcome),
             Err(e) if is_transient(&e) && attempts <= retry.retries => {
                 let wait = retry.backoff_seconds * 2f64.powi(attempts as i32 - 1);

@@ -224,6 +224,12 @@ fn write_day(
             params![start_ms, end_ms, day, next_seq, counts.seq_seen, opts.site],
         )?;
     }
+    // The first rollup records the store's zone (`job::zone`); later
+    // ones find it already there.
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('tz', ?1) ON CONFLICT (key) DO NOTHING",
+        [tz_name],
+    )?;
     crate::fault::inject("rollup-write");
     tx.commit()?;
     Ok(report)

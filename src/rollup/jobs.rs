@@ -146,6 +146,9 @@ pub struct BackfillOptions {
     pub days: Option<i64>,
     pub site: Option<String>,
     pub dry_run: bool,
+    /// Change the store's zone to the run's and roll up its whole history
+    /// again (`rezone`).
+    pub rezone: bool,
 }
 
 /// The checked range of a backfill.
@@ -192,12 +195,32 @@ pub fn backfill_dry_run(ctx: &JobContext, opts: &BackfillOptions) -> Result<JobO
 pub struct Backfill {
     done: BTreeSet<NaiveDate>,
     events: u64,
+    /// `--rezone`: the zone is switched once; retries roll up these days.
+    rezoned: Option<Option<DayRange>>,
 }
 
 impl Backfill {
     pub fn attempt(&mut self, ctx: &JobContext, opts: &BackfillOptions) -> Result<JobOutcome> {
-        let range = backfill_range(ctx, opts)?;
         let mut store = ctx.open_store()?;
+        let range = if opts.rezone {
+            if self.rezoned.is_none() {
+                self.rezoned = Some(super::rezone::switch_zone(ctx, &mut store, opts)?);
+            }
+            match self.rezoned.flatten() {
+                Some(range) => range,
+                None => {
+                    return Ok(JobOutcome::ok(
+                        0,
+                        format!(
+                            "the store's zone is now {}; it has no events up to yesterday to roll up",
+                            ctx.settings.tz.name()
+                        ),
+                    ));
+                }
+            }
+        } else {
+            backfill_range(ctx, opts)?
+        };
         let site = store.site_filter(opts.site.as_deref())?;
         let days = keep_unpurged(
             ctx,

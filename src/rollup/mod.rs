@@ -6,6 +6,7 @@
 
 pub mod engine;
 pub mod jobs;
+mod rezone;
 pub mod scan;
 
 use anyhow::{Context, Result};

@@ -85,7 +85,12 @@ impl Store {
                 if version > latest_version() {
                     return Err(newer_version(path, version));
                 }
-                // An empty file made by something else is no store either.
+                if version == 0 {
+                    bail!(
+                        "{} is not a cronlytics store (an empty file, or another application's SQLite database): point --db at the store, or run ingest to create one",
+                        path.display()
+                    );
+                }
                 if version < latest_version() {
                     bail!(
                         "the store {} has schema version {version} and this cronlytics needs {}: run ingest or aggregate once to upgrade it (jobs that only read never upgrade the store)",
@@ -205,6 +210,24 @@ impl Store {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// The zone the store counts its days in, once a run has recorded one.
+    pub fn zone(&self) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'tz'", [], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Record the zone the store counts its days in.
+    pub fn set_zone(conn: &Connection, zone: &str) -> Result<()> {
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('tz', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [zone],
+        )?;
         Ok(())
     }
 

@@ -1,0 +1,60 @@
+//! `backfill --rezone ZONE`: change the zone a store counts its days in, on
+//! purpose. The store's zone is set and every rollup that can be made again
+//! (its raw events are still stored) is dropped in one transaction; then the
+//! whole stored history is rolled up again in the new zone, a day per
+//! transaction like any backfill. A run killed halfway leaves the new zone
+//! and some days without rows; running `backfill --rezone ZONE` again
+//! finishes them (and a plain backfill of the range does too).
+
+use anyhow::Result;
+use rusqlite::params;
+
+use crate::job::{JobContext, usage};
+use crate::store::Store;
+use crate::time::{DayRange, local_date, yesterday};
+
+use super::jobs::BackfillOptions;
+
+/// Switch the store to the run's zone and return the days to roll up again
+/// (none when the store has no events up to yesterday).
+pub(super) fn switch_zone(
+    ctx: &JobContext,
+    store: &mut Store,
+    opts: &BackfillOptions,
+) -> Result<Option<DayRange>> {
+    if opts.start.is_some() || opts.end.is_some() || opts.days.is_some() || opts.site.is_some() {
+        return Err(usage(
+            "--rezone rolls up the store's whole history again, for every site: give it without --start, --end, --days or --site",
+        ));
+    }
+    let tz = ctx.settings.tz;
+    let old = store.zone()?;
+    // Days whose raw events retention deleted keep their rollups: they
+    // cannot be made again, in any zone.
+    let final_before = store
+        .purged_before()?
+        .map(|ms| local_date(ms, tz).to_string());
+    let tx = store.conn.transaction()?;
+    Store::set_zone(&tx, tz.name())?;
+    let dropped = tx.execute(
+        "DELETE FROM daily_rollups WHERE ?1 IS NULL OR date >= ?1",
+        params![final_before],
+    )?;
+    tx.execute("DELETE FROM dirty_days", [])?;
+    let first_ts: Option<i64> =
+        tx.query_row("SELECT min(id) >> 14 FROM events", [], |r| r.get(0))?;
+    tx.commit()?;
+    ctx.log.info(format!(
+        "the store's zone is now {} (was {}); {dropped} rollup row(s) dropped to be made again{}",
+        tz.name(),
+        old.as_deref().unwrap_or("not recorded"),
+        final_before
+            .map(|d| format!(", those before {d} kept: retention deleted their raw events"))
+            .unwrap_or_default()
+    ));
+    let end = yesterday(ctx.settings.now, tz);
+    Ok(first_ts
+        .map(|ts| local_date(ts, tz))
+        .filter(|start| *start <= end)
+        .map(|start| DayRange { start, end }))
+}
