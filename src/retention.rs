@@ -20,8 +20,9 @@ use anyhow::{Context, Result};
 use chrono::{Days, NaiveDate};
 use rusqlite::Connection;
 
-use crate::job::{JobContext, JobOutcome, Severity, usage};
+use crate::job::{JobContext, JobOutcome, KEYS_WAIT, Severity, lock, usage};
 use crate::rollup::engine::{RollupOptions, roll_days};
+use crate::time::rfc3339;
 use crate::time::{day_bounds_ms, local_date, today};
 use crate::util::{print_stdout, thousands};
 use files::{DatedFile, expired_artifacts};
@@ -293,10 +294,31 @@ pub fn retention(ctx: &JobContext, opts: &RetentionOptions) -> Result<JobOutcome
     for (lo, hi) in ranges {
         events += purger.run(&EVENTS, &[(":lo", lo), (":hi", hi)])?;
     }
-    let sessions = purger.run(&SESSIONS, &aux_cut)?;
     let event_ids = purger.run(&EVENT_IDS, &aux_cut)?;
-    let sid = purge::mark_live_visitors(&store.conn, None)?;
-    let visitors = purger.run(&VISITORS, &[aux_cut[0], (":sid", sid)])?;
+    // Sessions and visitors only while no ingest holds some in memory.
+    let keys = lock::wait_for(
+        &ctx.settings.db,
+        lock::KEYS_LOCK,
+        &rfc3339(ctx.settings.now),
+        KEYS_WAIT,
+        |holder| {
+            ctx.log.info(format!(
+                "waiting for ingest ({holder}) to finish before deleting sessions and visitors"
+            ))
+        },
+    )?;
+    let (sessions, visitors) = if keys.is_some() {
+        let sessions = purger.run(&SESSIONS, &aux_cut)?;
+        let sid = purge::mark_live_visitors(&store.conn, None)?;
+        (
+            sessions,
+            purger.run(&VISITORS, &[aux_cut[0], (":sid", sid)])?,
+        )
+    } else {
+        (0, 0)
+    };
+    let keys_kept = keys.is_none();
+    drop(keys);
     // A failure here loses nothing: the pages stay free for new rows.
     let pages_back = if events + sessions + event_ids + visitors > 0 {
         purger.give_pages_back()
@@ -348,6 +370,13 @@ pub fn retention(ctx: &JobContext, opts: &RetentionOptions) -> Result<JobOutcome
         severity = Severity::Warning;
         message.push_str(&format!(
             "; {file_errors} artifact files could not be removed"
+        ));
+    }
+    if keys_kept {
+        severity = Severity::Warning;
+        message.push_str(&format!(
+            "; no session or visitor deleted: an ingest held them for {} minutes (the next run deletes them)",
+            KEYS_WAIT.as_secs() / 60
         ));
     }
     if !failed.is_empty() {

@@ -2,6 +2,7 @@
 //! directories, the clock fixed with --now. A module per job.
 
 mod common;
+mod concurrency;
 
 mod aggregate;
 mod backfill;

@@ -80,6 +80,41 @@ pub fn try_lock(db: &Path, job: &str, started: &str) -> Result<LockAttempt> {
     }
 }
 
+/// The lock that `ingest` holds for its whole run and `retention` while it
+/// deletes sessions and visitors: ingest keeps the ids of sessions and
+/// visitors in memory and adds rows that refer to them in transactions
+/// retention cannot see, so retention must not delete such a row under it
+/// (an orphan, and later a second id for the same visitor).
+pub const KEYS_LOCK: &str = "keys";
+
+/// Take the lock `name`, waiting up to `max_wait` for its holder; `waiting`
+/// is called once with the holder when the lock is taken at first try.
+/// `None` when the wait ran out.
+pub fn wait_for(
+    db: &Path,
+    name: &str,
+    started: &str,
+    max_wait: std::time::Duration,
+    waiting: impl FnOnce(&str),
+) -> Result<Option<JobLock>> {
+    let deadline = std::time::Instant::now() + max_wait;
+    let mut waiting = Some(waiting);
+    loop {
+        match try_lock(db, name, started)? {
+            LockAttempt::Acquired(lock) => return Ok(Some(lock)),
+            LockAttempt::Busy { holder, .. } => {
+                if let Some(report) = waiting.take() {
+                    report(&holder);
+                }
+                if std::time::Instant::now() >= deadline {
+                    return Ok(None);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+    }
+}
+
 impl JobLock {
     pub fn path(&self) -> &Path {
         &self.path

@@ -155,6 +155,9 @@ pub struct JobSpec {
     /// The run changes the store's zone to its own (`backfill --rezone`),
     /// so a different zone is not refused.
     pub rezone: bool,
+    /// The run holds [`lock::KEYS_LOCK`] (ingest: retention must not delete
+    /// the sessions and visitors it keeps in memory).
+    pub holds_keys: bool,
 }
 
 impl JobSpec {
@@ -165,6 +168,7 @@ impl JobSpec {
             store: StoreUse::Writes,
             logs_run: true,
             rezone: false,
+            holds_keys: false,
         }
     }
 
@@ -189,6 +193,7 @@ impl JobSpec {
     pub const fn creating(name: &'static str) -> JobSpec {
         JobSpec {
             store: StoreUse::Creates,
+            holds_keys: true,
             ..JobSpec::new(name)
         }
     }
@@ -301,11 +306,16 @@ where
     let retry = ctx.settings.file.retry.clone();
     let mut attempts = 0;
     let mut zone_settled = false;
+    let mut keys_lock = None;
     let result = loop {
         attempts += 1;
         ctx.attempt = attempts;
         let settled = &mut zone_settled;
+        let keys = &mut keys_lock;
         match panics::catch(|| {
+            if spec.holds_keys && keys.is_none() {
+                *keys = Some(hold_keys(&ctx)?);
+            }
             if !*settled {
                 *settled = zone::settle(&mut ctx)?;
             }
@@ -364,6 +374,32 @@ where
             ExitCode::from(2)
         }
     }
+}
+
+/// How long ingest waits for retention to finish deleting sessions and
+/// visitors (and retention for ingest), before giving up.
+pub const KEYS_WAIT: Duration = Duration::from_secs(30 * 60);
+
+/// Take the keys lock for a run that keeps sessions and visitors in memory.
+fn hold_keys(ctx: &JobContext) -> Result<lock::JobLock> {
+    let started = rfc3339(ctx.settings.now);
+    let lock = lock::wait_for(
+        &ctx.settings.db,
+        lock::KEYS_LOCK,
+        &started,
+        KEYS_WAIT,
+        |holder| {
+            ctx.log.info(format!(
+            "waiting for the store's sessions and visitors, which another job ({holder}) is deleting"
+        ))
+        },
+    )?;
+    lock.ok_or_else(|| {
+        anyhow::anyhow!(
+            "retention held the store's sessions and visitors for {} minutes: this run stored nothing; it can run again once retention is done",
+            KEYS_WAIT.as_secs() / 60
+        )
+    })
 }
 
 /// The run's clock: "now" may be fixed by `--now`; durations are real.
