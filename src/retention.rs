@@ -36,6 +36,8 @@ pub struct RetentionOptions {
     pub batch_size: Option<i64>,
     pub pause_ms: Option<i64>,
     pub artifacts_days: Option<i64>,
+    /// More directories of `export-metrics --output-dir` files to clean.
+    pub export_dirs: Vec<std::path::PathBuf>,
     pub dry_run: bool,
 }
 
@@ -51,6 +53,8 @@ pub struct RetentionPlan {
     pub pause: Duration,
     /// Artifacts dated before this day go; `None`: artifacts are kept.
     pub artifacts_before: Option<NaiveDate>,
+    /// Export directories outside the artifacts, cleaned like them.
+    pub export_dirs: Vec<std::path::PathBuf>,
 }
 
 /// One value from its flag or the config file, checked against `range`.
@@ -123,6 +127,12 @@ impl RetentionPlan {
             batch_size: batch_size as usize,
             pause: Duration::from_millis(pause_ms as u64),
             artifacts_before: artifacts_days.and_then(before),
+            export_dirs: opts
+                .export_dirs
+                .iter()
+                .chain(&file.export_dirs)
+                .cloned()
+                .collect(),
         })
     }
 }
@@ -220,7 +230,7 @@ pub fn retention_dry_run(ctx: &JobContext, opts: &RetentionOptions) -> Result<Jo
         }),
     ];
     let files = match plan.artifacts_before {
-        Some(before) => expired_artifacts(&ctx.settings.artifacts, before)?,
+        Some(before) => expired_artifacts(&ctx.settings.artifacts, &plan.export_dirs, before)?,
         None => Vec::new(),
     };
     let mut out = format!("cutoff\t{}\n", plan.cutoff_date);
@@ -329,7 +339,10 @@ pub fn retention(ctx: &JobContext, opts: &RetentionOptions) -> Result<JobOutcome
     let size_after = purge::store_bytes(&store.conn)?;
 
     let (removed, file_errors) = match plan.artifacts_before {
-        Some(before) => remove_files(ctx, &expired_artifacts(&ctx.settings.artifacts, before)?),
+        Some(before) => remove_files(
+            ctx,
+            &expired_artifacts(&ctx.settings.artifacts, &plan.export_dirs, before)?,
+        ),
         None => (0, 0),
     };
 

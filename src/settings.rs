@@ -244,6 +244,9 @@ pub struct RetentionConfig {
     /// Also remove cronlytics' artifact files older than this many days;
     /// none: artifacts are kept.
     pub artifacts_days: Option<i64>,
+    /// Directories outside the artifacts where `export-metrics
+    /// --output-dir` writes: its files there go with the artifacts.
+    pub export_dirs: Vec<PathBuf>,
 }
 
 impl Default for RetentionConfig {
@@ -253,6 +256,7 @@ impl Default for RetentionConfig {
             batch_size: 1000,
             pause_ms: 50,
             artifacts_days: None,
+            export_dirs: Vec::new(),
         }
     }
 }

@@ -331,6 +331,8 @@ fn artifact_cleanup_removes_only_old_files_cronlytics_names() {
         ("trending/2026-11-01T05.json", true),
         ("trending/2026-11-21T05.json", false),
         ("rejects/ingest-20261101T101500Z.ndjson", true),
+        ("rejects/ingest-20261101T101500Z-2.ndjson", true),
+        ("rejects/ingest-20261101T101500Z-x.ndjson", false),
         ("rejects/mine.ndjson", false),
         ("metrics-20261001-20261031.csv", true),
         ("exports/metrics-20261001-20261031.ndjson", true),
@@ -338,17 +340,34 @@ fn artifact_cleanup_removes_only_old_files_cronlytics_names() {
         ("other/metrics-20261001-20261031.csv", false),
         ("2026-11-01.json", false),
         ("README.txt", false),
+        // Where the crontab's export-metrics --output-dir writes, outside
+        // the artifacts: named by --export-dir and by the config.
+        ("../exports/metrics-20261001-20261031.csv", true),
+        ("../exports/metrics-20261101-20261121.csv", false),
+        ("../exports/notes-20261001-20261031.csv", false),
+        ("../more-exports/metrics-20261001-20261031.json", true),
+        ("../elsewhere/metrics-20261001-20261031.json", false),
     ];
     for (name, _) in files {
         w.write(&format!("artifacts/{name}"), "x");
     }
+    let config = w.write(
+        "retention.toml",
+        &format!(
+            "[retention]\nexport_dirs = [\"{}\"]\n",
+            w.path("more-exports").display()
+        ),
+    );
     let out = w
         .cmd("retention")
-        .args(["--artifacts-days", "7"])
+        .args(["--artifacts-days", "7", "--export-dir"])
+        .arg(w.path("exports"))
+        .arg("--config")
+        .arg(&config)
         .output()
         .unwrap();
     assert_exit(&out, 0);
-    assert_stderr_has(&out, &["removed 6 artifact files"]);
+    assert_stderr_has(&out, &["removed 9 artifact files"]);
     for (name, old) in files {
         assert_eq!(
             w.path(&format!("artifacts/{name}")).exists(),

@@ -26,6 +26,10 @@ struct Args {
     /// Also remove cronlytics' artifact files dated more than N days ago.
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     artifacts_days: Option<i64>,
+    /// A directory where export-metrics --output-dir writes outside the
+    /// artifacts: its exports go with the artifacts (repeatable).
+    #[arg(long, value_name = "DIR")]
+    export_dir: Vec<std::path::PathBuf>,
     /// Print what would go and change nothing.
     #[arg(long)]
     dry_run: bool,
@@ -40,6 +44,7 @@ fn main() -> ExitCode {
         batch_size: args.batch_size,
         pause_ms: args.pause_ms,
         artifacts_days: args.artifacts_days,
+        export_dirs: args.export_dir,
         dry_run: args.dry_run,
     };
     if opts.dry_run {

@@ -40,9 +40,19 @@ pub fn artifact_date(folder: &str, name: &str) -> Option<NaiveDate> {
             let hour_ok = hour.len() == 2 && hour.parse::<u8>().is_ok_and(|h| h < 24);
             exact_date(date, "%Y-%m-%d").filter(|_| hour_ok)
         }
-        // ingest: ingest-YYYYMMDDTHHMMSSZ.ndjson (UTC)
+        // ingest: ingest-YYYYMMDDTHHMMSSZ.ndjson (UTC), and -N before the
+        // extension for a second run in the same second.
         "rejects" => {
-            let stamp = name.strip_prefix("ingest-")?.strip_suffix(".ndjson")?;
+            let stem = name.strip_prefix("ingest-")?.strip_suffix(".ndjson")?;
+            let stamp = match stem.split_once('-') {
+                Some((stamp, n))
+                    if n.parse::<u32>().is_ok_and(|n| n >= 2) && !n.starts_with('0') =>
+                {
+                    stamp
+                }
+                Some(_) => return None,
+                None => stem,
+            };
             chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%SZ")
                 .ok()
                 .filter(|t| t.format("%Y%m%dT%H%M%SZ").to_string() == stamp)
@@ -72,13 +82,21 @@ const FOLDERS: [&str; 6] = [
     "rejects",
 ];
 
-/// Every cronlytics artifact under `artifacts` dated before `before`,
-/// sorted by path. Missing folders are skipped; links and directories are
-/// never candidates.
-pub fn expired_artifacts(artifacts: &Path, before: NaiveDate) -> Result<Vec<DatedFile>> {
+/// Every cronlytics artifact under `artifacts`, and every export in
+/// `export_dirs` (where `export-metrics --output-dir` writes outside the
+/// artifacts), dated before `before`, sorted by path. Missing folders are
+/// skipped; links and directories are never candidates.
+pub fn expired_artifacts(
+    artifacts: &Path,
+    export_dirs: &[PathBuf],
+    before: NaiveDate,
+) -> Result<Vec<DatedFile>> {
     let mut found = Vec::new();
-    for folder in FOLDERS {
-        let dir = artifacts.join(folder);
+    let places = FOLDERS
+        .iter()
+        .map(|folder| (artifacts.join(folder), *folder))
+        .chain(export_dirs.iter().map(|dir| (dir.clone(), "exports")));
+    for (dir, folder) in places {
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -135,6 +153,19 @@ mod tests {
             ("trending", "2026-01-03T7.json", None),
             ("rejects", "ingest-20260104T101500Z.ndjson", d("2026-01-04")),
             ("rejects", "mine-20260104T101500Z.ndjson", None),
+            (
+                "rejects",
+                "ingest-20260104T101500Z-2.ndjson",
+                d("2026-01-04"),
+            ),
+            (
+                "rejects",
+                "ingest-20260104T101500Z-17.ndjson",
+                d("2026-01-04"),
+            ),
+            ("rejects", "ingest-20260104T101500Z-1.ndjson", None),
+            ("rejects", "ingest-20260104T101500Z-02.ndjson", None),
+            ("rejects", "ingest-20260104T101500Z-x.ndjson", None),
             ("", "metrics-20260101-20260107.csv", d("2026-01-07")),
             (
                 "exports",
