@@ -357,7 +357,10 @@ pub fn retention(ctx: &JobContext, opts: &RetentionOptions) -> Result<JobOutcome
     );
     if !roll.is_empty() {
         let done = roll.len() - failed.len();
-        message.push_str(&format!("; rolled up {done} days first"));
+        message.push_str(&format!(
+            "; rolled up {} first",
+            crate::util::counted(done as u64, "day")
+        ));
     }
     message.push_str(&format!(
         "; store {} -> {}",

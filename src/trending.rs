@@ -239,9 +239,9 @@ pub fn trending(ctx: &JobContext, opts: &TrendingOptions) -> Result<JobOutcome> 
     Ok(JobOutcome::ok(
         scores.len() as u64,
         format!(
-            "scored {} items of {} sites; rewrote {} stored scores, removed {}; wrote {}",
-            thousands(scores.len() as u64),
-            file.sites.len(),
+            "scored {} of {}; rewrote {} stored scores, removed {}; wrote {}",
+            crate::util::counted(scores.len() as u64, "item"),
+            crate::util::counted(file.sites.len() as u64, "site"),
             thousands(rewritten),
             thousands(removed),
             path.display()

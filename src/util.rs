@@ -13,6 +13,16 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
+/// A count and its noun, singular for 1: `counted(1, "day")` is "1 day",
+/// `counted(1234, "event")` "1,234 events".
+pub fn counted(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{} {noun}s", thousands(n))
+    }
+}
+
 /// Write data to stdout. A closed pipe (`| head`) is not an error: the
 /// reader has what it wanted. Any other failure is a [`StdoutError`], which
 /// the job runner never retries: part of the data may already be out, and a
@@ -52,5 +62,12 @@ mod tests {
         assert_eq!(super::thousands(999), "999");
         assert_eq!(super::thousands(1000), "1,000");
         assert_eq!(super::thousands(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn counted() {
+        assert_eq!(super::counted(0, "day"), "0 days");
+        assert_eq!(super::counted(1, "site"), "1 site");
+        assert_eq!(super::counted(1234, "event"), "1,234 events");
     }
 }

@@ -293,14 +293,14 @@ fn default_day_is_yesterday_in_the_configured_zone() {
     w.ingest("events.ndjson", &events);
     let out = w.cmd("aggregate").args(["--tz", LA]).output().unwrap();
     assert_exit(&out, 0);
-    assert_stderr_has(&out, &["rolled up 2026-11-20: 1 sites, 1 events"]);
+    assert_stderr_has(&out, &["rolled up 2026-11-20: 1 site, 1 event"]);
     assert_eq!(rolled_dates(&w), ["2026-11-20"]);
 
     let w = Workdir::new();
     w.ingest("events.ndjson", &events);
     let out = w.cmd("aggregate").output().unwrap();
     assert_exit(&out, 0);
-    assert_stderr_has(&out, &["rolled up 2026-11-21: 1 sites, 1 events"]);
+    assert_stderr_has(&out, &["rolled up 2026-11-21: 1 site, 1 event"]);
     assert_eq!(rolled_dates(&w), ["2026-11-21"]);
 }
 
@@ -346,7 +346,7 @@ fn today_flag_refreshes_the_running_totals() {
     assert_exit(&out, 0);
     assert_stderr_has(
         &out,
-        &["rolled up 2026-11-22 (running totals): 1 sites, 2 events"],
+        &["rolled up 2026-11-22 (running totals): 1 site, 2 events"],
     );
     assert_eq!(rolled_dates(&w), ["2026-11-22"]);
     assert_eq!(w.rollup("2026-11-22", "shop")["pageviews"], 2);
@@ -470,7 +470,7 @@ fn a_late_event_marks_its_day_and_the_next_aggregate_rerolls_it() {
     assert_exit(&out, 0);
     assert_stderr_has(
         &out,
-        &["rolled up 2026-11-21: 1 sites, 1 events; re-rolled 1 marked day(s): 2026-11-20"],
+        &["rolled up 2026-11-21: 1 site, 1 event; re-rolled 1 marked day: 2026-11-20"],
     );
     let r = w.rollup("2026-11-20", "shop");
     assert_eq!(
@@ -498,4 +498,38 @@ fn aggregate_twice_gives_identical_rows() {
     assert_eq!(first.len(), 2);
     assert_exit(&w.cmd("aggregate").output().unwrap(), 0);
     assert_eq!(w.rollup_table(), first);
+}
+
+#[test]
+fn every_failed_day_is_named_and_the_others_are_rolled_up() {
+    let w = Workdir::new();
+    let days = ["2026-11-19", "2026-11-20", "2026-11-21"];
+    let events: Vec<Ev> = days
+        .iter()
+        .map(|d| pageview(&format!("{d}T10:00:00Z"), "shop", "s1", "v1", "/a"))
+        .collect();
+    w.ingest("events.ndjson", &events);
+    w.backfill("2026-11-19", "2026-11-20", "UTC");
+    // Late events mark the 19th and the 20th; both fail to roll up again.
+    w.ingest(
+        "late.ndjson",
+        &[
+            pageview("2026-11-19T11:00:00Z", "shop", "s2", "v2", "/late"),
+            pageview("2026-11-20T11:00:00Z", "shop", "s2", "v2", "/late"),
+        ],
+    );
+    w.db()
+        .execute_batch(
+            "CREATE TRIGGER fail_two_days BEFORE INSERT ON daily_rollups
+             WHEN NEW.date IN ('2026-11-19', '2026-11-20')
+             BEGIN SELECT RAISE(ABORT, 'boom'); END;",
+        )
+        .unwrap();
+    let out = w.cmd("aggregate").output().unwrap();
+    assert_exit(&out, 2);
+    assert_stderr_has(
+        &out,
+        &["2 of 3 days failed (2026-11-19, 2026-11-20); the other days are rolled up"],
+    );
+    assert_eq!(w.rollup("2026-11-21", "shop")["pageviews"], 1);
 }

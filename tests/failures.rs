@@ -327,3 +327,38 @@ fn jobs_that_only_read_never_upgrade_the_store() {
         );
     }
 }
+
+#[test]
+fn snapshot_and_guard_agree_on_a_day_without_rollups() {
+    let w = Workdir::new();
+    one_day(&w);
+    let config = w.short_retry_config("[alert]\ncommand = \"cat >> alerts.json\"\n");
+    for job in ["snapshot", "sampling-guard"] {
+        let out = w
+            .cmd(job)
+            .args(["--date", "2026-11-21", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert_exit(&out, 2);
+        assert_stderr_has(&out, &["no rollups for 2026-11-21: run aggregate first"]);
+        assert!(
+            !stderr(&out).contains("retrying"),
+            "{job}: {}",
+            stderr(&out)
+        );
+    }
+    assert!(
+        !w.path("alerts.json").exists(),
+        "a missing rollup is the user's to fix, as health-check reports it: no alert"
+    );
+    assert_eq!(
+        w.sql_rows(
+            "SELECT job, status, exit_code FROM job_runs WHERE job IN ('snapshot', 'sampling-guard') ORDER BY id"
+        ),
+        vec![
+            vec!["snapshot".to_string(), "failed".into(), "2".into()],
+            vec!["sampling-guard".to_string(), "failed".into(), "2".into()],
+        ]
+    );
+}

@@ -238,7 +238,7 @@ fn a_day_that_cannot_be_rolled_up_keeps_its_events_and_is_named() {
         &out,
         &[
             "deleted 2 events,",
-            "rolled up 1 days first",
+            "rolled up 1 day first",
             "could not roll up 2026-11-05 (rollups of this day are blocked",
             "), so their events are kept: fix the cause and run retention again",
         ],

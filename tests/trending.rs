@@ -152,7 +152,7 @@ fn change_since_the_last_run_and_the_rewrite_threshold() {
     assert_exit(&out, 0);
     assert_stderr_has(
         &out,
-        &["scored 4 items of 1 sites; rewrote 2 stored scores, removed 0; wrote "],
+        &["scored 4 items of 1 site; rewrote 2 stored scores, removed 0; wrote "],
     );
     let second: Value =
         serde_json::from_str(&w.read("artifacts/trending/2026-11-22T07.json")).unwrap();
@@ -185,7 +185,7 @@ fn change_since_the_last_run_and_the_rewrite_threshold() {
     assert_exit(&out, 0);
     assert_stderr_has(
         &out,
-        &["scored 0 items of 1 sites; rewrote 0 stored scores, removed 4"],
+        &["scored 0 items of 1 site; rewrote 0 stored scores, removed 4"],
     );
     let quiet: Value =
         serde_json::from_str(&w.read("artifacts/trending/2026-12-01T00.json")).unwrap();

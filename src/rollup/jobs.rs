@@ -10,7 +10,7 @@ use super::engine::{DayReport, RollupOptions, roll_days};
 use crate::job::{JobContext, JobOutcome, usage};
 use crate::store::Store;
 use crate::time::{DayRange, day_bounds_ms, parse_date, rfc3339_ms, today, yesterday};
-use crate::util::thousands;
+use crate::util::{counted, thousands};
 
 /// Worker threads for scans: both cores, as the benchmark shows.
 fn scan_threads() -> usize {
@@ -71,18 +71,18 @@ pub fn aggregate(ctx: &JobContext, opts: &AggregateOptions) -> Result<JobOutcome
             ));
         }
     });
-    if let Some((_, e)) = failures.into_iter().next() {
-        return Err(e);
+    if !failures.is_empty() {
+        return Err(failed_days(failures, days.len()));
     }
     let mut message = format!(
-        "rolled up {target}{}: {} sites, {} events",
+        "rolled up {target}{}: {}, {}",
         if target == today(now, tz) {
             " (running totals)"
         } else {
             ""
         },
-        target_report.sites,
-        thousands(target_report.events)
+        counted(target_report.sites as u64, "site"),
+        counted(target_report.events, "event")
     );
     let rerolled: Vec<String> = marked
         .iter()
@@ -91,8 +91,8 @@ pub fn aggregate(ctx: &JobContext, opts: &AggregateOptions) -> Result<JobOutcome
         .collect();
     if !rerolled.is_empty() {
         message.push_str(&format!(
-            "; re-rolled {} marked day(s): {}",
-            rerolled.len(),
+            "; re-rolled {}: {}",
+            counted(rerolled.len() as u64, "marked day"),
             rerolled.join(", ")
         ));
     }
@@ -100,6 +100,18 @@ pub fn aggregate(ctx: &JobContext, opts: &AggregateOptions) -> Result<JobOutcome
         message.push_str(" (no site has events on or before that day yet)");
     }
     Ok(JobOutcome::ok(total.events, message))
+}
+
+/// One error naming every day that failed (the first one's cause in the
+/// chain); the other days are rolled up.
+fn failed_days(failures: Vec<(NaiveDate, anyhow::Error)>, of: usize) -> anyhow::Error {
+    let names: Vec<String> = failures.iter().map(|f| f.0.to_string()).collect();
+    let (_, first) = failures.into_iter().next().expect("called with failures");
+    first.context(format!(
+        "{} of {of} days failed ({}); the other days are rolled up",
+        names.len(),
+        names.join(", ")
+    ))
 }
 
 /// Leave out the days whose raw events retention has deleted: their
@@ -181,8 +193,8 @@ pub fn backfill_dry_run(ctx: &JobContext, opts: &BackfillOptions) -> Result<JobO
     Ok(JobOutcome::ok(
         0,
         format!(
-            "dry run: would roll up {} days from {} to {}",
-            range.len(),
+            "dry run: would roll up {} from {} to {}",
+            counted(range.len() as u64, "day"),
             range.start,
             range.end
         ),
@@ -255,23 +267,16 @@ impl Backfill {
         });
         bar.finish_and_clear();
         if !failures.is_empty() {
-            let names: Vec<String> = failures.iter().map(|f| f.0.to_string()).collect();
-            let (_, first) = failures.into_iter().next().expect("not empty");
-            return Err(first.context(format!(
-                "{} of {} days failed ({}); the other days are rolled up",
-                names.len(),
-                range.len(),
-                names.join(", ")
-            )));
+            return Err(failed_days(failures, range.len()));
         }
         Ok(JobOutcome::ok(
             self.events,
             format!(
-                "rolled up {} days from {} to {}: {} events",
-                range.len(),
+                "rolled up {} from {} to {}: {}",
+                counted(range.len() as u64, "day"),
                 range.start,
                 range.end,
-                thousands(self.events)
+                counted(self.events, "event")
             ),
         ))
     }

@@ -12,7 +12,7 @@ pub mod figures;
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use chrono::{Days, NaiveDate};
 use chrono_tz::Tz;
 use rusqlite::Connection;
@@ -200,7 +200,9 @@ fn load_history(
         }
     }
     if day.is_empty() {
-        bail!("no rollups for {date}: run aggregate first (aggregate --date {date})");
+        return Err(usage(format!(
+            "no rollups for {date}: run aggregate first (aggregate --date {date})"
+        )));
     }
     Ok((history, day))
 }
@@ -316,8 +318,8 @@ pub fn snapshot(ctx: &JobContext, opts: &SnapshotOptions) -> Result<JobOutcome> 
         .join(format!("{date}.json"));
     write_json(&path, &snapshot)?;
     let mut message = format!(
-        "snapshot of {date}: {} sites, {} of 4 categories, written to {}",
-        day.len(),
+        "snapshot of {date}: {}, {} of 4 categories, written to {}",
+        crate::util::counted(day.len() as u64, "site"),
         snapshot.metrics.0.len(),
         path.display()
     );
