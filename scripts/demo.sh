@@ -8,8 +8,10 @@
 #   bash scripts/demo.sh
 #
 # Environment: DEMO_DIR (target/demo), NOW (the real clock), TZ_NAME (UTC).
-# Needs jq and sqlite3 for the tour. Exits 1 when a job's exit code is not
-# the one the demo expects.
+# The tour reads the artifacts with jq and the store with sqlite3: run as
+# root on Debian, it installs them when missing; elsewhere the tour leaves
+# out what needs them and says so. Exits 1 when a job's exit code is not the
+# one the demo expects.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,9 +19,21 @@ dir=${DEMO_DIR:-$root/target/demo}
 now=${NOW:-$(date -u +%Y-%m-%dT%H:%M:%SZ)}
 zone=${TZ_NAME:-UTC}
 
-for tool in jq sqlite3; do
-  command -v "$tool" >/dev/null || { echo "demo: $tool is missing: apt-get install $tool" >&2; exit 2; }
-done
+have() { command -v "$1" >/dev/null 2>&1; }
+missing=()
+for tool in jq sqlite3; do have "$tool" || missing+=("$tool"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && have apt-get; then
+    echo "== installing ${missing[*]} for the tour"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; } ||
+      echo "demo: could not install ${missing[*]}; the tour leaves out what needs them" >&2
+  else
+    echo "demo: ${missing[*]} not installed (apt-get install ${missing[*]}); the tour leaves out what needs them" >&2
+  fi
+fi
+# jq -r and sqlite3 on the store, or a note when the tool is missing.
+jqr() { if have jq; then jq -r "$@"; else echo "(needs jq)"; fi; }
+sql() { if have sqlite3; then sqlite3 analytics.db "$1"; else echo "?"; fi; }
 
 echo "== building cronlytics (release)"
 cargo build --release --quiet --manifest-path "$root/Cargo.toml"
@@ -81,7 +95,7 @@ run "health-check --format nagios" 0 "$bin/health-check" --config health.toml --
 
 proof_of() {
   local file=artifacts/sampling-proofs/sampling-proof-${1//-/}.json
-  printf '  %-52s %s\n' "$file" "$(jq -r '"\(.status): \(.summary.passed) passed, \(.summary.warnings) warnings, \(.summary.failures) failures" + ([.anomalies[] | "; \(.site) \(.name) \(.status)"] | join(""))' "$file")"
+  printf '  %-52s %s\n' "$file" "$(jqr '"\(.status): \(.summary.passed) passed, \(.summary.warnings) warnings, \(.summary.failures) failures" + ([.anomalies[] | "; \(.site) \(.name) \(.status)"] | join(""))' "$file")"
 }
 
 echo
@@ -92,25 +106,25 @@ for log in logs/*.log; do
 done
 echo "the store:"
 printf '  %-52s %s events, %s rollups, %s sessions (%s closed), %s job runs\n' "analytics.db ($(du -h analytics.db | cut -f1))" \
-  "$(sqlite3 analytics.db 'SELECT count(*) FROM events')" "$(sqlite3 analytics.db 'SELECT count(*) FROM daily_rollups')" \
-  "$(sqlite3 analytics.db 'SELECT count(*) FROM sessions')" "$(sqlite3 analytics.db 'SELECT count(*) FROM sessions WHERE ended_ts IS NOT NULL')" \
-  "$(sqlite3 analytics.db 'SELECT count(*) FROM job_runs')"
+  "$(sql 'SELECT count(*) FROM events')" "$(sql 'SELECT count(*) FROM daily_rollups')" \
+  "$(sql 'SELECT count(*) FROM sessions')" "$(sql 'SELECT count(*) FROM sessions WHERE ended_ts IS NOT NULL')" \
+  "$(sql 'SELECT count(*) FROM job_runs')"
 echo "sampling-guard's proofs:"
 proof_of "$incident_day"
 proof_of "$yesterday"
 echo "snapshot, trending and export-metrics:"
 snapshot=artifacts/snapshots/$yesterday.json
-printf '  %-52s %s\n' "$snapshot" "$(jq -r '.summary | "revenue \(.revenue), \(.orders) orders, \(.sessions) sessions, conversion \(.conversion_rate)"' "$snapshot")"
+printf '  %-52s %s\n' "$snapshot" "$(jqr '.summary | "revenue \(.revenue), \(.orders) orders, \(.sessions) sessions, conversion \(.conversion_rate)"' "$snapshot")"
 for file in artifacts/trending/*.json; do
-  printf '  %-52s %s\n' "$file" "$(jq -r '[.sites | to_entries[] | "\(.key): \(.value[0].item // "-") \(.value[0].score // "-")"] | join(", ")' "$file")"
+  printf '  %-52s %s\n' "$file" "$(jqr '[.sites | to_entries[] | "\(.key): \(.value[0].item // "-") \(.value[0].score // "-")"] | join(", ")' "$file")"
 done
 printf '  %-52s %s rows\n' exports/metrics-*.csv "$(($(wc -l <exports/metrics-*.csv) - 1))" \
-  exports/last-week.json "$(jq length exports/last-week.json)"
+  exports/last-week.json "$(jqr length exports/last-week.json)"
 echo "Prometheus textfiles (node_exporter):"
 printf '  %s\n' textfile/*.prom
 echo
 echo "revenue per site over the last 7 days (jq on exports/last-week.json):"
-jq -r 'group_by(.site)[] | "  \(.[0].site): \(map(.revenue_cents) | add / 100) in \(length) days, \(map(.unique_sessions) | add) sessions"' exports/last-week.json
+jqr 'group_by(.site)[] | "  \(.[0].site): \(map(.revenue_cents) | add / 100) in \(length) days, \(map(.unique_sessions) | add) sessions"' exports/last-week.json
 echo
 echo "the shop on the incident day $incident_day (orders 0):"
 "$bin/export-metrics" -q --start "$incident_day" --end "$incident_day" --site shop | sed 's/^/  /'
