@@ -13,7 +13,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub mod artifacts;
 pub mod export;
 pub mod fault;
-pub mod generate;
 pub mod guard;
 pub mod health;
 pub mod ingest;

@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use cronlytics::generate::{GenerateOptions, Incident};
 use cronlytics::job::{self, JobSpec};
 use cronlytics::settings::CommonArgs;
+use cronlytics_generate::{GenerateOptions, Incident};
 
 /// Write realistic synthetic events (several sites, weekly seasonality,
 /// sessions, orders, referrers, optional incidents) as NDJSON for the demo,
@@ -55,7 +55,7 @@ fn main() -> ExitCode {
             let opts = GenerateOptions {
                 seed: args.seed,
                 sites: args.sites.clone(),
-                start: cronlytics::generate::default_start(
+                start: cronlytics_generate::default_start(
                     args.start.as_deref(),
                     args.days,
                     ctx.settings.now,
@@ -68,7 +68,7 @@ fn main() -> ExitCode {
                 incidents: args.incident.clone(),
                 late_fraction: args.late_fraction,
             };
-            cronlytics::generate::run(&opts, args.output.as_deref())
+            cronlytics_generate::run(&opts, args.output.as_deref())
         },
     )
 }
