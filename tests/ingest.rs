@@ -867,3 +867,56 @@ fn more_events_in_one_millisecond_than_the_key_holds_is_refused_with_the_reason(
     );
     assert_eq!(events_count(&w), 0, "the batch is rolled back whole");
 }
+
+#[test]
+fn integer_ts_in_unix_seconds_is_rejected_with_the_reason() {
+    let w = Workdir::new();
+    let ok = pageview("2026-11-21T10:00:00Z", "shop", "s1", "v1", "/a");
+    w.write(
+        "events.ndjson",
+        &ndjson(&[
+            ok.clone().with("ts", 1_793_613_600i64),
+            ok.clone().with("ts", 99_999_999_999i64),
+            ok.clone().with("ts", 100_000_000_000i64),
+            ok.with("ts", 1_793_613_600_000i64),
+        ]),
+    );
+    w.write(
+        "events.csv",
+        "ts,site,kind,session,visitor,path\n1793613600,shop,pageview,s1,v1,/a\n1793613600000,shop,pageview,s1,v1,/a\n",
+    );
+    let out = w
+        .cmd("ingest")
+        .args(["events.ndjson", "events.csv"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 1);
+    assert_stderr_has(&out, &["stored 3 events, 0 duplicates, 3 rejected"]);
+    let rejects = parse_ndjson(
+        &std::fs::read_to_string(w.artifacts.join("rejects/ingest-20261122T060000Z.ndjson"))
+            .unwrap(),
+    );
+    let got: Vec<(String, u64, String)> = rejects
+        .iter()
+        .map(|r| {
+            (
+                r["file"].as_str().unwrap().to_string(),
+                r["line"].as_u64().unwrap(),
+                r["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let seconds = "ts: 1793613600 looks like Unix seconds; ts must be RFC 3339 or Unix milliseconds (1793613600000)";
+    assert_eq!(
+        got,
+        vec![
+            ("events.ndjson".to_string(), 1, seconds.to_string()),
+            (
+                "events.ndjson".to_string(),
+                2,
+                "ts: 99999999999 looks like Unix seconds; ts must be RFC 3339 or Unix milliseconds (99999999999000)".to_string()
+            ),
+            ("events.csv".to_string(), 2, seconds.to_string()),
+        ]
+    );
+}
