@@ -1,0 +1,250 @@
+//! The two worker threads of ingest: one reads, parses and checks lines
+//! into chunks, one resolves chunks into batches of rows for the writer
+//! (the calling thread). Bounded channels between them keep memory flat.
+
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
+use std::thread::JoinHandle;
+
+use anyhow::{Result, anyhow};
+
+use super::parse::ParsedEvent;
+use super::rejects::Reject;
+use super::resolve::{Chunk, ResolvedBatch, Resolver};
+use super::source::Source;
+use crate::log::Logger;
+use crate::util::thousands;
+
+/// Lines per message from the parsing thread.
+const CHUNK_LINES: usize = 4096;
+/// Bytes of event text above which a chunk is resolved early.
+const CHUNK_TEXT_BYTES: usize = 1 << 30;
+
+pub enum Item<'a> {
+    Event(ParsedEvent<'a>),
+    Reject(Reject),
+}
+
+/// What the resolving thread sends the writer.
+pub enum Msg {
+    Rejects(Vec<Reject>, u64),
+    Batch(ResolvedBatch, u64),
+    /// Reading or resolving failed; nothing more will come.
+    Failed(anyhow::Error),
+}
+
+/// What the parsing thread sends the resolving one.
+enum Parsed {
+    /// Parsed events, the rejected lines read before their end, and the
+    /// input bytes they took.
+    Chunk {
+        chunk: Chunk,
+        rejects: Vec<Reject>,
+        bytes: u64,
+    },
+    /// Reading failed; nothing more will come.
+    Failed(anyhow::Error),
+}
+
+/// The running workers, seen from the writer.
+pub struct Workers {
+    pub rx: Receiver<Msg>,
+    /// Committed batches, back to the resolving thread for reuse.
+    pub spent: Sender<ResolvedBatch>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Workers {
+    /// Start the parsing and resolving threads over `sources`.
+    pub fn start(
+        sources: Vec<Source>,
+        mut resolver: Resolver,
+        batch_size: usize,
+        purged_before: Option<i64>,
+        log: Logger,
+    ) -> Result<Workers> {
+        let (tx, rx) = sync_channel::<Msg>(2);
+        // Chunks go back to the parsing thread to be filled again.
+        let (chunks_tx, chunks_rx) = sync_channel::<Parsed>(4);
+        let (recycle_tx, recycle_rx) = channel::<Chunk>();
+        let (spent_tx, spent_rx) = channel::<ResolvedBatch>();
+        let parser = std::thread::spawn(move || {
+            let mut sink = ParseSink {
+                tx: chunks_tx,
+                recycle: recycle_rx,
+                bytes: 0,
+                purged_before,
+                chunk: Chunk::default(),
+                rejects: Vec::new(),
+            };
+            for source in sources {
+                if let Err(e) = source.read_into(&mut sink) {
+                    let _ = sink.tx.send(Parsed::Failed(e));
+                    return;
+                }
+            }
+            let _ = sink.send_chunk();
+        });
+        let reader = std::thread::spawn(move || {
+            let mut sink = BatchSink {
+                tx: &tx,
+                spent: spent_rx,
+                resolver: &mut resolver,
+                batch_size,
+                bytes: 0,
+            };
+            for parsed in chunks_rx {
+                let result = match parsed {
+                    Parsed::Chunk {
+                        mut chunk,
+                        rejects,
+                        bytes,
+                    } => {
+                        sink.bytes += bytes;
+                        let result = sink.resolve_chunk(&mut chunk, rejects);
+                        let _ = recycle_tx.send(chunk);
+                        result
+                    }
+                    Parsed::Failed(e) => Err(e),
+                };
+                if let Err(e) = result {
+                    let _ = tx.send(Msg::Failed(e));
+                    return;
+                }
+            }
+            if let Err(e) = sink.flush() {
+                let _ = tx.send(Msg::Failed(e));
+            }
+            let _ = parser.join();
+            let (looked_up, found) = sink.resolver.lookups();
+            log.debug(format!(
+                "looked up {} keys the cache did not hold; the store had {}",
+                thousands(looked_up),
+                thousands(found)
+            ));
+        });
+        Ok(Workers {
+            rx,
+            spent: spent_tx,
+            reader: Some(reader),
+        })
+    }
+
+    /// Wait for the resolving thread once its channel is closed.
+    pub fn join(&mut self) {
+        if let Some(handle) = self.reader.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Collects parsed lines into chunks on the parsing thread.
+pub struct ParseSink {
+    tx: SyncSender<Parsed>,
+    /// Chunks the resolving thread is done with, to fill again.
+    recycle: Receiver<Chunk>,
+    /// Input bytes read since the last chunk (for the progress bar).
+    pub bytes: u64,
+    /// Events before this instant are rejected (see [`ParseSink::admit`]).
+    purged_before: Option<i64>,
+    chunk: Chunk,
+    rejects: Vec<Reject>,
+}
+
+impl ParseSink {
+    /// Refuse an event for a day whose raw events retention has deleted:
+    /// that day's rollup is final.
+    pub fn admit<'e>(&self, e: ParsedEvent<'e>) -> std::result::Result<ParsedEvent<'e>, String> {
+        match self.purged_before {
+            Some(floor) if e.ts_ms < floor => Err(format!(
+                "ts {} is before {}, whose days' raw events retention has deleted: their rollups are final",
+                crate::time::rfc3339_ms(e.ts_ms),
+                crate::time::rfc3339_ms(floor)
+            )),
+            _ => Ok(e),
+        }
+    }
+
+    pub fn push(&mut self, item: Item, bytes: u64) -> Result<()> {
+        self.bytes += bytes;
+        match item {
+            Item::Event(e) => self.chunk.push(e),
+            Item::Reject(r) => self.rejects.push(r),
+        }
+        // Text offsets are 32-bit: resolve long before they could overflow.
+        if self.chunk.len() + self.rejects.len() >= CHUNK_LINES
+            || self.chunk.text_len() >= CHUNK_TEXT_BYTES
+        {
+            self.send_chunk()?;
+        }
+        Ok(())
+    }
+
+    /// Hand the chunk to the resolving thread.
+    fn send_chunk(&mut self) -> Result<()> {
+        let mut next = self.recycle.try_recv().unwrap_or_default();
+        next.clear();
+        let chunk = std::mem::replace(&mut self.chunk, next);
+        self.tx
+            .send(Parsed::Chunk {
+                chunk,
+                rejects: std::mem::take(&mut self.rejects),
+                bytes: std::mem::take(&mut self.bytes),
+            })
+            .map_err(|_| anyhow!("the writer stopped"))
+    }
+}
+
+/// Resolves chunks on the resolving thread and sends exactly `batch_size`
+/// events per batch to the writer.
+struct BatchSink<'a> {
+    tx: &'a SyncSender<Msg>,
+    /// Batches the writer has committed, to be reused.
+    spent: Receiver<ResolvedBatch>,
+    resolver: &'a mut Resolver,
+    batch_size: usize,
+    /// Input bytes read since the last message (for the progress bar).
+    bytes: u64,
+}
+
+impl BatchSink<'_> {
+    fn send(&self, msg: Msg) -> Result<()> {
+        self.tx.send(msg).map_err(|_| anyhow!("the writer stopped"))
+    }
+
+    /// Resolve a chunk (its rejected lines, read before its end, go
+    /// first), sending each full batch.
+    fn resolve_chunk(&mut self, chunk: &mut Chunk, rejects: Vec<Reject>) -> Result<()> {
+        if !rejects.is_empty() {
+            self.send(Msg::Rejects(rejects, 0))?;
+        }
+        let mut start = 0;
+        while start < chunk.len() {
+            let room = self.batch_size - self.resolver.len();
+            let end = chunk.len().min(start + room);
+            let mut events = std::mem::take(&mut chunk.events);
+            let added = self.resolver.add(chunk, &mut events[start..end]);
+            chunk.events = events;
+            added?;
+            start = end;
+            if self.resolver.len() >= self.batch_size {
+                let bytes = std::mem::take(&mut self.bytes);
+                let spent = self.spent.try_recv().ok();
+                let batch = self.resolver.take_batch(spent)?;
+                self.send(Msg::Batch(batch, bytes))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Send what is left at the end of the input.
+    fn flush(&mut self) -> Result<()> {
+        let bytes = std::mem::take(&mut self.bytes);
+        if !self.resolver.is_empty() {
+            let batch = self.resolver.take_batch(None)?;
+            self.send(Msg::Batch(batch, bytes))?;
+        } else if bytes > 0 {
+            self.send(Msg::Rejects(Vec::new(), bytes))?;
+        }
+        Ok(())
+    }
+}
