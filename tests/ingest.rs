@@ -868,6 +868,103 @@ fn more_events_in_one_millisecond_than_the_key_holds_is_refused_with_the_reason(
     assert_eq!(events_count(&w), 0, "the batch is rolled back whole");
 }
 
+// --- issue 16: crashed workers ---
+
+/// A config with batches of 500 events, and 10,000 events with ids.
+fn multi_batch_input(w: &Workdir) -> std::path::PathBuf {
+    w.write("big.ndjson", &many_events(10_000));
+    w.write("batches.toml", "[ingest]\nbatch_size = 500\n")
+}
+
+/// Run ingest over [`multi_batch_input`] with `CRONLYTICS_FAULT=point`.
+fn ingest_with_fault(w: &Workdir, config: &std::path::Path, point: &str) -> std::process::Output {
+    w.cmd("ingest")
+        .arg("--config")
+        .arg(config)
+        .arg("big.ndjson")
+        .env("CRONLYTICS_FAULT", point)
+        .output()
+        .unwrap()
+}
+
+/// After a crash: whole batches or none, the file not remembered, and a
+/// rerun without the fault stores every event exactly once.
+fn check_whole_batches_and_rerun(w: &Workdir, config: &std::path::Path) {
+    let stored = events_count(w);
+    assert_eq!(stored % 500, 0, "{stored} events: whole batches only");
+    assert!(stored < 10_000, "the run stopped before the end");
+    let out = w
+        .cmd("ingest")
+        .arg("--config")
+        .arg(config)
+        .arg("big.ndjson")
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    assert_stderr_has(
+        &out,
+        &[&format!(
+            "stored {} events, {} duplicates",
+            thousands(10_000 - stored),
+            thousands(stored)
+        )],
+    );
+    assert_eq!(events_count(w), 10_000);
+}
+
+fn check_worker_panic(point: &str, thread: &str) {
+    let w = Workdir::new();
+    let config = multi_batch_input(&w);
+    let alert_log = w.path("alert.json");
+    let config_text = format!(
+        "{}[alert]\ncommand = \"cat > '{}'\"\n",
+        std::fs::read_to_string(&config).unwrap(),
+        alert_log.display()
+    );
+    std::fs::write(&config, config_text).unwrap();
+    let out = ingest_with_fault(&w, &config, point);
+    assert_exit(&out, 2);
+    assert_stderr_has(
+        &out,
+        &[&format!(
+            "ingest error: the {thread} thread panicked: fault injected at {point}"
+        )],
+    );
+    let runs = w.sql_rows("SELECT status, exit_code, message FROM job_runs");
+    assert_eq!(runs.len(), 1);
+    assert_eq!(&runs[0][..2], &["failed".to_string(), "2".to_string()]);
+    assert!(
+        runs[0][2].contains(&format!("the {thread} thread panicked")),
+        "{runs:?}"
+    );
+    let alert: Value = serde_json::from_str(&std::fs::read_to_string(&alert_log).unwrap()).unwrap();
+    assert_eq!(alert["status"], "failed");
+    check_whole_batches_and_rerun(&w, &config);
+}
+
+#[test]
+fn a_panic_in_the_parsing_thread_fails_the_run_after_whole_batches() {
+    check_worker_panic("ingest-parse", "parsing");
+}
+
+#[test]
+fn a_panic_in_the_resolving_thread_fails_the_run_after_whole_batches() {
+    check_worker_panic("ingest-resolve", "resolving");
+}
+
+/// The writer's fault point lies between a batch's rows and its COMMIT:
+/// nothing of that batch is stored. (That the runner turns a panic of the
+/// main thread into exit 2 and a failed run is tested with the runner.)
+#[test]
+fn a_crash_between_a_batch_and_its_commit_stores_nothing_of_it() {
+    let w = Workdir::new();
+    let config = multi_batch_input(&w);
+    let out = ingest_with_fault(&w, &config, "ingest-write");
+    assert!(!out.status.success(), "the run must fail");
+    assert_eq!(events_count(&w), 0);
+    check_whole_batches_and_rerun(&w, &config);
+}
+
 #[test]
 fn integer_ts_in_unix_seconds_is_rejected_with_the_reason() {
     let w = Workdir::new();

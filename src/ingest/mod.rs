@@ -146,7 +146,7 @@ impl IngestRun {
             if self.finished_reading {
                 break;
             }
-            match started.workers.rx.recv() {
+            let failure = match started.workers.rx.recv() {
                 Ok(Msg::Rejects(rejects, bytes)) => {
                     started.progress.inc(bytes);
                     let file = self.rejects.as_mut().expect("rejects file set at start");
@@ -154,24 +154,39 @@ impl IngestRun {
                         self.rejected += 1;
                         file.write(r)?;
                     }
+                    None
                 }
                 Ok(Msg::Batch(batch, bytes)) => {
                     started.progress.inc(bytes);
                     self.pending = Some(batch);
+                    None
                 }
-                Ok(Msg::Failed(e)) => {
-                    // Not retried: the input cannot be read again from where
-                    // it failed.
-                    let text = format!("{e:#}");
-                    self.reader_error = Some(text.clone());
+                Ok(Msg::End) => {
                     self.finished_reading = true;
-                    return Err(anyhow::anyhow!("{text}"));
+                    started.workers.join(true).err()
                 }
-                Err(_) => self.finished_reading = true,
+                Ok(Msg::Failed(e)) => Some(e),
+                // Closed without saying the input ended: the resolving
+                // thread died.
+                Err(_) => Some(
+                    started
+                        .workers
+                        .join(false)
+                        .err()
+                        .unwrap_or_else(|| anyhow::anyhow!("the resolving thread stopped")),
+                ),
+            };
+            if let Some(e) = failure {
+                // Not retried: the input cannot be read again from where
+                // it failed.
+                let text = format!("{e:#}");
+                self.reader_error = Some(text.clone());
+                self.finished_reading = true;
+                started.progress.finish_and_clear();
+                return Err(anyhow::anyhow!("{text}"));
             }
         }
         started.progress.finish_and_clear();
-        started.workers.join();
         if !self.unflushed.is_empty() {
             started
                 .keys_upto

@@ -1,7 +1,13 @@
 //! The two worker threads of ingest: one reads, parses and checks lines
 //! into chunks, one resolves chunks into batches of rows for the writer
 //! (the calling thread). Bounded channels between them keep memory flat.
+//!
+//! The end of the input is said, never inferred from a closed channel: a
+//! worker that panics or fails closes its channel without saying it, the
+//! thread downstream joins it and turns its panic into an error naming the
+//! thread, and the writer commits nothing after that.
 
+use std::any::Any;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::thread::JoinHandle;
 
@@ -30,6 +36,8 @@ pub enum Msg {
     Batch(ResolvedBatch, u64),
     /// Reading or resolving failed; nothing more will come.
     Failed(anyhow::Error),
+    /// Everything is sent: the input is read to its end.
+    End,
 }
 
 /// What the parsing thread sends the resolving one.
@@ -43,6 +51,8 @@ enum Parsed {
     },
     /// Reading failed; nothing more will come.
     Failed(anyhow::Error),
+    /// Every source is read.
+    End,
 }
 
 /// The running workers, seen from the writer.
@@ -50,7 +60,7 @@ pub struct Workers {
     pub rx: Receiver<Msg>,
     /// Committed batches, back to the resolving thread for reuse.
     pub spent: Sender<ResolvedBatch>,
-    reader: Option<JoinHandle<()>>,
+    resolving: Option<JoinHandle<()>>,
 }
 
 impl Workers {
@@ -67,74 +77,118 @@ impl Workers {
         let (chunks_tx, chunks_rx) = sync_channel::<Parsed>(4);
         let (recycle_tx, recycle_rx) = channel::<Chunk>();
         let (spent_tx, spent_rx) = channel::<ResolvedBatch>();
-        let parser = std::thread::spawn(move || {
-            let mut sink = ParseSink {
-                tx: chunks_tx,
-                recycle: recycle_rx,
-                bytes: 0,
-                purged_before,
-                chunk: Chunk::default(),
-                rejects: Vec::new(),
-            };
-            for source in sources {
-                if let Err(e) = source.read_into(&mut sink) {
-                    let _ = sink.tx.send(Parsed::Failed(e));
-                    return;
-                }
-            }
-            let _ = sink.send_chunk();
-        });
-        let reader = std::thread::spawn(move || {
-            let mut sink = BatchSink {
-                tx: &tx,
-                spent: spent_rx,
-                resolver: &mut resolver,
-                batch_size,
-                bytes: 0,
-            };
-            for parsed in chunks_rx {
-                let result = match parsed {
-                    Parsed::Chunk {
-                        mut chunk,
-                        rejects,
-                        bytes,
-                    } => {
-                        sink.bytes += bytes;
-                        let result = sink.resolve_chunk(&mut chunk, rejects);
-                        let _ = recycle_tx.send(chunk);
-                        result
-                    }
-                    Parsed::Failed(e) => Err(e),
+        let parsing = std::thread::Builder::new()
+            .name("ingest-parse".into())
+            .spawn(move || {
+                let mut sink = ParseSink {
+                    tx: chunks_tx,
+                    recycle: recycle_rx,
+                    bytes: 0,
+                    purged_before,
+                    chunk: Chunk::default(),
+                    rejects: Vec::new(),
                 };
-                if let Err(e) = result {
-                    let _ = tx.send(Msg::Failed(e));
-                    return;
+                for source in sources {
+                    if let Err(e) = source.read_into(&mut sink) {
+                        let _ = sink.tx.send(Parsed::Failed(e));
+                        return;
+                    }
                 }
-            }
-            if let Err(e) = sink.flush() {
-                let _ = tx.send(Msg::Failed(e));
-            }
-            let _ = parser.join();
-            let (looked_up, found) = sink.resolver.lookups();
-            log.debug(format!(
-                "looked up {} keys the cache did not hold; the store had {}",
-                thousands(looked_up),
-                thousands(found)
-            ));
-        });
+                if sink.send_chunk().is_ok() {
+                    let _ = sink.tx.send(Parsed::End);
+                }
+            })?;
+        let resolving = std::thread::Builder::new()
+            .name("ingest-resolve".into())
+            .spawn(move || {
+                let mut sink = BatchSink {
+                    tx: &tx,
+                    spent: spent_rx,
+                    resolver: &mut resolver,
+                    batch_size,
+                    bytes: 0,
+                };
+                let mut ended = false;
+                for parsed in chunks_rx {
+                    let result = match parsed {
+                        Parsed::Chunk {
+                            mut chunk,
+                            rejects,
+                            bytes,
+                        } => {
+                            sink.bytes += bytes;
+                            let result = sink.resolve_chunk(&mut chunk, rejects);
+                            let _ = recycle_tx.send(chunk);
+                            result
+                        }
+                        Parsed::Failed(e) => Err(e),
+                        Parsed::End => {
+                            ended = true;
+                            Ok(())
+                        }
+                    };
+                    if let Err(e) = result {
+                        let _ = tx.send(Msg::Failed(e));
+                        return;
+                    }
+                    crate::fault::inject("ingest-resolve");
+                }
+                let result = match parsing.join() {
+                    Err(panic) => Err(panicked("parsing", panic)),
+                    Ok(()) if !ended => Err(anyhow!(
+                        "the parsing thread stopped before the end of the input: run ingest again"
+                    )),
+                    Ok(()) => sink.flush(),
+                };
+                match result {
+                    Ok(()) => {
+                        let _ = tx.send(Msg::End);
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Msg::Failed(e));
+                        return;
+                    }
+                }
+                let (looked_up, found) = sink.resolver.lookups();
+                log.debug(format!(
+                    "looked up {} keys the cache did not hold; the store had {}",
+                    thousands(looked_up),
+                    thousands(found)
+                ));
+            })?;
         Ok(Workers {
             rx,
             spent: spent_tx,
-            reader: Some(reader),
+            resolving: Some(resolving),
         })
     }
 
-    /// Wait for the resolving thread once its channel is closed.
-    pub fn join(&mut self) {
-        if let Some(handle) = self.reader.take() {
-            let _ = handle.join();
+    /// Join the resolving thread once its channel is closed: its panic, or
+    /// its end without [`Msg::End`], is the run's error.
+    pub fn join(&mut self, ended: bool) -> Result<()> {
+        let Some(handle) = self.resolving.take() else {
+            return Ok(());
+        };
+        match handle.join() {
+            Err(panic) => Err(panicked("resolving", panic)),
+            Ok(()) if !ended => Err(anyhow!(
+                "the resolving thread stopped before the end of the input: run ingest again"
+            )),
+            Ok(()) => Ok(()),
         }
     }
+}
+
+/// The error of a worker that panicked.
+fn panicked(thread: &str, panic: Box<dyn Any + Send>) -> anyhow::Error {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_string());
+    anyhow!(
+        "the {thread} thread panicked: {what}; the batches committed before it are kept and its input files are not marked as read: run ingest again (events with ids are not counted twice) and report the panic"
+    )
 }
 
 /// Collects parsed lines into chunks on the parsing thread.
@@ -190,7 +244,9 @@ impl ParseSink {
                 rejects: std::mem::take(&mut self.rejects),
                 bytes: std::mem::take(&mut self.bytes),
             })
-            .map_err(|_| anyhow!("the writer stopped"))
+            .map_err(|_| anyhow!("the writer stopped"))?;
+        crate::fault::inject("ingest-parse");
+        Ok(())
     }
 }
 

@@ -26,6 +26,7 @@ pub fn write_batch(conn: &mut Connection, batch: &ResolvedBatch) -> Result<Batch
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .context("cannot start a write transaction on the store")?;
     let counts = write_in(&tx, batch)?;
+    crate::fault::inject("ingest-write");
     tx.commit().context("cannot commit a batch of events")?;
     Ok(counts)
 }
