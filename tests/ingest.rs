@@ -1017,3 +1017,62 @@ fn integer_ts_in_unix_seconds_is_rejected_with_the_reason() {
         ]
     );
 }
+
+// --- issue 16: physical line numbers ---
+
+/// The line number of every reject of `file` in the run's rejects file.
+fn rejected_lines(w: &Workdir, file: &str) -> Vec<u64> {
+    let path = w.artifacts.join("rejects/ingest-20261122T060000Z.ndjson");
+    parse_ndjson(&std::fs::read_to_string(path).unwrap())
+        .iter()
+        .filter(|r| r["file"] == file)
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn rejects_carry_physical_line_numbers_whatever_the_line_ends() {
+    let w = Workdir::new();
+    let good = "2026-11-21T10:00:00Z,shop,pageview,s1,v1,/a";
+    let bad = "2026-11-21T10:00:00Z,shop,click,s1,v1,/a";
+    // Lines: 1 header, 2 good, 3 bad, 4 blank, 5-6 a good record with a
+    // quoted path over two lines, 7-8 a bad one, 9 bad, without a line end.
+    let csv_lines = |end: &str| {
+        let multi = |kind: &str| format!("2026-11-21T10:00:00Z,shop,{kind},s1,v1,\"/x{end}y\"");
+        let (good_multi, bad_multi) = (multi("pageview"), multi("click"));
+        format!(
+            "ts,site,kind,session,visitor,path{end}{good}{end}{bad}{end}{end}{good_multi}{end}{bad_multi}{end}{bad}"
+        )
+    };
+    let ndjson_lines = |end: &str| {
+        let good = pageview("2026-11-21T10:00:00Z", "shop", "s1", "v1", "/a").line();
+        format!("{good}{end}not json{end}{end}{good}{end}{{\"ts\":1}}{end}")
+    };
+    let mut inputs = Vec::new();
+    for (name, bom, end) in [
+        ("lf", "", "\n"),
+        ("crlf", "", "\r\n"),
+        ("bom-lf", "\u{feff}", "\n"),
+        ("bom-crlf", "\u{feff}", "\r\n"),
+    ] {
+        let csv = format!("{name}.csv");
+        w.write(&csv, &format!("{bom}{}", csv_lines(end)));
+        let nd = format!("{name}.ndjson");
+        w.write(&nd, &format!("{bom}{}", ndjson_lines(end)));
+        inputs.push(csv);
+        inputs.push(nd);
+    }
+    let out = w.cmd("ingest").args(&inputs).output().unwrap();
+    assert_exit(&out, 1);
+    for input in &inputs {
+        let want: &[u64] = if input.ends_with(".csv") {
+            &[3, 7, 9]
+        } else {
+            &[2, 5]
+        };
+        assert_eq!(rejected_lines(&w, input), want, "{input}");
+    }
+    // Every good line or record is stored, two per input, the first line
+    // after a BOM too.
+    assert_eq!(events_count(&w), 16);
+}

@@ -1,7 +1,10 @@
 //! Reading one input (a file or stdin, NDJSON or CSV) into the parsing
-//! sink, line by line, each line or record with its line number.
+//! sink, line by line, with the physical line number of every line or
+//! record whatever its line ends (LF, CRLF), a leading UTF-8 byte order
+//! mark, or quoted CSV fields spanning lines.
 
-use std::io::BufRead;
+use std::collections::VecDeque;
+use std::io::{BufRead, Read};
 
 use anyhow::{Context, Result};
 
@@ -18,17 +21,19 @@ pub enum Source {
     },
     Csv {
         name: String,
-        reader: csv::Reader<Box<dyn BufRead + Send>>,
+        reader: Box<csv::Reader<LineEnds<Box<dyn BufRead + Send>>>>,
         headers: Vec<String>,
     },
 }
 
 impl Source {
     pub fn csv(name: String, reader: Box<dyn BufRead + Send>) -> Result<Source> {
-        let mut reader = csv::ReaderBuilder::new()
-            .flexible(true)
-            .has_headers(true)
-            .from_reader(reader);
+        let mut reader = Box::new(
+            csv::ReaderBuilder::new()
+                .flexible(true)
+                .has_headers(true)
+                .from_reader(LineEnds::new(reader)),
+        );
         let headers: Vec<String> = reader
             .headers()
             .with_context(|| format!("cannot read the CSV header of {name}"))?
@@ -70,52 +75,113 @@ impl Source {
                 name,
                 mut reader,
                 headers,
-            } => {
-                let mut record = csv::StringRecord::new();
-                let mut last_pos = reader.position().byte();
-                loop {
-                    match reader.read_record(&mut record) {
-                        Ok(false) => break,
-                        Ok(true) => {
-                            let line_no = record.position().map(|p| p.line()).unwrap_or(0);
-                            let pos = reader.position().byte();
-                            let bytes = pos.saturating_sub(last_pos);
-                            last_pos = pos;
-                            let item = match parse_csv_record(&headers, &record)
-                                .and_then(|e| sink.admit(e))
-                            {
-                                Ok(e) => Item::Event(e),
-                                Err(reason) => Item::Reject(Reject::new(
-                                    &name,
-                                    line_no,
-                                    reason,
-                                    &csv_line(&record),
-                                )),
-                            };
-                            sink.push(item, bytes)?;
-                        }
-                        Err(e) => {
-                            let line_no = e.position().map(|p| p.line()).unwrap_or(0);
-                            if matches!(e.kind(), csv::ErrorKind::Io(_)) {
-                                return Err(anyhow::Error::new(e)
-                                    .context(format!("cannot read {name} near line {line_no}")));
-                            }
-                            sink.push(
-                                Item::Reject(Reject::new(
-                                    &name,
-                                    line_no,
-                                    format!("not a valid CSV record: {e}"),
-                                    "",
-                                )),
-                                0,
-                            )?;
-                        }
-                    }
-                }
-            }
+            } => read_csv(&mut reader, &headers, sink, &name)?,
         }
         Ok(())
     }
+}
+
+/// Passes bytes through, remembering where the line ends (`\n`) of the
+/// bytes read but not yet parsed are: the csv crate's line count is that
+/// of the `\n`s it has consumed, and it ends a CRLF record at its `\r`.
+pub struct LineEnds<R> {
+    inner: R,
+    read: u64,
+    ends: VecDeque<u64>,
+}
+
+impl<R> LineEnds<R> {
+    fn new(inner: R) -> LineEnds<R> {
+        LineEnds {
+            inner,
+            read: 0,
+            ends: VecDeque::new(),
+        }
+    }
+
+    /// Whether the byte at `offset` is a `\n`; forgets the line ends
+    /// before it (offsets are asked in increasing order).
+    fn is_line_end(&mut self, offset: u64) -> bool {
+        while self.ends.front().is_some_and(|&at| at < offset) {
+            self.ends.pop_front();
+        }
+        self.ends.front() == Some(&offset)
+    }
+}
+
+impl<R: Read> Read for LineEnds<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let base = self.read;
+        self.ends
+            .extend(memchr::memchr_iter(b'\n', &buf[..n]).map(|i| base + i as u64));
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+/// Read CSV records into `sink`, each with the physical line it starts on.
+fn read_csv<R: Read>(
+    reader: &mut csv::Reader<LineEnds<R>>,
+    headers: &[String],
+    sink: &mut ParseSink,
+    name: &str,
+) -> Result<()> {
+    let mut record = csv::ByteRecord::new();
+    let mut last_pos = reader.position().byte();
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let end = reader.position().clone();
+                let bytes = end.byte().saturating_sub(last_pos);
+                last_pos = end.byte();
+                // The csv crate's line is one past the record's last line
+                // when a `\n` ended it, that line when a `\r` or the end
+                // of the input did; the line ends inside quoted fields
+                // lead back to its first line.
+                let ended_by_lf = end.byte() > 0 && reader.get_mut().is_line_end(end.byte() - 1);
+                let inside: u64 = record
+                    .iter()
+                    .map(|f| memchr::memchr_iter(b'\n', f).count() as u64)
+                    .sum();
+                let line_no = end.line() - u64::from(ended_by_lf) - inside;
+                match csv::StringRecord::from_byte_record(std::mem::take(&mut record)) {
+                    Ok(text) => {
+                        let item = match parse_csv_record(headers, &text)
+                            .and_then(|e| sink.admit(e))
+                        {
+                            Ok(e) => Item::Event(e),
+                            Err(reason) => {
+                                Item::Reject(Reject::new(name, line_no, reason, &csv_line(&text)))
+                            }
+                        };
+                        let pushed = sink.push(item, bytes);
+                        // The record's buffers are reused for the next one.
+                        record = text.into_byte_record();
+                        pushed?;
+                    }
+                    Err(e) => {
+                        record = e.into_byte_record();
+                        let raw = record.iter().collect::<Vec<_>>().join(&b","[..]);
+                        let reject = Reject::new(
+                            name,
+                            line_no,
+                            "the record is not valid UTF-8".to_string(),
+                            &String::from_utf8_lossy(&raw),
+                        );
+                        sink.push(Item::Reject(reject), bytes)?;
+                    }
+                }
+            }
+            Err(e) => {
+                let line_no = e.position().map(|p| p.line()).unwrap_or(0);
+                return Err(anyhow::Error::new(e)
+                    .context(format!("cannot read {name} near line {line_no}")));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Call `on_line` with each line of `reader` (with its `\n`, the last one
@@ -166,10 +232,14 @@ fn for_each_line(
 }
 
 /// Parse and check one NDJSON line (`raw`, with its line end if it has
-/// one) into `sink`: an event, a reject, or nothing for a blank line.
+/// one) into `sink`: an event, a reject, or nothing for a blank line. The
+/// first line of an input may start with a UTF-8 byte order mark.
 fn ndjson_line(sink: &mut ParseSink, name: &str, line_no: u64, raw: &[u8]) -> Result<()> {
     let n = raw.len() as u64;
     let mut line = raw;
+    if line_no == 1 {
+        line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+    }
     while let [rest @ .., b'\n' | b'\r'] = line {
         line = rest;
     }
