@@ -6,8 +6,11 @@
 //! (`writer`); bounded channels between them keep memory flat whatever the
 //! input size. The state lives across the job runner's attempts: a batch
 //! whose commit failed (store busy) is written again on the next attempt,
-//! and nothing is read twice, so even stdin can be retried exactly.
+//! and nothing is read twice, so even stdin can be retried exactly. Input
+//! files read to their end are remembered (`inputs`), so that a file given
+//! again is skipped and one that grew is read from where it stopped.
 
+pub mod inputs;
 pub mod keycache;
 pub mod keyfilter;
 pub mod parse;
@@ -18,7 +21,6 @@ mod source;
 pub mod writer;
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,9 +30,10 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::job::{JobContext, JobOutcome, Severity, usage};
 use crate::util::thousands;
-use pipeline::{Msg, Workers};
+use inputs::{FileInfo, Plan};
+use pipeline::{Commit, Msg, Workers};
 use rejects::RejectsFile;
-use resolve::{KeysUpto, ResolvedBatch, Resolver};
+use resolve::{KeysUpto, Resolver};
 use source::Source;
 
 /// Input formats.
@@ -49,6 +52,13 @@ impl Format {
             Format::Ndjson
         }
     }
+
+    fn name(self) -> &'static str {
+        match self {
+            Format::Ndjson => "ndjson",
+            Format::Csv => "csv",
+        }
+    }
 }
 
 /// What the user asked of `ingest`.
@@ -60,14 +70,16 @@ pub struct IngestOptions {
     pub format: Option<Format>,
     /// Where rejected lines go (default under the artifacts).
     pub rejects: Option<PathBuf>,
+    /// Read files whose content is stored already again, whole.
+    pub force: bool,
 }
 
 /// State that outlives one attempt.
 pub struct IngestRun {
     options: IngestOptions,
     started: Option<Started>,
-    /// A batch received but not yet committed.
-    pending: Option<ResolvedBatch>,
+    /// Received but not yet committed.
+    pending: Option<Box<Commit>>,
     rejects: Option<RejectsFile>,
     stored: u64,
     duplicates: u64,
@@ -77,6 +89,10 @@ pub struct IngestRun {
     finished_reading: bool,
     /// New sessions and visitors committed since the last key flush.
     unflushed: writer::KeyEntries,
+    /// Files left unread: their content is stored already.
+    skipped: Vec<String>,
+    /// Files that grew since an earlier run, with the first line read.
+    continued: Vec<(String, u64)>,
 }
 
 struct Started {
@@ -100,6 +116,8 @@ impl IngestRun {
             reader_error: None,
             finished_reading: false,
             unflushed: writer::KeyEntries::default(),
+            skipped: Vec::new(),
+            continued: Vec::new(),
         }
     }
 
@@ -122,16 +140,27 @@ impl IngestRun {
         }
         let started = self.started.as_mut().expect("started above");
         loop {
-            if let Some(batch) = &self.pending {
-                let counts = writer::write_batch(&mut store.conn, batch)?;
-                started.committed.store(batch.number, Ordering::Release);
+            if let Some(commit) = &self.pending {
+                let rejects = self.rejects.as_mut().expect("rejects file set at start");
+                if !commit.files.is_empty() {
+                    // The rejects of a file reach the disk before the
+                    // store says the file is read.
+                    rejects.flush()?;
+                }
+                let counts = writer::write_batch(
+                    &mut store.conn,
+                    commit.batch.as_ref(),
+                    &commit.files,
+                    ctx.now_ms(),
+                )?;
                 self.stored += counts.stored;
                 self.duplicates += counts.duplicates;
                 self.marked.extend(counts.marked);
-                self.unflushed.add(batch);
-                // Its vectors go back to be filled again: a fresh batch
-                // of this size costs page faults and zeroed pages.
-                if let Some(written) = self.pending.take() {
+                if let Some(written) = self.pending.take().and_then(|c| c.batch) {
+                    started.committed.store(written.number, Ordering::Release);
+                    self.unflushed.add(&written);
+                    // Its vectors go back to be filled again: a fresh batch
+                    // of this size costs page faults and zeroed pages.
                     let _ = started.workers.spent.send(written);
                 }
                 if self.unflushed.len() >= writer::KEY_FLUSH_LIMIT {
@@ -156,9 +185,9 @@ impl IngestRun {
                     }
                     None
                 }
-                Ok(Msg::Batch(batch, bytes)) => {
+                Ok(Msg::Commit(commit, bytes)) => {
                     started.progress.inc(bytes);
-                    self.pending = Some(batch);
+                    self.pending = Some(commit);
                     None
                 }
                 Ok(Msg::End) => {
@@ -201,7 +230,8 @@ impl IngestRun {
     }
 
     /// Open every input before storing anything, so that a missing file
-    /// stops the run with nothing half-stored, then start the reader.
+    /// stops the run with nothing half-stored, decide which files (or which
+    /// of their parts) are new, then start the workers.
     fn start(
         &mut self,
         ctx: &JobContext,
@@ -211,34 +241,53 @@ impl IngestRun {
         let mut sources = Vec::new();
         let mut total_bytes = 0u64;
         let mut stdin_used = false;
+        let mut opened: Vec<((u64, u64), &str)> = Vec::new();
         for input in &self.options.inputs {
             let format = self
                 .options
                 .format
                 .unwrap_or_else(|| Format::for_path(input));
-            let reader: Box<dyn BufRead + Send> = if input == "-" {
+            if input == "-" {
                 if stdin_used {
                     return Err(usage("'-' (stdin) is given twice"));
                 }
                 stdin_used = true;
-                Box::new(BufReader::with_capacity(1 << 20, std::io::stdin()))
+                sources.push(Source::stdin(format == Format::Csv)?);
+                continue;
+            }
+            let mut file = File::open(input)
+                .map_err(|e| usage(format!("cannot read the input file {input}: {e}")))?;
+            let meta = file
+                .metadata()
+                .map_err(|e| usage(format!("cannot read the input file {input}: {e}")))?;
+            if meta.is_dir() {
+                return Err(usage(format!(
+                    "the input {input} is a directory: give the files in it"
+                )));
+            }
+            let identity = inputs::identity(&meta);
+            if let Some((_, first)) = opened.iter().find(|(id, _)| *id == identity) {
+                return Err(usage(format!(
+                    "the input file {input} is given twice (also as {first}): give it once"
+                )));
+            }
+            opened.push((identity, input));
+            let plan = if self.options.force {
+                Plan::whole()
             } else {
-                let file = File::open(input)
-                    .map_err(|e| usage(format!("cannot read the input file {input}: {e}")))?;
-                if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
-                    return Err(usage(format!(
-                        "the input {input} is a directory: give the files in it"
-                    )));
-                }
-                total_bytes += file.metadata().map(|m| m.len()).unwrap_or(0);
-                Box::new(BufReader::with_capacity(1 << 20, file))
+                inputs::plan(&store.conn, &mut file, meta.len())
+                    .map_err(|e| e.context(format!("cannot read the input file {input}")))?
             };
-            let name = if input == "-" { "-" } else { input.as_str() }.to_string();
-            let source = match format {
-                Format::Ndjson => Source::Ndjson { name, reader },
-                Format::Csv => Source::csv(name, reader)?,
+            let Plan::Read { offset, digest } = plan else {
+                self.skipped.push(input.clone());
+                continue;
             };
-            sources.push(source);
+            if offset > 0 {
+                self.continued.push((input.clone(), digest.lines() + 1));
+            }
+            total_bytes += meta.len().saturating_sub(offset);
+            let info = FileInfo::new(input, &meta, format.name());
+            sources.push(Source::file(file, info, digest)?);
         }
         let rejects_path =
             self.options.rejects.clone().unwrap_or_else(|| {
@@ -306,6 +355,27 @@ impl IngestRun {
         if let Some(path) = &rejects_path {
             message.push_str(&format!(" (rejected lines in {})", path.display()));
         }
+        if !self.continued.is_empty() {
+            let files: Vec<String> = self
+                .continued
+                .iter()
+                .map(|(name, line)| format!("{name} from line {line}"))
+                .collect();
+            message.push_str(&format!(
+                "; continued {} that grew since it was ingested: {}",
+                plural(files.len(), "file"),
+                files.join(", ")
+            ));
+        }
+        if !self.skipped.is_empty() {
+            let n = self.skipped.len();
+            message.push_str(&format!(
+                "; skipped {} already ingested: {} (use --force to read {} again)",
+                plural(n, "file"),
+                self.skipped.join(", "),
+                if n == 1 { "it" } else { "them" }
+            ));
+        }
         if marked > 0 {
             ctx.log
                 .debug("marked days will be rolled up again by the next aggregate");
@@ -319,12 +389,12 @@ impl IngestRun {
     }
 }
 
-impl Drop for IngestRun {
-    fn drop(&mut self) {
-        // A final failure still keeps the rejects of what was read.
-        if let Some(r) = self.rejects.take() {
-            let _ = r.finish();
-        }
+/// "1 file", "2 files".
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
     }
 }
 
@@ -335,6 +405,15 @@ impl Drop for IngestRun {
 /// filter grows as it fills. Stdin counts 0.
 fn expected_new_keys(bytes: u64) -> usize {
     (bytes / 256).min(32 << 20) as usize
+}
+
+impl Drop for IngestRun {
+    fn drop(&mut self) {
+        // A final failure still keeps the rejects of what was read.
+        if let Some(r) = self.rejects.take() {
+            let _ = r.finish();
+        }
+    }
 }
 
 /// [`writer::flush_keys`] of this run's new keys, saying with `--verbose`

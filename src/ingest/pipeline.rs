@@ -13,6 +13,7 @@ use std::thread::JoinHandle;
 
 use anyhow::{Result, anyhow};
 
+use super::inputs::FileRecord;
 use super::parse::ParsedEvent;
 use super::rejects::Reject;
 use super::resolve::{Chunk, ResolvedBatch, Resolver};
@@ -30,10 +31,18 @@ pub enum Item<'a> {
     Reject(Reject),
 }
 
+/// What the writer commits in one transaction: a batch of events (none
+/// when only files are left) and the input files whose last event it holds.
+pub struct Commit {
+    pub batch: Option<ResolvedBatch>,
+    pub files: Vec<FileRecord>,
+}
+
 /// What the resolving thread sends the writer.
 pub enum Msg {
     Rejects(Vec<Reject>, u64),
-    Batch(ResolvedBatch, u64),
+    /// Boxed: a batch is large, and most messages are.
+    Commit(Box<Commit>, u64),
     /// Reading or resolving failed; nothing more will come.
     Failed(anyhow::Error),
     /// Everything is sent: the input is read to its end.
@@ -42,12 +51,13 @@ pub enum Msg {
 
 /// What the parsing thread sends the resolving one.
 enum Parsed {
-    /// Parsed events, the rejected lines read before their end, and the
-    /// input bytes they took.
+    /// Parsed events, the rejected lines read before their end, the input
+    /// bytes they took, and the files whose last line is in the chunk.
     Chunk {
         chunk: Chunk,
         rejects: Vec<Reject>,
         bytes: u64,
+        files: Vec<FileRecord>,
     },
     /// Reading failed; nothing more will come.
     Failed(anyhow::Error),
@@ -87,10 +97,18 @@ impl Workers {
                     purged_before,
                     chunk: Chunk::default(),
                     rejects: Vec::new(),
+                    files: Vec::new(),
                 };
                 for source in sources {
-                    if let Err(e) = source.read_into(&mut sink) {
-                        let _ = sink.tx.send(Parsed::Failed(e));
+                    match source.read_into(&mut sink) {
+                        Ok(file) => sink.files.extend(file),
+                        Err(e) => {
+                            let _ = sink.tx.send(Parsed::Failed(e));
+                            return;
+                        }
+                    }
+                    // A file's record leaves with its last lines.
+                    if !sink.files.is_empty() && sink.send_chunk().is_err() {
                         return;
                     }
                 }
@@ -107,6 +125,7 @@ impl Workers {
                     resolver: &mut resolver,
                     batch_size,
                     bytes: 0,
+                    files: Vec::new(),
                 };
                 let mut ended = false;
                 for parsed in chunks_rx {
@@ -115,9 +134,10 @@ impl Workers {
                             mut chunk,
                             rejects,
                             bytes,
+                            files,
                         } => {
                             sink.bytes += bytes;
-                            let result = sink.resolve_chunk(&mut chunk, rejects);
+                            let result = sink.resolve_chunk(&mut chunk, rejects, files);
                             let _ = recycle_tx.send(chunk);
                             result
                         }
@@ -202,6 +222,8 @@ pub struct ParseSink {
     purged_before: Option<i64>,
     chunk: Chunk,
     rejects: Vec<Reject>,
+    /// Files read to their end since the last chunk.
+    files: Vec<FileRecord>,
 }
 
 impl ParseSink {
@@ -243,6 +265,7 @@ impl ParseSink {
                 chunk,
                 rejects: std::mem::take(&mut self.rejects),
                 bytes: std::mem::take(&mut self.bytes),
+                files: std::mem::take(&mut self.files),
             })
             .map_err(|_| anyhow!("the writer stopped"))?;
         crate::fault::inject("ingest-parse");
@@ -251,7 +274,9 @@ impl ParseSink {
 }
 
 /// Resolves chunks on the resolving thread and sends exactly `batch_size`
-/// events per batch to the writer.
+/// events per batch to the writer. A full batch is sent only when the next
+/// event comes, so that a file read to its end is committed with the batch
+/// that holds its last event.
 struct BatchSink<'a> {
     tx: &'a SyncSender<Msg>,
     /// Batches the writer has committed, to be reused.
@@ -260,6 +285,8 @@ struct BatchSink<'a> {
     batch_size: usize,
     /// Input bytes read since the last message (for the progress bar).
     bytes: u64,
+    /// Files whose last event is in the current batch.
+    files: Vec<FileRecord>,
 }
 
 impl BatchSink<'_> {
@@ -268,13 +295,21 @@ impl BatchSink<'_> {
     }
 
     /// Resolve a chunk (its rejected lines, read before its end, go
-    /// first), sending each full batch.
-    fn resolve_chunk(&mut self, chunk: &mut Chunk, rejects: Vec<Reject>) -> Result<()> {
+    /// first); the files read to their end go with the current batch.
+    fn resolve_chunk(
+        &mut self,
+        chunk: &mut Chunk,
+        rejects: Vec<Reject>,
+        files: Vec<FileRecord>,
+    ) -> Result<()> {
         if !rejects.is_empty() {
             self.send(Msg::Rejects(rejects, 0))?;
         }
         let mut start = 0;
         while start < chunk.len() {
+            if self.resolver.len() >= self.batch_size {
+                self.send_batch()?;
+            }
             let room = self.batch_size - self.resolver.len();
             let end = chunk.len().min(start + room);
             let mut events = std::mem::take(&mut chunk.events);
@@ -282,23 +317,36 @@ impl BatchSink<'_> {
             chunk.events = events;
             added?;
             start = end;
-            if self.resolver.len() >= self.batch_size {
-                let bytes = std::mem::take(&mut self.bytes);
-                let spent = self.spent.try_recv().ok();
-                let batch = self.resolver.take_batch(spent)?;
-                self.send(Msg::Batch(batch, bytes))?;
-            }
         }
+        self.files.extend(files);
         Ok(())
+    }
+
+    fn send_batch(&mut self) -> Result<()> {
+        let spent = self.spent.try_recv().ok();
+        let batch = self.resolver.take_batch(spent)?;
+        let commit = Box::new(Commit {
+            batch: Some(batch),
+            files: std::mem::take(&mut self.files),
+        });
+        let bytes = std::mem::take(&mut self.bytes);
+        self.send(Msg::Commit(commit, bytes))
     }
 
     /// Send what is left at the end of the input.
     fn flush(&mut self) -> Result<()> {
-        let bytes = std::mem::take(&mut self.bytes);
+        let bytes = self.bytes;
         if !self.resolver.is_empty() {
-            let batch = self.resolver.take_batch(None)?;
-            self.send(Msg::Batch(batch, bytes))?;
+            self.send_batch()?;
+        } else if !self.files.is_empty() {
+            let commit = Box::new(Commit {
+                batch: None,
+                files: std::mem::take(&mut self.files),
+            });
+            self.bytes = 0;
+            self.send(Msg::Commit(commit, bytes))?;
         } else if bytes > 0 {
+            self.bytes = 0;
             self.send(Msg::Rejects(Vec::new(), bytes))?;
         }
         Ok(())

@@ -1,65 +1,136 @@
 //! Reading one input (a file or stdin, NDJSON or CSV) into the parsing
 //! sink, line by line, with the physical line number of every line or
 //! record whatever its line ends (LF, CRLF), a leading UTF-8 byte order
-//! mark, or quoted CSV fields spanning lines.
+//! mark, or quoted CSV fields spanning lines; a file that grew since an
+//! earlier run is read from where that run stopped, with its line numbers.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, Read};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
 
 use anyhow::{Context, Result};
 
+use super::inputs::{ContentDigest, FileInfo, FileRecord, HashedFile};
 use super::parse::{parse_csv_record, parse_json_line};
 use super::pipeline::{Item, ParseSink};
 use super::rejects::Reject;
 use crate::job::usage;
 
-/// One input, opened and ready to read.
-pub enum Source {
-    Ndjson {
-        name: String,
-        reader: Box<dyn BufRead + Send>,
-    },
+/// The bytes of an input.
+pub enum Input {
+    Stdin(std::io::Stdin),
+    File(HashedFile),
+}
+
+impl Read for Input {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Input::Stdin(s) => s.read(buf),
+            Input::File(f) => f.read(buf),
+        }
+    }
+}
+
+enum Reader {
+    Ndjson(BufReader<Input>),
     Csv {
-        name: String,
-        reader: Box<csv::Reader<LineEnds<Box<dyn BufRead + Send>>>>,
+        reader: Box<csv::Reader<LineEnds<Input>>>,
         headers: Vec<String>,
     },
 }
 
+/// One input, opened and ready to read.
+pub struct Source {
+    /// As given (`-` for stdin): the `file` of its rejects.
+    name: String,
+    reader: Reader,
+    /// Physical lines before the first one read (a file continued).
+    lines_before: u64,
+    /// A file to remember once read to its end (not stdin).
+    file: Option<FileInfo>,
+}
+
 impl Source {
-    pub fn csv(name: String, reader: Box<dyn BufRead + Send>) -> Result<Source> {
-        let mut reader = Box::new(
-            csv::ReaderBuilder::new()
-                .flexible(true)
-                .has_headers(true)
-                .from_reader(LineEnds::new(reader)),
-        );
-        let headers: Vec<String> = reader
-            .headers()
-            .with_context(|| format!("cannot read the CSV header of {name}"))?
-            .iter()
-            .map(|h| h.trim().to_string())
-            .collect();
-        for required in ["ts", "site", "kind", "session", "visitor"] {
-            if !headers.iter().any(|h| h == required) {
-                return Err(usage(format!(
-                    "the CSV input {name} has no '{required}' column: its header must name the event fields (ts,site,kind,session,visitor,...)"
-                )));
+    pub fn stdin(csv: bool) -> Result<Source> {
+        let input = Input::Stdin(std::io::stdin());
+        Source::new("-".to_string(), input, csv, None, 0)
+    }
+
+    /// `file`, positioned after the bytes that `digest` holds (the part an
+    /// earlier run stored, or none).
+    pub fn file(file: File, info: FileInfo, digest: ContentDigest) -> Result<Source> {
+        let lines_before = digest.lines();
+        let csv = info.format == "csv";
+        let continued = digest.size() > 0;
+        let input = Input::File(HashedFile::new(file, digest));
+        let mut source = Source::new(
+            info.name.clone(),
+            input,
+            csv,
+            continued.then(|| info.name.clone()),
+            lines_before,
+        )?;
+        source.file = Some(info);
+        Ok(source)
+    }
+
+    /// `header_from`: a continued CSV file whose header is read from its
+    /// start, not from the input.
+    fn new(
+        name: String,
+        input: Input,
+        csv: bool,
+        header_from: Option<String>,
+        lines_before: u64,
+    ) -> Result<Source> {
+        let reader = if csv {
+            let mut builder = csv::ReaderBuilder::new();
+            builder.flexible(true).buffer_capacity(1 << 16);
+            let mut reader = Box::new(
+                builder
+                    .has_headers(header_from.is_none())
+                    .from_reader(LineEnds::new(input)),
+            );
+            let headers = match &header_from {
+                None => reader.headers().cloned(),
+                Some(path) => File::open(path)
+                    .map_err(csv::Error::from)
+                    .and_then(|f| builder.has_headers(true).from_reader(f).headers().cloned()),
             }
-        }
-        Ok(Source::Csv {
+            .with_context(|| format!("cannot read the CSV header of {name}"))?;
+            let headers: Vec<String> = headers.iter().map(|h| h.trim().to_string()).collect();
+            for required in ["ts", "site", "kind", "session", "visitor"] {
+                if !headers.iter().any(|h| h == required) {
+                    return Err(usage(format!(
+                        "the CSV input {name} has no '{required}' column: its header must name the event fields (ts,site,kind,session,visitor,...)"
+                    )));
+                }
+            }
+            Reader::Csv { reader, headers }
+        } else {
+            Reader::Ndjson(BufReader::with_capacity(1 << 20, input))
+        };
+        Ok(Source {
             name,
             reader,
-            headers,
+            lines_before,
+            file: None,
         })
     }
 
-    /// Read the whole source into `sink`.
-    pub fn read_into(self, sink: &mut ParseSink) -> Result<()> {
-        match self {
-            Source::Ndjson { name, mut reader } => {
-                let mut line_no = 0u64;
-                let read = for_each_line(&mut *reader, |raw| {
+    /// Read the whole source into `sink`; a file read to its end comes
+    /// back to be remembered.
+    pub fn read_into(self, sink: &mut ParseSink) -> Result<Option<FileRecord>> {
+        let Source {
+            name,
+            reader,
+            lines_before,
+            file,
+        } = self;
+        let input = match reader {
+            Reader::Ndjson(mut reader) => {
+                let mut line_no = lines_before;
+                let read = for_each_line(&mut reader, |raw| {
                     line_no += 1;
                     ndjson_line(sink, &name, line_no, raw)
                 });
@@ -70,21 +141,30 @@ impl Source {
                             .context(format!("cannot read {name} after line {line_no}")));
                     }
                 }
+                reader.into_inner()
             }
-            Source::Csv {
-                name,
+            Reader::Csv {
                 mut reader,
                 headers,
-            } => read_csv(&mut reader, &headers, sink, &name)?,
-        }
-        Ok(())
+            } => {
+                read_csv(&mut reader, &headers, sink, &name, lines_before)?;
+                reader.into_inner().inner
+            }
+        };
+        Ok(match (input, file) {
+            (Input::File(f), Some(info)) => Some(FileRecord {
+                info,
+                digest: f.into_digest(),
+            }),
+            _ => None,
+        })
     }
 }
 
 /// Passes bytes through, remembering where the line ends (`\n`) of the
 /// bytes read but not yet parsed are: the csv crate's line count is that
 /// of the `\n`s it has consumed, and it ends a CRLF record at its `\r`.
-pub struct LineEnds<R> {
+struct LineEnds<R> {
     inner: R,
     read: u64,
     ends: VecDeque<u64>,
@@ -126,6 +206,7 @@ fn read_csv<R: Read>(
     headers: &[String],
     sink: &mut ParseSink,
     name: &str,
+    lines_before: u64,
 ) -> Result<()> {
     let mut record = csv::ByteRecord::new();
     let mut last_pos = reader.position().byte();
@@ -145,7 +226,7 @@ fn read_csv<R: Read>(
                     .iter()
                     .map(|f| memchr::memchr_iter(b'\n', f).count() as u64)
                     .sum();
-                let line_no = end.line() - u64::from(ended_by_lf) - inside;
+                let line_no = lines_before + end.line() - u64::from(ended_by_lf) - inside;
                 match csv::StringRecord::from_byte_record(std::mem::take(&mut record)) {
                     Ok(text) => {
                         let item = match parse_csv_record(headers, &text)
@@ -175,7 +256,7 @@ fn read_csv<R: Read>(
                 }
             }
             Err(e) => {
-                let line_no = e.position().map(|p| p.line()).unwrap_or(0);
+                let line_no = lines_before + e.position().map(|p| p.line()).unwrap_or(0);
                 return Err(anyhow::Error::new(e)
                     .context(format!("cannot read {name} near line {line_no}")));
             }
