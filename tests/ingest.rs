@@ -454,9 +454,14 @@ fn duplicates_by_site_and_id_are_counted_not_stored() {
         "the first of two events with one id is the one kept"
     );
 
-    // The same file again: every event with an id is a duplicate; only
-    // events without an id (which cannot be recognised) are stored again.
-    let out = w.cmd("ingest").arg("events.ndjson").output().unwrap();
+    // The same file again, forced (by default it is skipped): every event
+    // with an id is a duplicate; only events without an id (which cannot
+    // be recognised) are stored again.
+    let out = w
+        .cmd("ingest")
+        .args(["--force", "events.ndjson"])
+        .output()
+        .unwrap();
     assert_exit(&out, 0);
     assert_stderr_has(&out, &["stored 2 events, 4 duplicates, 0 rejected"]);
     assert_eq!(events_count(&w), 7);
@@ -470,7 +475,11 @@ fn reingesting_a_file_with_ids_stores_nothing_twice() {
         .map(|i| pageview("2026-11-21T10:00:00Z", "shop", "s1", "v1", "/a").id(&format!("e{i}")))
         .collect();
     w.ingest("events.ndjson", &events);
-    let out = w.cmd("ingest").arg("events.ndjson").output().unwrap();
+    let out = w
+        .cmd("ingest")
+        .args(["--force", "events.ndjson"])
+        .output()
+        .unwrap();
     assert_exit(&out, 0);
     assert_stderr_has(&out, &["stored 0 events, 20 duplicates, 0 rejected"]);
     assert_eq!(events_count(&w), 20);
@@ -681,6 +690,11 @@ fn killed_ingest_rolls_back_and_a_rerun_stores_each_event_once() {
         stored_before
     );
     assert_eq!(w.sql_i64("SELECT count(*) FROM event_ids"), stored_before);
+    assert_eq!(
+        w.sql_i64("SELECT count(*) FROM ingested_files WHERE path LIKE '%big.ndjson'"),
+        0,
+        "a file read in part is not remembered"
+    );
     let out = w.cmd("ingest").arg("big.ndjson").output().unwrap();
     assert_exit(&out, 0);
     assert_stderr_has(
@@ -695,6 +709,10 @@ fn killed_ingest_rolls_back_and_a_rerun_stores_each_event_once() {
         ],
     );
     assert_eq!(events_count(&w), total as i64);
+    assert_eq!(
+        w.sql_i64("SELECT count(*) FROM ingested_files WHERE path LIKE '%big.ndjson'"),
+        1
+    );
     assert_eq!(
         w.sql_i64(
             "SELECT count(*) FROM job_runs WHERE status = 'failed' AND message LIKE 'interrupted%'"
@@ -822,7 +840,7 @@ fn a_version_2_store_is_upgraded_with_its_events_and_keys() {
         "later.ndjson",
         &[pageview("2026-11-20T10:01:00Z", "shop", "s1", "v1", "/a")],
     );
-    assert_eq!(w.sql_i64("PRAGMA user_version"), 3);
+    assert_eq!(w.sql_i64("PRAGMA user_version"), MIGRATIONS.len() as i64);
     let t = ms("2026-11-20T10:00:00Z");
     assert_eq!(
         w.sql_rows("SELECT id, batch, ts, session_id, visitor_id FROM events ORDER BY id"),
@@ -866,4 +884,478 @@ fn more_events_in_one_millisecond_than_the_key_holds_is_refused_with_the_reason(
         &["more than 16,384 events share the millisecond 2026-11-20T10:00:00.123Z"],
     );
     assert_eq!(events_count(&w), 0, "the batch is rolled back whole");
+}
+
+// --- issue 16: input files remembered, crashed workers, Unix seconds,
+// physical line numbers ---
+
+/// `n` pageviews without ids, one a minute from 2026-11-21 10:00Z, then
+/// one line that is not JSON.
+fn events_and_a_bad_line(n: usize) -> String {
+    let mut text = ndjson(
+        &(0..n)
+            .map(|i| {
+                pageview(
+                    &format!("2026-11-21T10:{i:02}:00Z"),
+                    "shop",
+                    "s1",
+                    "v1",
+                    &format!("/p{i}"),
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
+    text.push_str("not json\n");
+    text
+}
+
+#[test]
+fn a_file_with_a_rejected_line_ingested_again_is_skipped_and_stores_nothing_twice() {
+    let w = Workdir::new();
+    w.write("events.ndjson", &events_and_a_bad_line(5));
+    // What the old crontab line did: exit 1 kept the file in incoming/,
+    // and the next run read it again. Its events have no ids.
+    let out = w.cmd("ingest").arg("events.ndjson").output().unwrap();
+    assert_exit(&out, 1);
+    assert_stderr_has(&out, &["stored 5 events, 0 duplicates, 1 rejected"]);
+    let out = w.cmd("ingest").arg("events.ndjson").output().unwrap();
+    assert_exit(&out, 0);
+    assert_stderr_has(
+        &out,
+        &[
+            "stored 0 events, 0 duplicates, 0 rejected, 0 days marked for re-aggregation; skipped 1 file already ingested: events.ndjson (use --force to read it again)",
+        ],
+    );
+    assert_eq!(events_count(&w), 5);
+    let remembered = w.sql_rows("SELECT size, lines, format FROM ingested_files");
+    let size = std::fs::metadata(w.path("events.ndjson")).unwrap().len();
+    assert_eq!(remembered, vec![row(&[&size.to_string(), "6", "ndjson"])]);
+}
+
+#[test]
+fn the_crontab_ingest_line_moves_files_with_rejects_away_and_counts_nothing_twice() {
+    let w = Workdir::new();
+    let crontab =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/crontab.example")).unwrap();
+    let line = crontab
+        .lines()
+        .find(|l| !l.starts_with('#') && l.contains("/ingest "))
+        .expect("crontab.example has an ingest line");
+    // The command after the five time fields, with the placeholders filled.
+    let command = line
+        .split_whitespace()
+        .skip(5)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_ingest"))
+        .parent()
+        .unwrap();
+    let command = command
+        .replace("/opt/cronlytics/target/release", bin_dir.to_str().unwrap())
+        .replace("/var/lib/cronlytics", w.root().to_str().unwrap());
+    for dir in ["incoming/done", "logs"] {
+        std::fs::create_dir_all(w.path(dir)).unwrap();
+    }
+    let run_cron_line = || {
+        let status = std::process::Command::new("sh")
+            .args(["-c", &command])
+            .env("CRONLYTICS_DB", &w.db)
+            .env("CRONLYTICS_ARTIFACTS", &w.artifacts)
+            .env("CRONLYTICS_NOW", NOW)
+            .env_remove("CRONLYTICS_CONFIG")
+            .status()
+            .unwrap();
+        assert!(status.success() || status.code() == Some(1));
+    };
+    let text = events_and_a_bad_line(4);
+    w.write("incoming/a.ndjson", &text);
+    run_cron_line();
+    assert!(
+        w.path("incoming/done/a.ndjson").exists(),
+        "a file with a rejected line (exit 1) is moved to done/"
+    );
+    assert!(!w.path("incoming/a.ndjson").exists());
+    // The shipper delivers the same content again, under another name,
+    // and cron runs again: nothing is stored twice, the file moves on.
+    w.write("incoming/a-again.ndjson", &text);
+    run_cron_line();
+    run_cron_line();
+    assert_eq!(events_count(&w), 4);
+    assert!(w.path("incoming/done/a-again.ndjson").exists());
+    let log = w.read("logs/ingest.log");
+    assert!(
+        log.contains("skipped 1 file already ingested: a-again.ndjson"),
+        "{log}"
+    );
+    // A file the store cannot take (exit 2) stays in incoming/.
+    w.write("incoming/broken.csv", "no,header,here\n1,2,3\n");
+    run_cron_line();
+    assert!(w.path("incoming/broken.csv").exists());
+}
+
+#[test]
+fn force_reads_an_ingested_file_again() {
+    let w = Workdir::new();
+    w.ingest(
+        "events.ndjson",
+        &[pageview("2026-11-21T10:00:00Z", "shop", "s1", "v1", "/a")],
+    );
+    let out = w
+        .cmd("ingest")
+        .args(["--force", "events.ndjson"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    assert_stderr_has(&out, &["stored 1 events, 0 duplicates, 0 rejected"]);
+    let text = stderr(&out);
+    assert!(!text.contains("skipped"), "{text}");
+    assert_eq!(events_count(&w), 2, "--force reads it again on purpose");
+    assert_eq!(w.sql_i64("SELECT count(*) FROM ingested_files"), 1);
+}
+
+#[test]
+fn a_copy_under_another_name_is_skipped_and_stdin_is_never_remembered() {
+    let w = Workdir::new();
+    let events = [
+        pageview("2026-11-21T10:00:00Z", "shop", "s1", "v1", "/a"),
+        pageview("2026-11-21T10:01:00Z", "shop", "s1", "v1", "/b"),
+    ];
+    w.ingest("in/events.ndjson", &events);
+    std::fs::copy(w.path("in/events.ndjson"), w.path("copy.ndjson")).unwrap();
+    std::fs::rename(w.path("in/events.ndjson"), w.path("renamed.ndjson")).unwrap();
+    let out = w
+        .cmd("ingest")
+        .args(["copy.ndjson", "renamed.ndjson"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    assert_stderr_has(
+        &out,
+        &[
+            "stored 0 events, 0 duplicates, 0 rejected, 0 days marked for re-aggregation; skipped 2 files already ingested: copy.ndjson, renamed.ndjson (use --force to read them again)",
+        ],
+    );
+    assert_eq!(events_count(&w), 2);
+
+    // Stdin has no identity to remember: the same lines are read again.
+    for _ in 0..2 {
+        let out = w
+            .cmd("ingest")
+            .arg("-")
+            .write_stdin(ndjson(&events))
+            .output()
+            .unwrap();
+        assert_exit(&out, 0);
+        assert_stderr_has(&out, &["stored 2 events"]);
+    }
+    assert_eq!(events_count(&w), 6);
+    assert_eq!(w.sql_i64("SELECT count(*) FROM ingested_files"), 1);
+
+    // A file given twice in one run is refused before anything is read.
+    let out = w
+        .cmd("ingest")
+        .args(["--force", "copy.ndjson", "./copy.ndjson"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 2);
+    assert_stderr_has(&out, &["the input file ./copy.ndjson is given twice"]);
+}
+
+#[test]
+fn a_file_that_grew_is_read_from_where_the_last_run_stopped() {
+    let w = Workdir::new();
+    let first = [
+        pageview("2026-11-21T10:00:00Z", "shop", "s1", "v1", "/a"),
+        pageview("2026-11-21T10:01:00Z", "shop", "s1", "v1", "/b"),
+    ];
+    w.ingest("events.ndjson", &first);
+    let mut text = ndjson(&first);
+    text.push_str(&ndjson(&[pageview(
+        "2026-11-21T10:02:00Z",
+        "shop",
+        "s1",
+        "v1",
+        "/c",
+    )]));
+    text.push_str("not json\n");
+    w.write("events.ndjson", &text);
+    let out = w.cmd("ingest").arg("events.ndjson").output().unwrap();
+    assert_exit(&out, 1);
+    assert_stderr_has(
+        &out,
+        &[
+            "stored 1 events, 0 duplicates, 1 rejected",
+            "continued 1 file that grew since it was ingested: events.ndjson from line 3",
+        ],
+    );
+    assert_eq!(
+        w.sql_rows("SELECT l.value FROM events e JOIN labels l ON l.id = e.label_id ORDER BY e.id"),
+        vec![row(&["/a"]), row(&["/b"]), row(&["/c"])]
+    );
+    let rejects = parse_ndjson(
+        &std::fs::read_to_string(w.artifacts.join("rejects/ingest-20261122T060000Z.ndjson"))
+            .unwrap(),
+    );
+    assert_eq!(rejects[0]["line"], 4, "physical line numbers go on");
+    // Both contents are remembered: the grown file is skipped next time,
+    // and so is a copy of the shorter one.
+    let out = w.cmd("ingest").arg("events.ndjson").output().unwrap();
+    assert_exit(&out, 0);
+    assert_stderr_has(&out, &["skipped 1 file already ingested: events.ndjson"]);
+    assert_eq!(w.sql_i64("SELECT count(*) FROM ingested_files"), 2);
+
+    // A CSV file that grew keeps its header.
+    let header = "ts,site,kind,session,visitor,path\n";
+    let row1 = "2026-11-21T11:00:00Z,blog,pageview,s2,v2,/x\n";
+    w.write("events.csv", &format!("{header}{row1}"));
+    let out = w.cmd("ingest").arg("events.csv").output().unwrap();
+    assert_exit(&out, 0);
+    w.write(
+        "events.csv",
+        &format!("{header}{row1}2026-11-21T11:01:00Z,blog,pageview,s2,v2,/y\n2026-11-21T11:02:00Z,blog,click,s2,v2,/z\n"),
+    );
+    let out = w.cmd("ingest").arg("events.csv").output().unwrap();
+    assert_exit(&out, 1);
+    assert_stderr_has(
+        &out,
+        &[
+            "stored 1 events, 0 duplicates, 1 rejected",
+            "events.csv from line 3",
+        ],
+    );
+    let rejects = parse_ndjson(
+        &std::fs::read_to_string(w.artifacts.join("rejects/ingest-20261122T060000Z-2.ndjson"))
+            .unwrap(),
+    );
+    assert_eq!(
+        (rejects[0]["line"].clone(), rejects[0]["file"].clone()),
+        (json!(4), json!("events.csv"))
+    );
+    assert_eq!(
+        w.sql_i64(
+            "SELECT count(*) FROM events e JOIN sites s ON s.id = e.site_id WHERE s.name = 'blog'"
+        ),
+        2
+    );
+
+    // A file changed within what was read is another content: read whole.
+    let mut changed = ndjson(&first).replace("/a", "/A");
+    changed.push_str(&ndjson(&[pageview(
+        "2026-11-21T10:05:00Z",
+        "shop",
+        "s1",
+        "v1",
+        "/d",
+    )]));
+    w.write("events.ndjson", &changed);
+    let out = w.cmd("ingest").arg("events.ndjson").output().unwrap();
+    assert_exit(&out, 0);
+    assert_stderr_has(&out, &["stored 3 events, 0 duplicates, 0 rejected"]);
+}
+
+/// A config with batches of 500 events, and 10,000 events with ids.
+fn multi_batch_input(w: &Workdir) -> std::path::PathBuf {
+    w.write("big.ndjson", &many_events(10_000));
+    w.write("batches.toml", "[ingest]\nbatch_size = 500\n")
+}
+
+/// Run ingest over [`multi_batch_input`] with `CRONLYTICS_FAULT=point`.
+fn ingest_with_fault(w: &Workdir, config: &std::path::Path, point: &str) -> std::process::Output {
+    w.cmd("ingest")
+        .arg("--config")
+        .arg(config)
+        .arg("big.ndjson")
+        .env("CRONLYTICS_FAULT", point)
+        .output()
+        .unwrap()
+}
+
+/// After a crash: whole batches or none, the file not remembered, and a
+/// rerun without the fault stores every event exactly once.
+fn check_whole_batches_and_rerun(w: &Workdir, config: &std::path::Path) {
+    let stored = events_count(w);
+    assert_eq!(stored % 500, 0, "{stored} events: whole batches only");
+    assert!(stored < 10_000, "the run stopped before the end");
+    assert_eq!(w.sql_i64("SELECT count(*) FROM ingested_files"), 0);
+    let out = w
+        .cmd("ingest")
+        .arg("--config")
+        .arg(config)
+        .arg("big.ndjson")
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    assert_stderr_has(
+        &out,
+        &[&format!(
+            "stored {} events, {} duplicates",
+            thousands(10_000 - stored),
+            thousands(stored)
+        )],
+    );
+    assert_eq!(events_count(w), 10_000);
+    assert_eq!(w.sql_i64("SELECT count(*) FROM ingested_files"), 1);
+}
+
+fn check_worker_panic(point: &str, thread: &str) {
+    let w = Workdir::new();
+    let config = multi_batch_input(&w);
+    let alert_log = w.path("alert.json");
+    let config_text = format!(
+        "{}[alert]\ncommand = \"cat > '{}'\"\n",
+        std::fs::read_to_string(&config).unwrap(),
+        alert_log.display()
+    );
+    std::fs::write(&config, config_text).unwrap();
+    let out = ingest_with_fault(&w, &config, point);
+    assert_exit(&out, 2);
+    assert_stderr_has(
+        &out,
+        &[&format!(
+            "ingest error: the {thread} thread panicked: fault injected at {point}"
+        )],
+    );
+    let runs = w.sql_rows("SELECT status, exit_code, message FROM job_runs");
+    assert_eq!(runs.len(), 1);
+    assert_eq!(&runs[0][..2], &["failed".to_string(), "2".to_string()]);
+    assert!(
+        runs[0][2].contains(&format!("the {thread} thread panicked")),
+        "{runs:?}"
+    );
+    let alert: Value = serde_json::from_str(&std::fs::read_to_string(&alert_log).unwrap()).unwrap();
+    assert_eq!(alert["status"], "failed");
+    check_whole_batches_and_rerun(&w, &config);
+}
+
+#[test]
+fn a_panic_in_the_parsing_thread_fails_the_run_after_whole_batches() {
+    check_worker_panic("ingest-parse", "parsing");
+}
+
+#[test]
+fn a_panic_in_the_resolving_thread_fails_the_run_after_whole_batches() {
+    check_worker_panic("ingest-resolve", "resolving");
+}
+
+/// The writer's fault point lies between a batch's rows and its COMMIT:
+/// nothing of that batch is stored. (That the runner turns a panic of the
+/// main thread into exit 2 and a failed run is tested with the runner.)
+#[test]
+fn a_crash_between_a_batch_and_its_commit_stores_nothing_of_it() {
+    let w = Workdir::new();
+    let config = multi_batch_input(&w);
+    let out = ingest_with_fault(&w, &config, "ingest-write");
+    assert!(!out.status.success(), "the run must fail");
+    assert_eq!(events_count(&w), 0);
+    check_whole_batches_and_rerun(&w, &config);
+}
+
+#[test]
+fn integer_ts_in_unix_seconds_is_rejected_with_the_reason() {
+    let w = Workdir::new();
+    let ok = pageview("2026-11-21T10:00:00Z", "shop", "s1", "v1", "/a");
+    w.write(
+        "events.ndjson",
+        &ndjson(&[
+            ok.clone().with("ts", 1_793_613_600i64),
+            ok.clone().with("ts", 99_999_999_999i64),
+            ok.clone().with("ts", 100_000_000_000i64),
+            ok.with("ts", 1_793_613_600_000i64),
+        ]),
+    );
+    w.write(
+        "events.csv",
+        "ts,site,kind,session,visitor,path\n1793613600,shop,pageview,s1,v1,/a\n1793613600000,shop,pageview,s1,v1,/a\n",
+    );
+    let out = w
+        .cmd("ingest")
+        .args(["events.ndjson", "events.csv"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 1);
+    assert_stderr_has(&out, &["stored 3 events, 0 duplicates, 3 rejected"]);
+    let rejects = parse_ndjson(
+        &std::fs::read_to_string(w.artifacts.join("rejects/ingest-20261122T060000Z.ndjson"))
+            .unwrap(),
+    );
+    let got: Vec<(String, u64, String)> = rejects
+        .iter()
+        .map(|r| {
+            (
+                r["file"].as_str().unwrap().to_string(),
+                r["line"].as_u64().unwrap(),
+                r["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let seconds = "ts: 1793613600 looks like Unix seconds; ts must be RFC 3339 or Unix milliseconds (1793613600000)";
+    assert_eq!(
+        got,
+        vec![
+            ("events.ndjson".to_string(), 1, seconds.to_string()),
+            (
+                "events.ndjson".to_string(),
+                2,
+                "ts: 99999999999 looks like Unix seconds; ts must be RFC 3339 or Unix milliseconds (99999999999000)".to_string()
+            ),
+            ("events.csv".to_string(), 2, seconds.to_string()),
+        ]
+    );
+}
+
+/// The line number of every reject of `file` in the run's rejects file.
+fn rejected_lines(w: &Workdir, file: &str) -> Vec<u64> {
+    let path = w.artifacts.join("rejects/ingest-20261122T060000Z.ndjson");
+    parse_ndjson(&std::fs::read_to_string(path).unwrap())
+        .iter()
+        .filter(|r| r["file"] == file)
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn rejects_carry_physical_line_numbers_whatever_the_line_ends() {
+    let w = Workdir::new();
+    let good = "2026-11-21T10:00:00Z,shop,pageview,s1,v1,/a";
+    let bad = "2026-11-21T10:00:00Z,shop,click,s1,v1,/a";
+    // Lines: 1 header, 2 good, 3 bad, 4 blank, 5-6 a good record with a
+    // quoted path over two lines, 7-8 a bad one, 9 bad, without a line end.
+    let csv_lines = |end: &str| {
+        let multi = |kind: &str| format!("2026-11-21T10:00:00Z,shop,{kind},s1,v1,\"/x{end}y\"");
+        let (good_multi, bad_multi) = (multi("pageview"), multi("click"));
+        format!(
+            "ts,site,kind,session,visitor,path{end}{good}{end}{bad}{end}{end}{good_multi}{end}{bad_multi}{end}{bad}"
+        )
+    };
+    let ndjson_lines = |end: &str| {
+        let good = pageview("2026-11-21T10:00:00Z", "shop", "s1", "v1", "/a").line();
+        format!("{good}{end}not json{end}{end}{good}{end}{{\"ts\":1}}{end}")
+    };
+    let mut inputs = Vec::new();
+    for (name, bom, end) in [
+        ("lf", "", "\n"),
+        ("crlf", "", "\r\n"),
+        ("bom-lf", "\u{feff}", "\n"),
+        ("bom-crlf", "\u{feff}", "\r\n"),
+    ] {
+        let csv = format!("{name}.csv");
+        w.write(&csv, &format!("{bom}{}", csv_lines(end)));
+        let nd = format!("{name}.ndjson");
+        w.write(&nd, &format!("{bom}{}", ndjson_lines(end)));
+        inputs.push(csv);
+        inputs.push(nd);
+    }
+    let out = w.cmd("ingest").args(&inputs).output().unwrap();
+    assert_exit(&out, 1);
+    for input in &inputs {
+        let want: &[u64] = if input.ends_with(".csv") {
+            &[3, 7, 9]
+        } else {
+            &[2, 5]
+        };
+        assert_eq!(rejected_lines(&w, input), want, "{input}");
+    }
+    // Every good line or record is stored, two per input, the first line
+    // after a BOM too.
+    assert_eq!(events_count(&w), 16);
 }

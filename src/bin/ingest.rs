@@ -27,6 +27,9 @@ struct Args {
     /// Where rejected lines go (default: <artifacts>/rejects/ingest-<UTC timestamp>.ndjson).
     #[arg(long, value_name = "PATH")]
     rejects: Option<PathBuf>,
+    /// Read files again whose content an earlier run has stored (by default they are skipped, and a file that grew is read from where it stopped).
+    #[arg(long)]
+    force: bool,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
             FormatArg::Csv => Format::Csv,
         }),
         rejects: args.rejects,
+        force: args.force,
     });
     job::run(JobSpec::creating("ingest"), &args.common, |ctx| {
         run.attempt(ctx)

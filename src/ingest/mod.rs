@@ -1,35 +1,40 @@
 //! `ingest`: load NDJSON or CSV events into the store.
 //!
-//! Three threads in a pipeline: one reads, parses and checks lines into
-//! chunks, one resolves chunks into rows (`resolve`), and the calling thread
-//! writes batches, one transaction each (`writer`); bounded channels between
-//! them keep memory flat whatever the input size. The state lives across the job runner's attempts: a batch
-//! whose commit failed (store busy) is written again on the next attempt, and
-//! nothing is read twice, so even stdin can be retried exactly.
+//! Three threads in a pipeline (`pipeline`): one reads, parses and checks
+//! lines into chunks (`source`, `parse`), one resolves chunks into rows
+//! (`resolve`), and the calling thread writes batches, one transaction each
+//! (`writer`); bounded channels between them keep memory flat whatever the
+//! input size. The state lives across the job runner's attempts: a batch
+//! whose commit failed (store busy) is written again on the next attempt,
+//! and nothing is read twice, so even stdin can be retried exactly. Input
+//! files read to their end are remembered (`inputs`), so that a file given
+//! again is skipped and one that grew is read from where it stopped.
 
+pub mod inputs;
 pub mod keycache;
 pub mod keyfilter;
 pub mod parse;
+mod pipeline;
 mod rejects;
 pub mod resolve;
+mod source;
 pub mod writer;
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
-use std::thread::JoinHandle;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::job::{JobContext, JobOutcome, Severity, usage};
 use crate::util::thousands;
-use parse::{ParsedEvent, parse_csv_record, parse_json_line};
+use inputs::{FileInfo, Plan};
+use pipeline::{Commit, Msg, Workers};
 use rejects::RejectsFile;
-use resolve::{Chunk, KeysUpto, ResolvedBatch, Resolver};
+use resolve::{KeysUpto, Resolver};
+use source::Source;
 
 /// Input formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +52,13 @@ impl Format {
             Format::Ndjson
         }
     }
+
+    fn name(self) -> &'static str {
+        match self {
+            Format::Ndjson => "ndjson",
+            Format::Csv => "csv",
+        }
+    }
 }
 
 /// What the user asked of `ingest`.
@@ -58,32 +70,16 @@ pub struct IngestOptions {
     pub format: Option<Format>,
     /// Where rejected lines go (default under the artifacts).
     pub rejects: Option<PathBuf>,
-}
-
-/// Lines per message from the reader thread.
-const CHUNK_LINES: usize = 4096;
-/// Bytes of event text above which a chunk is resolved early.
-const CHUNK_TEXT_BYTES: usize = 1 << 30;
-
-enum Item<'a> {
-    Event(ParsedEvent<'a>),
-    Reject(rejects::Reject),
-}
-
-/// What the reader thread sends the writer.
-enum Msg {
-    Rejects(Vec<rejects::Reject>, u64),
-    Batch(ResolvedBatch, u64),
-    /// Reading or resolving failed; nothing more will come.
-    Failed(anyhow::Error),
+    /// Read files whose content is stored already again, whole.
+    pub force: bool,
 }
 
 /// State that outlives one attempt.
 pub struct IngestRun {
     options: IngestOptions,
     started: Option<Started>,
-    /// A batch received but not yet committed.
-    pending: Option<ResolvedBatch>,
+    /// Received but not yet committed.
+    pending: Option<Box<Commit>>,
     rejects: Option<RejectsFile>,
     stored: u64,
     duplicates: u64,
@@ -93,13 +89,14 @@ pub struct IngestRun {
     finished_reading: bool,
     /// New sessions and visitors committed since the last key flush.
     unflushed: writer::KeyEntries,
+    /// Files left unread: their content is stored already.
+    skipped: Vec<String>,
+    /// Files that grew since an earlier run, with the first line read.
+    continued: Vec<(String, u64)>,
 }
 
 struct Started {
-    rx: Receiver<Msg>,
-    /// Committed batches, back to the resolving thread for reuse.
-    spent: Sender<ResolvedBatch>,
-    reader: Option<JoinHandle<()>>,
+    workers: Workers,
     progress: ProgressBar,
     committed: Arc<AtomicU64>,
     keys_upto: Arc<KeysUpto>,
@@ -119,6 +116,8 @@ impl IngestRun {
             reader_error: None,
             finished_reading: false,
             unflushed: writer::KeyEntries::default(),
+            skipped: Vec::new(),
+            continued: Vec::new(),
         }
     }
 
@@ -141,17 +140,28 @@ impl IngestRun {
         }
         let started = self.started.as_mut().expect("started above");
         loop {
-            if let Some(batch) = &self.pending {
-                let counts = writer::write_batch(&mut store.conn, batch)?;
-                started.committed.store(batch.number, Ordering::Release);
+            if let Some(commit) = &self.pending {
+                let rejects = self.rejects.as_mut().expect("rejects file set at start");
+                if !commit.files.is_empty() {
+                    // The rejects of a file reach the disk before the
+                    // store says the file is read.
+                    rejects.flush()?;
+                }
+                let counts = writer::write_batch(
+                    &mut store.conn,
+                    commit.batch.as_ref(),
+                    &commit.files,
+                    ctx.now_ms(),
+                )?;
                 self.stored += counts.stored;
                 self.duplicates += counts.duplicates;
                 self.marked.extend(counts.marked);
-                self.unflushed.add(batch);
-                // Its vectors go back to be filled again: a fresh batch
-                // of this size costs page faults and zeroed pages.
-                if let Some(written) = self.pending.take() {
-                    let _ = started.spent.send(written);
+                if let Some(written) = self.pending.take().and_then(|c| c.batch) {
+                    started.committed.store(written.number, Ordering::Release);
+                    self.unflushed.add(&written);
+                    // Its vectors go back to be filled again: a fresh batch
+                    // of this size costs page faults and zeroed pages.
+                    let _ = started.workers.spent.send(written);
                 }
                 if self.unflushed.len() >= writer::KEY_FLUSH_LIMIT {
                     started
@@ -165,7 +175,7 @@ impl IngestRun {
             if self.finished_reading {
                 break;
             }
-            match started.rx.recv() {
+            let failure = match started.workers.rx.recv() {
                 Ok(Msg::Rejects(rejects, bytes)) => {
                     started.progress.inc(bytes);
                     let file = self.rejects.as_mut().expect("rejects file set at start");
@@ -173,26 +183,39 @@ impl IngestRun {
                         self.rejected += 1;
                         file.write(r)?;
                     }
+                    None
                 }
-                Ok(Msg::Batch(batch, bytes)) => {
+                Ok(Msg::Commit(commit, bytes)) => {
                     started.progress.inc(bytes);
-                    self.pending = Some(batch);
+                    self.pending = Some(commit);
+                    None
                 }
-                Ok(Msg::Failed(e)) => {
-                    // Not retried: the input cannot be read again from where
-                    // it failed.
-                    let text = format!("{e:#}");
-                    self.reader_error = Some(text.clone());
+                Ok(Msg::End) => {
                     self.finished_reading = true;
-                    return Err(anyhow::anyhow!("{text}"));
+                    started.workers.join(true).err()
                 }
-                Err(_) => self.finished_reading = true,
+                Ok(Msg::Failed(e)) => Some(e),
+                // Closed without saying the input ended: the resolving
+                // thread died.
+                Err(_) => Some(
+                    started
+                        .workers
+                        .join(false)
+                        .err()
+                        .unwrap_or_else(|| anyhow::anyhow!("the resolving thread stopped")),
+                ),
+            };
+            if let Some(e) = failure {
+                // Not retried: the input cannot be read again from where
+                // it failed.
+                let text = format!("{e:#}");
+                self.reader_error = Some(text.clone());
+                self.finished_reading = true;
+                started.progress.finish_and_clear();
+                return Err(anyhow::anyhow!("{text}"));
             }
         }
         started.progress.finish_and_clear();
-        if let Some(handle) = started.reader.take() {
-            let _ = handle.join();
-        }
         if !self.unflushed.is_empty() {
             started
                 .keys_upto
@@ -207,7 +230,8 @@ impl IngestRun {
     }
 
     /// Open every input before storing anything, so that a missing file
-    /// stops the run with nothing half-stored, then start the reader.
+    /// stops the run with nothing half-stored, decide which files (or which
+    /// of their parts) are new, then start the workers.
     fn start(
         &mut self,
         ctx: &JobContext,
@@ -217,34 +241,53 @@ impl IngestRun {
         let mut sources = Vec::new();
         let mut total_bytes = 0u64;
         let mut stdin_used = false;
+        let mut opened: Vec<((u64, u64), &str)> = Vec::new();
         for input in &self.options.inputs {
             let format = self
                 .options
                 .format
                 .unwrap_or_else(|| Format::for_path(input));
-            let reader: Box<dyn BufRead + Send> = if input == "-" {
+            if input == "-" {
                 if stdin_used {
                     return Err(usage("'-' (stdin) is given twice"));
                 }
                 stdin_used = true;
-                Box::new(BufReader::with_capacity(1 << 20, std::io::stdin()))
+                sources.push(Source::stdin(format == Format::Csv)?);
+                continue;
+            }
+            let mut file = File::open(input)
+                .map_err(|e| usage(format!("cannot read the input file {input}: {e}")))?;
+            let meta = file
+                .metadata()
+                .map_err(|e| usage(format!("cannot read the input file {input}: {e}")))?;
+            if meta.is_dir() {
+                return Err(usage(format!(
+                    "the input {input} is a directory: give the files in it"
+                )));
+            }
+            let identity = inputs::identity(&meta);
+            if let Some((_, first)) = opened.iter().find(|(id, _)| *id == identity) {
+                return Err(usage(format!(
+                    "the input file {input} is given twice (also as {first}): give it once"
+                )));
+            }
+            opened.push((identity, input));
+            let plan = if self.options.force {
+                Plan::whole()
             } else {
-                let file = File::open(input)
-                    .map_err(|e| usage(format!("cannot read the input file {input}: {e}")))?;
-                if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
-                    return Err(usage(format!(
-                        "the input {input} is a directory: give the files in it"
-                    )));
-                }
-                total_bytes += file.metadata().map(|m| m.len()).unwrap_or(0);
-                Box::new(BufReader::with_capacity(1 << 20, file))
+                inputs::plan(&store.conn, &mut file, meta.len())
+                    .map_err(|e| e.context(format!("cannot read the input file {input}")))?
             };
-            let name = if input == "-" { "-" } else { input.as_str() }.to_string();
-            let source = match format {
-                Format::Ndjson => Source::Ndjson { name, reader },
-                Format::Csv => Source::csv(name, reader)?,
+            let Plan::Read { offset, digest } = plan else {
+                self.skipped.push(input.clone());
+                continue;
             };
-            sources.push(source);
+            if offset > 0 {
+                self.continued.push((input.clone(), digest.lines() + 1));
+            }
+            total_bytes += meta.len().saturating_sub(offset);
+            let info = FileInfo::new(input, &meta, format.name());
+            sources.push(Source::file(file, info, digest)?);
         }
         let rejects_path =
             self.options.rejects.clone().unwrap_or_else(|| {
@@ -273,81 +316,22 @@ impl IngestRun {
         let committed = Arc::new(AtomicU64::new(0));
         let upto = Arc::new(KeysUpto::default());
         upto.set(keys_upto);
-        let mut resolver = Resolver::new(
+        let resolver = Resolver::new(
             store.reopen_read_only(ctx.settings.file.store.busy_timeout_ms)?,
             ctx.settings.tz,
             committed.clone(),
             upto.clone(),
             expected_new_keys(total_bytes),
         )?;
-        let batch_size = ctx.settings.file.ingest.batch_size;
-        let purged_before = store.purged_before()?;
-        let (tx, rx) = sync_channel::<Msg>(2);
-        // Two threads beside the writer: one reads and parses, one resolves;
-        // chunks go back to the reader to be filled again.
-        let (chunks_tx, chunks_rx) = sync_channel::<Parsed>(4);
-        let (recycle_tx, recycle_rx) = channel::<Chunk>();
-        let (spent_tx, spent_rx) = channel::<ResolvedBatch>();
-        let parser = std::thread::spawn(move || {
-            let mut sink = ParseSink {
-                tx: chunks_tx,
-                recycle: recycle_rx,
-                bytes: 0,
-                purged_before,
-                chunk: Chunk::default(),
-                rejects: Vec::new(),
-            };
-            for source in sources {
-                if let Err(e) = source.read_into(&mut sink) {
-                    let _ = sink.tx.send(Parsed::Failed(e));
-                    return;
-                }
-            }
-            let _ = sink.send_chunk();
-        });
-        let log = ctx.log.clone();
-        let reader = std::thread::spawn(move || {
-            let mut sink = BatchSink {
-                tx: &tx,
-                spent: spent_rx,
-                resolver: &mut resolver,
-                batch_size,
-                bytes: 0,
-            };
-            for parsed in chunks_rx {
-                let result = match parsed {
-                    Parsed::Chunk {
-                        mut chunk,
-                        rejects,
-                        bytes,
-                    } => {
-                        sink.bytes += bytes;
-                        let result = sink.resolve_chunk(&mut chunk, rejects);
-                        let _ = recycle_tx.send(chunk);
-                        result
-                    }
-                    Parsed::Failed(e) => Err(e),
-                };
-                if let Err(e) = result {
-                    let _ = tx.send(Msg::Failed(e));
-                    return;
-                }
-            }
-            if let Err(e) = sink.flush() {
-                let _ = tx.send(Msg::Failed(e));
-            }
-            let _ = parser.join();
-            let (looked_up, found) = sink.resolver.lookups();
-            log.debug(format!(
-                "looked up {} keys the cache did not hold; the store had {}",
-                thousands(looked_up),
-                thousands(found)
-            ));
-        });
+        let workers = Workers::start(
+            sources,
+            resolver,
+            ctx.settings.file.ingest.batch_size,
+            store.purged_before()?,
+            ctx.log.clone(),
+        )?;
         self.started = Some(Started {
-            rx,
-            spent: spent_tx,
-            reader: Some(reader),
+            workers,
             progress,
             committed,
             keys_upto: upto,
@@ -371,6 +355,27 @@ impl IngestRun {
         if let Some(path) = &rejects_path {
             message.push_str(&format!(" (rejected lines in {})", path.display()));
         }
+        if !self.continued.is_empty() {
+            let files: Vec<String> = self
+                .continued
+                .iter()
+                .map(|(name, line)| format!("{name} from line {line}"))
+                .collect();
+            message.push_str(&format!(
+                "; continued {} that grew since it was ingested: {}",
+                plural(files.len(), "file"),
+                files.join(", ")
+            ));
+        }
+        if !self.skipped.is_empty() {
+            let n = self.skipped.len();
+            message.push_str(&format!(
+                "; skipped {} already ingested: {} (use --force to read {} again)",
+                plural(n, "file"),
+                self.skipped.join(", "),
+                if n == 1 { "it" } else { "them" }
+            ));
+        }
         if marked > 0 {
             ctx.log
                 .debug("marked days will be rolled up again by the next aggregate");
@@ -384,246 +389,12 @@ impl IngestRun {
     }
 }
 
-impl Drop for IngestRun {
-    fn drop(&mut self) {
-        // A final failure still keeps the rejects of what was read.
-        if let Some(r) = self.rejects.take() {
-            let _ = r.finish();
-        }
-    }
-}
-
-enum Source {
-    Ndjson {
-        name: String,
-        reader: Box<dyn BufRead + Send>,
-    },
-    Csv {
-        name: String,
-        reader: csv::Reader<Box<dyn BufRead + Send>>,
-        headers: Vec<String>,
-    },
-}
-
-impl Source {
-    fn csv(name: String, reader: Box<dyn BufRead + Send>) -> Result<Source> {
-        let mut reader = csv::ReaderBuilder::new()
-            .flexible(true)
-            .has_headers(true)
-            .from_reader(reader);
-        let headers: Vec<String> = reader
-            .headers()
-            .with_context(|| format!("cannot read the CSV header of {name}"))?
-            .iter()
-            .map(|h| h.trim().to_string())
-            .collect();
-        for required in ["ts", "site", "kind", "session", "visitor"] {
-            if !headers.iter().any(|h| h == required) {
-                return Err(usage(format!(
-                    "the CSV input {name} has no '{required}' column: its header must name the event fields (ts,site,kind,session,visitor,...)"
-                )));
-            }
-        }
-        Ok(Source::Csv {
-            name,
-            reader,
-            headers,
-        })
-    }
-
-    /// Read the whole source into `sink`.
-    fn read_into(self, sink: &mut ParseSink) -> Result<()> {
-        match self {
-            Source::Ndjson { name, mut reader } => {
-                let mut line_no = 0u64;
-                let read = for_each_line(&mut *reader, |raw| {
-                    line_no += 1;
-                    ndjson_line(sink, &name, line_no, raw)
-                });
-                match read {
-                    Ok(result) => result?,
-                    Err(e) => {
-                        return Err(anyhow::Error::new(e)
-                            .context(format!("cannot read {name} after line {line_no}")));
-                    }
-                }
-            }
-            Source::Csv {
-                name,
-                mut reader,
-                headers,
-            } => {
-                let mut record = csv::StringRecord::new();
-                let mut last_pos = reader.position().byte();
-                loop {
-                    match reader.read_record(&mut record) {
-                        Ok(false) => break,
-                        Ok(true) => {
-                            let line_no = record.position().map(|p| p.line()).unwrap_or(0);
-                            let pos = reader.position().byte();
-                            let bytes = pos.saturating_sub(last_pos);
-                            last_pos = pos;
-                            let item = match parse_csv_record(&headers, &record)
-                                .and_then(|e| sink.admit(e))
-                            {
-                                Ok(e) => Item::Event(e),
-                                Err(reason) => Item::Reject(rejects::Reject::new(
-                                    &name,
-                                    line_no,
-                                    reason,
-                                    &csv_line(&record),
-                                )),
-                            };
-                            sink.push(item, bytes)?;
-                        }
-                        Err(e) => {
-                            let line_no = e.position().map(|p| p.line()).unwrap_or(0);
-                            if matches!(e.kind(), csv::ErrorKind::Io(_)) {
-                                return Err(anyhow::Error::new(e)
-                                    .context(format!("cannot read {name} near line {line_no}")));
-                            }
-                            sink.push(
-                                Item::Reject(rejects::Reject::new(
-                                    &name,
-                                    line_no,
-                                    format!("not a valid CSV record: {e}"),
-                                    "",
-                                )),
-                                0,
-                            )?;
-                        }
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// What the parsing thread sends the resolving one.
-enum Parsed {
-    /// Parsed events, the rejected lines read before their end, and the
-    /// input bytes they took.
-    Chunk {
-        chunk: Chunk,
-        rejects: Vec<rejects::Reject>,
-        bytes: u64,
-    },
-    /// Reading failed; nothing more will come.
-    Failed(anyhow::Error),
-}
-
-/// Collects parsed lines into chunks on the parsing thread.
-struct ParseSink {
-    tx: SyncSender<Parsed>,
-    /// Chunks the resolving thread is done with, to fill again.
-    recycle: Receiver<Chunk>,
-    /// Input bytes read since the last chunk (for the progress bar).
-    bytes: u64,
-    /// Events before this instant are rejected (see [`ParseSink::admit`]).
-    purged_before: Option<i64>,
-    chunk: Chunk,
-    rejects: Vec<rejects::Reject>,
-}
-
-impl ParseSink {
-    /// Refuse an event for a day whose raw events retention has deleted:
-    /// that day's rollup is final.
-    fn admit<'e>(&self, e: ParsedEvent<'e>) -> std::result::Result<ParsedEvent<'e>, String> {
-        match self.purged_before {
-            Some(floor) if e.ts_ms < floor => Err(format!(
-                "ts {} is before {}, whose days' raw events retention has deleted: their rollups are final",
-                crate::time::rfc3339_ms(e.ts_ms),
-                crate::time::rfc3339_ms(floor)
-            )),
-            _ => Ok(e),
-        }
-    }
-
-    fn push(&mut self, item: Item, bytes: u64) -> Result<()> {
-        self.bytes += bytes;
-        match item {
-            Item::Event(e) => self.chunk.push(e),
-            Item::Reject(r) => self.rejects.push(r),
-        }
-        // Text offsets are 32-bit: resolve long before they could overflow.
-        if self.chunk.len() + self.rejects.len() >= CHUNK_LINES
-            || self.chunk.text_len() >= CHUNK_TEXT_BYTES
-        {
-            self.send_chunk()?;
-        }
-        Ok(())
-    }
-
-    /// Hand the chunk to the resolving thread.
-    fn send_chunk(&mut self) -> Result<()> {
-        let mut next = self.recycle.try_recv().unwrap_or_default();
-        next.clear();
-        let chunk = std::mem::replace(&mut self.chunk, next);
-        self.tx
-            .send(Parsed::Chunk {
-                chunk,
-                rejects: std::mem::take(&mut self.rejects),
-                bytes: std::mem::take(&mut self.bytes),
-            })
-            .map_err(|_| anyhow::anyhow!("the writer stopped"))
-    }
-}
-
-/// Resolves chunks on the resolving thread and sends exactly `batch_size`
-/// events per batch to the writer.
-struct BatchSink<'a> {
-    tx: &'a SyncSender<Msg>,
-    /// Batches the writer has committed, to be reused.
-    spent: Receiver<ResolvedBatch>,
-    resolver: &'a mut Resolver,
-    batch_size: usize,
-    /// Input bytes read since the last message (for the progress bar).
-    bytes: u64,
-}
-
-impl BatchSink<'_> {
-    fn send(&self, msg: Msg) -> Result<()> {
-        self.tx
-            .send(msg)
-            .map_err(|_| anyhow::anyhow!("the writer stopped"))
-    }
-
-    /// Resolve a chunk (its rejected lines, read before its end, go
-    /// first), sending each full batch.
-    fn resolve_chunk(&mut self, chunk: &mut Chunk, rejects: Vec<rejects::Reject>) -> Result<()> {
-        if !rejects.is_empty() {
-            self.send(Msg::Rejects(rejects, 0))?;
-        }
-        let mut start = 0;
-        while start < chunk.len() {
-            let room = self.batch_size - self.resolver.len();
-            let end = chunk.len().min(start + room);
-            let mut events = std::mem::take(&mut chunk.events);
-            let added = self.resolver.add(chunk, &mut events[start..end]);
-            chunk.events = events;
-            added?;
-            start = end;
-            if self.resolver.len() >= self.batch_size {
-                let bytes = std::mem::take(&mut self.bytes);
-                let spent = self.spent.try_recv().ok();
-                let batch = self.resolver.take_batch(spent)?;
-                self.send(Msg::Batch(batch, bytes))?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Send what is left at the end of the input.
-    fn flush(&mut self) -> Result<()> {
-        let bytes = std::mem::take(&mut self.bytes);
-        if !self.resolver.is_empty() {
-            let batch = self.resolver.take_batch(None)?;
-            self.send(Msg::Batch(batch, bytes))?;
-        } else if bytes > 0 {
-            self.send(Msg::Rejects(Vec::new(), bytes))?;
-        }
-        Ok(())
+/// "1 file", "2 files".
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
     }
 }
 
@@ -636,78 +407,13 @@ fn expected_new_keys(bytes: u64) -> usize {
     (bytes / 256).min(32 << 20) as usize
 }
 
-/// Call `on_line` with each line of `reader` (with its `\n`, the last one
-/// without if the input lacks it) where it lies in the reader's buffer:
-/// only a line cut by the buffer's end is copied, to be completed by the
-/// next read. A read error is the outer error; the first error of
-/// `on_line` stops the reading and is the inner one.
-fn for_each_line(
-    reader: &mut dyn BufRead,
-    mut on_line: impl FnMut(&[u8]) -> Result<()>,
-) -> std::io::Result<Result<()>> {
-    let mut cut: Vec<u8> = Vec::new();
-    loop {
-        let buf = reader.fill_buf()?;
-        let len = buf.len();
-        if len == 0 {
-            return Ok(if cut.is_empty() {
-                Ok(())
-            } else {
-                on_line(&cut)
-            });
+impl Drop for IngestRun {
+    fn drop(&mut self) {
+        // A final failure still keeps the rejects of what was read.
+        if let Some(r) = self.rejects.take() {
+            let _ = r.finish();
         }
-        let mut start = 0;
-        if !cut.is_empty() {
-            let Some(at) = memchr::memchr(b'\n', buf) else {
-                cut.extend_from_slice(buf);
-                reader.consume(len);
-                continue;
-            };
-            cut.extend_from_slice(&buf[..=at]);
-            if let Err(e) = on_line(&cut) {
-                return Ok(Err(e));
-            }
-            cut.clear();
-            start = at + 1;
-        }
-        let from = start;
-        for at in memchr::memchr_iter(b'\n', &buf[from..]) {
-            let end = from + at + 1;
-            if let Err(e) = on_line(&buf[start..end]) {
-                return Ok(Err(e));
-            }
-            start = end;
-        }
-        cut.extend_from_slice(&buf[start..]);
-        reader.consume(len);
     }
-}
-
-/// Parse and check one NDJSON line (`raw`, with its line end if it has
-/// one) into `sink`: an event, a reject, or nothing for a blank line.
-fn ndjson_line(sink: &mut ParseSink, name: &str, line_no: u64, raw: &[u8]) -> Result<()> {
-    let n = raw.len() as u64;
-    let mut line = raw;
-    while let [rest @ .., b'\n' | b'\r'] = line {
-        line = rest;
-    }
-    if line.iter().all(|b| b.is_ascii_whitespace()) {
-        sink.bytes += n;
-        return Ok(());
-    }
-    let item = match std::str::from_utf8(line) {
-        Ok(text) => match parse_json_line(text).and_then(|e| sink.admit(e)) {
-            Ok(e) => Item::Event(e),
-            Err(reason) => Item::Reject(rejects::Reject::new(name, line_no, reason, text)),
-        },
-        Err(_) => Item::Reject(rejects::Reject::new(
-            name,
-            line_no,
-            "the line is not valid UTF-8".to_string(),
-            &String::from_utf8_lossy(line),
-        )),
-    };
-    sink.push(item, n)
 }
 
 /// [`writer::flush_keys`] of this run's new keys, saying with `--verbose`
@@ -727,50 +433,4 @@ fn flush_keys(
         started.elapsed().as_secs_f64()
     ));
     Ok(upto)
-}
-
-/// A CSV record written back as one line, for the rejects file.
-fn csv_line(record: &csv::StringRecord) -> String {
-    let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
-    let _ = w.write_record(record);
-    let bytes = w.into_inner().unwrap_or_default();
-    String::from_utf8_lossy(&bytes).trim_end().to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Lines cut by the buffer's end at every position, a CRLF line, an
-    /// empty line and a last line without `\n` come out whole.
-    #[test]
-    fn lines_come_out_whole_whatever_the_buffer_size() {
-        let text = "first line\n\nsecond, longer than the buffer\r\nx\nlast without end";
-        let expected: Vec<&str> = text.split_inclusive('\n').collect();
-        for capacity in 1..=text.len() + 1 {
-            let mut reader = std::io::BufReader::with_capacity(capacity, text.as_bytes());
-            let mut lines = Vec::new();
-            let read = for_each_line(&mut reader, |line| {
-                lines.push(String::from_utf8(line.to_vec())?);
-                Ok(())
-            });
-            read.unwrap().unwrap();
-            assert_eq!(lines, expected, "buffer of {capacity} bytes");
-        }
-    }
-
-    #[test]
-    fn the_first_error_of_a_line_stops_the_reading() {
-        let mut reader = std::io::BufReader::with_capacity(4, "a\nb\nc\n".as_bytes());
-        let mut seen = 0;
-        let read = for_each_line(&mut reader, |line| {
-            seen += 1;
-            if line == b"b\n" {
-                anyhow::bail!("bad line");
-            }
-            Ok(())
-        });
-        assert_eq!(read.unwrap().unwrap_err().to_string(), "bad line");
-        assert_eq!(seen, 2);
-    }
 }

@@ -74,6 +74,11 @@ pub struct RawEvent<'a> {
     extra: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
+/// The smallest integer `ts` taken for Unix milliseconds (1973-03-03): a
+/// smaller one is Unix seconds (up to the year 5138) by mistake, which
+/// would land in January 1970.
+const MIN_MILLIS: i64 = 100_000_000_000;
+
 /// Parse and check one NDJSON line.
 pub fn parse_json_line(line: &str) -> Result<ParsedEvent<'_>, String> {
     let mut de = serde_json::Deserializer::from_str(line);
@@ -184,6 +189,12 @@ impl<'a> RawEvent<'a> {
     pub fn validate(self) -> Result<ParsedEvent<'a>, String> {
         let ts_ms = match &self.ts {
             None => return Err("ts is required".to_string()),
+            Some(TsValue::Millis(ms)) if *ms < MIN_MILLIS => {
+                return Err(format!(
+                    "ts: {ms} looks like Unix seconds; ts must be RFC 3339 or Unix milliseconds ({})",
+                    ms.saturating_mul(1000)
+                ));
+            }
             Some(TsValue::Millis(ms)) => *ms,
             Some(TsValue::Text(text)) => DateTime::parse_from_rfc3339(text)
                 .map_err(|_| {
@@ -485,38 +496,38 @@ mod tests {
                 "ts 'yesterday'",
             ),
             (
-                r#"{"ts":1,"site":"s p","kind":"order","session":"a","visitor":"b"}"#,
+                r#"{"ts":1795255200000,"site":"s p","kind":"order","session":"a","visitor":"b"}"#,
                 "site 's p'",
             ),
             (
-                r#"{"ts":1,"site":"s","kind":"click","session":"a","visitor":"b"}"#,
+                r#"{"ts":1795255200000,"site":"s","kind":"click","session":"a","visitor":"b"}"#,
                 "kind 'click'",
             ),
             (
-                r#"{"ts":1,"site":"s","kind":"order","session":5,"visitor":"b"}"#,
+                r#"{"ts":1795255200000,"site":"s","kind":"order","session":5,"visitor":"b"}"#,
                 "session must be a string",
             ),
             (
-                r#"{"ts":1,"site":"s","kind":"order","session":"a","visitor":""}"#,
+                r#"{"ts":1795255200000,"site":"s","kind":"order","session":"a","visitor":""}"#,
                 "visitor must not be empty",
             ),
             (
-                r#"{"ts":1,"site":"s","kind":"order","session":"a","visitor":"b","revenue_cents":-5}"#,
+                r#"{"ts":1795255200000,"site":"s","kind":"order","session":"a","visitor":"b","revenue_cents":-5}"#,
                 "revenue_cents must be >= 0",
             ),
             (
-                r#"{"ts":1,"site":"s","kind":"order","session":"a","visitor":"b","revenue_cents":1.5}"#,
+                r#"{"ts":1795255200000,"site":"s","kind":"order","session":"a","visitor":"b","revenue_cents":1.5}"#,
                 "revenue_cents must be an integer",
             ),
             (
-                r#"{"ts":1,"site":"s","kind":"event","session":"a","visitor":"b"}"#,
+                r#"{"ts":1795255200000,"site":"s","kind":"event","session":"a","visitor":"b"}"#,
                 "name is required",
             ),
             (
-                r#"{"ts":1,"site":"s","kind":"pageview","session":"a","visitor":"b"}"#,
+                r#"{"ts":1795255200000,"site":"s","kind":"pageview","session":"a","visitor":"b"}"#,
                 "path is required",
             ),
-            (r#"{"ts":1,"site":"#, "not valid JSON"),
+            (r#"{"ts":1795255200000,"site":"#, "not valid JSON"),
             (r#"[1,2]"#, "JSON object"),
         ];
         for (line, want) in cases {
@@ -527,7 +538,7 @@ mod tests {
 
     #[test]
     fn escaped_and_normalised_text_is_owned_plain_text_borrowed() {
-        let line = r#"{"ts":1,"site":"shop","kind":"pageview","session":"s\u0031","visitor":"v1","path":"/a\u0062?x=1","referrer":"HTTPS://WWW.Example.COM/x"}"#;
+        let line = r#"{"ts":1795255200000,"site":"shop","kind":"pageview","session":"s\u0031","visitor":"v1","path":"/a\u0062?x=1","referrer":"HTTPS://WWW.Example.COM/x"}"#;
         let e = parse_json_line(line).unwrap();
         assert_eq!(e.session, "s1");
         assert!(matches!(e.session, Cow::Owned(_)));
@@ -535,7 +546,7 @@ mod tests {
         assert_eq!(e.label.as_deref(), Some("/ab"));
         assert_eq!(e.referrer.as_deref(), Some("example.com"));
         let e = parse_json_line(
-            r#"{"ts":1,"site":"shop","kind":"pageview","session":"s","visitor":"v","path":"/p?q","referrer":"https://www.news.example.org:443/"}"#,
+            r#"{"ts":1795255200000,"site":"shop","kind":"pageview","session":"s","visitor":"v","path":"/p?q","referrer":"https://www.news.example.org:443/"}"#,
         )
         .unwrap();
         assert!(matches!(e.label, Some(Cow::Borrowed("/p"))));
@@ -544,7 +555,7 @@ mod tests {
             Some(Cow::Borrowed("news.example.org"))
         ));
         let e = parse_json_line(
-            r#"{"ts":1,"site":"shop","kind":"pageview","session":"s","visitor":"v","path":""}"#,
+            r#"{"ts":1795255200000,"site":"shop","kind":"pageview","session":"s","visitor":"v","path":""}"#,
         )
         .unwrap();
         assert_eq!(e.label.as_deref(), Some("/"));

@@ -74,6 +74,16 @@ impl RejectsFile {
         Ok(())
     }
 
+    /// Push what is written so far to the (temporary) file.
+    pub fn flush(&mut self) -> Result<()> {
+        if let Some(out) = self.out.as_mut() {
+            out.flush().with_context(|| {
+                format!("cannot write the rejects file {}", self.path.display())
+            })?;
+        }
+        Ok(())
+    }
+
     /// Move the file into place; returns its path when there were rejects.
     /// An existing file of that name (a run in the same second) is kept:
     /// the new one gets a numbered name.

@@ -7,6 +7,7 @@
 use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::inputs::{FileRecord, remember};
 use super::resolve::{ResolvedBatch, key_hash};
 use crate::store::schema::{EVENT_KEYS_PER_MS, event_key};
 use crate::util::thousands;
@@ -20,12 +21,24 @@ pub struct BatchCounts {
     pub marked: Vec<(i64, chrono::NaiveDate)>,
 }
 
-/// Store `batch` in one `BEGIN IMMEDIATE` transaction.
-pub fn write_batch(conn: &mut Connection, batch: &ResolvedBatch) -> Result<BatchCounts> {
+/// Store `batch` (if any) and remember `files`, the input files whose last
+/// event it holds, in one `BEGIN IMMEDIATE` transaction: a file is never
+/// remembered without its events, nor its events stored without it.
+pub fn write_batch(
+    conn: &mut Connection,
+    batch: Option<&ResolvedBatch>,
+    files: &[FileRecord],
+    now_ms: i64,
+) -> Result<BatchCounts> {
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .context("cannot start a write transaction on the store")?;
-    let counts = write_in(&tx, batch)?;
+    let counts = match batch {
+        Some(batch) => write_in(&tx, batch)?,
+        None => BatchCounts::default(),
+    };
+    remember(&tx, files, now_ms)?;
+    crate::fault::inject("ingest-write");
     tx.commit().context("cannot commit a batch of events")?;
     Ok(counts)
 }

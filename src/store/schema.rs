@@ -215,6 +215,37 @@ FROM events ORDER BY ts, seq;
 DROP TABLE events;
 ALTER TABLE events_by_time RENAME TO events;
 "#,
+    // 4: the input files ingest has read to the end.
+    r#"
+-- Every input file read to its end, known by its content: a file given
+-- again (left in incoming/, renamed, copied) is skipped, and one that grew
+-- is read from where the last run stopped. A row is written in the same
+-- transaction as the batch that holds the file's last event, so the store
+-- never says a file is done while some of its events are not, nor the
+-- reverse. Hashes are xxh3-128 as 32 hex digits.
+-- fingerprint: the hash of the first `size` bytes (the whole file as read).
+-- first_line:  the hash of its first line (at most 4096 bytes): finds the
+--              rows that a file may repeat or continue.
+-- head:        the hash of its first min(size, 4096) bytes: rules most of
+--              those out without reading further.
+-- lines:       line ends ('\n') in the first `size` bytes.
+-- path, dev, inode, mtime_ms: where the file was when it was read, for
+--              messages and for following a file across rotation later.
+CREATE TABLE ingested_files (
+    fingerprint  TEXT PRIMARY KEY,
+    size         INTEGER NOT NULL,
+    lines        INTEGER NOT NULL,
+    first_line   TEXT NOT NULL,
+    head         TEXT NOT NULL,
+    path         TEXT NOT NULL,
+    dev          INTEGER NOT NULL,
+    inode        INTEGER NOT NULL,
+    mtime_ms     INTEGER NOT NULL,
+    format       TEXT NOT NULL,
+    completed_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX ingested_files_first_line ON ingested_files (first_line, size);
+"#,
 ];
 
 /// Events per millisecond the `events` key has room for: `id = ts *

@@ -1,0 +1,354 @@
+//! The two worker threads of ingest: one reads, parses and checks lines
+//! into chunks, one resolves chunks into batches of rows for the writer
+//! (the calling thread). Bounded channels between them keep memory flat.
+//!
+//! The end of the input is said, never inferred from a closed channel: a
+//! worker that panics or fails closes its channel without saying it, the
+//! thread downstream joins it and turns its panic into an error naming the
+//! thread, and the writer commits nothing after that.
+
+use std::any::Any;
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
+use std::thread::JoinHandle;
+
+use anyhow::{Result, anyhow};
+
+use super::inputs::FileRecord;
+use super::parse::ParsedEvent;
+use super::rejects::Reject;
+use super::resolve::{Chunk, ResolvedBatch, Resolver};
+use super::source::Source;
+use crate::log::Logger;
+use crate::util::thousands;
+
+/// Lines per message from the parsing thread.
+const CHUNK_LINES: usize = 4096;
+/// Bytes of event text above which a chunk is resolved early.
+const CHUNK_TEXT_BYTES: usize = 1 << 30;
+
+pub enum Item<'a> {
+    Event(ParsedEvent<'a>),
+    Reject(Reject),
+}
+
+/// What the writer commits in one transaction: a batch of events (none
+/// when only files are left) and the input files whose last event it holds.
+pub struct Commit {
+    pub batch: Option<ResolvedBatch>,
+    pub files: Vec<FileRecord>,
+}
+
+/// What the resolving thread sends the writer.
+pub enum Msg {
+    Rejects(Vec<Reject>, u64),
+    /// Boxed: a batch is large, and most messages are.
+    Commit(Box<Commit>, u64),
+    /// Reading or resolving failed; nothing more will come.
+    Failed(anyhow::Error),
+    /// Everything is sent: the input is read to its end.
+    End,
+}
+
+/// What the parsing thread sends the resolving one.
+enum Parsed {
+    /// Parsed events, the rejected lines read before their end, the input
+    /// bytes they took, and the files whose last line is in the chunk.
+    Chunk {
+        chunk: Chunk,
+        rejects: Vec<Reject>,
+        bytes: u64,
+        files: Vec<FileRecord>,
+    },
+    /// Reading failed; nothing more will come.
+    Failed(anyhow::Error),
+    /// Every source is read.
+    End,
+}
+
+/// The running workers, seen from the writer.
+pub struct Workers {
+    pub rx: Receiver<Msg>,
+    /// Committed batches, back to the resolving thread for reuse.
+    pub spent: Sender<ResolvedBatch>,
+    resolving: Option<JoinHandle<()>>,
+}
+
+impl Workers {
+    /// Start the parsing and resolving threads over `sources`.
+    pub fn start(
+        sources: Vec<Source>,
+        mut resolver: Resolver,
+        batch_size: usize,
+        purged_before: Option<i64>,
+        log: Logger,
+    ) -> Result<Workers> {
+        let (tx, rx) = sync_channel::<Msg>(2);
+        // Chunks go back to the parsing thread to be filled again.
+        let (chunks_tx, chunks_rx) = sync_channel::<Parsed>(4);
+        let (recycle_tx, recycle_rx) = channel::<Chunk>();
+        let (spent_tx, spent_rx) = channel::<ResolvedBatch>();
+        let parsing = std::thread::Builder::new()
+            .name("ingest-parse".into())
+            .spawn(move || {
+                let mut sink = ParseSink {
+                    tx: chunks_tx,
+                    recycle: recycle_rx,
+                    bytes: 0,
+                    purged_before,
+                    chunk: Chunk::default(),
+                    rejects: Vec::new(),
+                    files: Vec::new(),
+                };
+                for source in sources {
+                    match source.read_into(&mut sink) {
+                        Ok(file) => sink.files.extend(file),
+                        Err(e) => {
+                            let _ = sink.tx.send(Parsed::Failed(e));
+                            return;
+                        }
+                    }
+                    // A file's record leaves with its last lines.
+                    if !sink.files.is_empty() && sink.send_chunk().is_err() {
+                        return;
+                    }
+                }
+                if sink.send_chunk().is_ok() {
+                    let _ = sink.tx.send(Parsed::End);
+                }
+            })?;
+        let resolving = std::thread::Builder::new()
+            .name("ingest-resolve".into())
+            .spawn(move || {
+                let mut sink = BatchSink {
+                    tx: &tx,
+                    spent: spent_rx,
+                    resolver: &mut resolver,
+                    batch_size,
+                    bytes: 0,
+                    files: Vec::new(),
+                };
+                let mut ended = false;
+                for parsed in chunks_rx {
+                    let result = match parsed {
+                        Parsed::Chunk {
+                            mut chunk,
+                            rejects,
+                            bytes,
+                            files,
+                        } => {
+                            sink.bytes += bytes;
+                            let result = sink.resolve_chunk(&mut chunk, rejects, files);
+                            let _ = recycle_tx.send(chunk);
+                            result
+                        }
+                        Parsed::Failed(e) => Err(e),
+                        Parsed::End => {
+                            ended = true;
+                            Ok(())
+                        }
+                    };
+                    if let Err(e) = result {
+                        let _ = tx.send(Msg::Failed(e));
+                        return;
+                    }
+                    crate::fault::inject("ingest-resolve");
+                }
+                let result = match parsing.join() {
+                    Err(panic) => Err(panicked("parsing", panic)),
+                    Ok(()) if !ended => Err(anyhow!(
+                        "the parsing thread stopped before the end of the input: run ingest again"
+                    )),
+                    Ok(()) => sink.flush(),
+                };
+                match result {
+                    Ok(()) => {
+                        let _ = tx.send(Msg::End);
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Msg::Failed(e));
+                        return;
+                    }
+                }
+                let (looked_up, found) = sink.resolver.lookups();
+                log.debug(format!(
+                    "looked up {} keys the cache did not hold; the store had {}",
+                    thousands(looked_up),
+                    thousands(found)
+                ));
+            })?;
+        Ok(Workers {
+            rx,
+            spent: spent_tx,
+            resolving: Some(resolving),
+        })
+    }
+
+    /// Join the resolving thread once its channel is closed: its panic, or
+    /// its end without [`Msg::End`], is the run's error.
+    pub fn join(&mut self, ended: bool) -> Result<()> {
+        let Some(handle) = self.resolving.take() else {
+            return Ok(());
+        };
+        match handle.join() {
+            Err(panic) => Err(panicked("resolving", panic)),
+            Ok(()) if !ended => Err(anyhow!(
+                "the resolving thread stopped before the end of the input: run ingest again"
+            )),
+            Ok(()) => Ok(()),
+        }
+    }
+}
+
+/// The error of a worker that panicked.
+fn panicked(thread: &str, panic: Box<dyn Any + Send>) -> anyhow::Error {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_string());
+    anyhow!(
+        "the {thread} thread panicked: {what}; the batches committed before it are kept and its input files are not marked as read: run ingest again (events with ids are not counted twice) and report the panic"
+    )
+}
+
+/// Collects parsed lines into chunks on the parsing thread.
+pub struct ParseSink {
+    tx: SyncSender<Parsed>,
+    /// Chunks the resolving thread is done with, to fill again.
+    recycle: Receiver<Chunk>,
+    /// Input bytes read since the last chunk (for the progress bar).
+    pub bytes: u64,
+    /// Events before this instant are rejected (see [`ParseSink::admit`]).
+    purged_before: Option<i64>,
+    chunk: Chunk,
+    rejects: Vec<Reject>,
+    /// Files read to their end since the last chunk.
+    files: Vec<FileRecord>,
+}
+
+impl ParseSink {
+    /// Refuse an event for a day whose raw events retention has deleted:
+    /// that day's rollup is final.
+    pub fn admit<'e>(&self, e: ParsedEvent<'e>) -> std::result::Result<ParsedEvent<'e>, String> {
+        match self.purged_before {
+            Some(floor) if e.ts_ms < floor => Err(format!(
+                "ts {} is before {}, whose days' raw events retention has deleted: their rollups are final",
+                crate::time::rfc3339_ms(e.ts_ms),
+                crate::time::rfc3339_ms(floor)
+            )),
+            _ => Ok(e),
+        }
+    }
+
+    pub fn push(&mut self, item: Item, bytes: u64) -> Result<()> {
+        self.bytes += bytes;
+        match item {
+            Item::Event(e) => self.chunk.push(e),
+            Item::Reject(r) => self.rejects.push(r),
+        }
+        // Text offsets are 32-bit: resolve long before they could overflow.
+        if self.chunk.len() + self.rejects.len() >= CHUNK_LINES
+            || self.chunk.text_len() >= CHUNK_TEXT_BYTES
+        {
+            self.send_chunk()?;
+        }
+        Ok(())
+    }
+
+    /// Hand the chunk to the resolving thread.
+    fn send_chunk(&mut self) -> Result<()> {
+        let mut next = self.recycle.try_recv().unwrap_or_default();
+        next.clear();
+        let chunk = std::mem::replace(&mut self.chunk, next);
+        self.tx
+            .send(Parsed::Chunk {
+                chunk,
+                rejects: std::mem::take(&mut self.rejects),
+                bytes: std::mem::take(&mut self.bytes),
+                files: std::mem::take(&mut self.files),
+            })
+            .map_err(|_| anyhow!("the writer stopped"))?;
+        crate::fault::inject("ingest-parse");
+        Ok(())
+    }
+}
+
+/// Resolves chunks on the resolving thread and sends exactly `batch_size`
+/// events per batch to the writer. A full batch is sent only when the next
+/// event comes, so that a file read to its end is committed with the batch
+/// that holds its last event.
+struct BatchSink<'a> {
+    tx: &'a SyncSender<Msg>,
+    /// Batches the writer has committed, to be reused.
+    spent: Receiver<ResolvedBatch>,
+    resolver: &'a mut Resolver,
+    batch_size: usize,
+    /// Input bytes read since the last message (for the progress bar).
+    bytes: u64,
+    /// Files whose last event is in the current batch.
+    files: Vec<FileRecord>,
+}
+
+impl BatchSink<'_> {
+    fn send(&self, msg: Msg) -> Result<()> {
+        self.tx.send(msg).map_err(|_| anyhow!("the writer stopped"))
+    }
+
+    /// Resolve a chunk (its rejected lines, read before its end, go
+    /// first); the files read to their end go with the current batch.
+    fn resolve_chunk(
+        &mut self,
+        chunk: &mut Chunk,
+        rejects: Vec<Reject>,
+        files: Vec<FileRecord>,
+    ) -> Result<()> {
+        if !rejects.is_empty() {
+            self.send(Msg::Rejects(rejects, 0))?;
+        }
+        let mut start = 0;
+        while start < chunk.len() {
+            if self.resolver.len() >= self.batch_size {
+                self.send_batch()?;
+            }
+            let room = self.batch_size - self.resolver.len();
+            let end = chunk.len().min(start + room);
+            let mut events = std::mem::take(&mut chunk.events);
+            let added = self.resolver.add(chunk, &mut events[start..end]);
+            chunk.events = events;
+            added?;
+            start = end;
+        }
+        self.files.extend(files);
+        Ok(())
+    }
+
+    fn send_batch(&mut self) -> Result<()> {
+        let spent = self.spent.try_recv().ok();
+        let batch = self.resolver.take_batch(spent)?;
+        let commit = Box::new(Commit {
+            batch: Some(batch),
+            files: std::mem::take(&mut self.files),
+        });
+        let bytes = std::mem::take(&mut self.bytes);
+        self.send(Msg::Commit(commit, bytes))
+    }
+
+    /// Send what is left at the end of the input.
+    fn flush(&mut self) -> Result<()> {
+        let bytes = self.bytes;
+        if !self.resolver.is_empty() {
+            self.send_batch()?;
+        } else if !self.files.is_empty() {
+            let commit = Box::new(Commit {
+                batch: None,
+                files: std::mem::take(&mut self.files),
+            });
+            self.bytes = 0;
+            self.send(Msg::Commit(commit, bytes))?;
+        } else if bytes > 0 {
+            self.bytes = 0;
+            self.send(Msg::Rejects(Vec::new(), bytes))?;
+        }
+        Ok(())
+    }
+}
