@@ -453,7 +453,7 @@ fn a_late_event_marks_its_day_and_the_next_aggregate_rerolls_it() {
     );
     assert_stderr_has(
         &out,
-        &["stored 2 events, 0 duplicates, 0 rejected, 1 days marked for re-aggregation"],
+        &["stored 2 events, 0 duplicates, 0 rejected, 1 day marked for re-aggregation"],
     );
     assert_eq!(
         w.sql_rows("SELECT s.name, d.date FROM dirty_days d JOIN sites s ON s.id = d.site_id"),

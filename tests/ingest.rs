@@ -1238,14 +1238,19 @@ fn a_panic_in_the_resolving_thread_fails_the_run_after_whole_batches() {
 }
 
 /// The writer's fault point lies between a batch's rows and its COMMIT:
-/// nothing of that batch is stored. (That the runner turns a panic of the
-/// main thread into exit 2 and a failed run is tested with the runner.)
+/// nothing of that batch is stored, and the runner makes the crash a failed
+/// run (exit 2, the run-log row) like any other.
 #[test]
 fn a_crash_between_a_batch_and_its_commit_stores_nothing_of_it() {
     let w = Workdir::new();
     let config = multi_batch_input(&w);
     let out = ingest_with_fault(&w, &config, "ingest-write");
-    assert!(!out.status.success(), "the run must fail");
+    assert_exit(&out, 2);
+    assert_stderr_has(&out, &["ingest error: the job crashed", "ingest-write"]);
+    assert_eq!(
+        w.sql_rows("SELECT status, exit_code FROM job_runs WHERE job = 'ingest'"),
+        vec![vec!["failed".to_string(), "2".to_string()]]
+    );
     assert_eq!(events_count(&w), 0);
     check_whole_batches_and_rerun(&w, &config);
 }

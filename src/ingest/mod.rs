@@ -346,11 +346,11 @@ impl IngestRun {
         };
         let marked = self.marked.len();
         let mut message = format!(
-            "stored {} events, {} duplicates, {} rejected, {} days marked for re-aggregation",
+            "stored {} events, {} duplicates, {} rejected, {} marked for re-aggregation",
             thousands(self.stored),
             thousands(self.duplicates),
             thousands(self.rejected),
-            marked
+            crate::util::counted(marked as u64, "day")
         );
         if let Some(path) = &rejects_path {
             message.push_str(&format!(" (rejected lines in {})", path.display()));
