@@ -11,6 +11,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod artifacts;
+pub mod errors;
 pub mod export;
 pub mod fault;
 pub mod guard;

@@ -24,35 +24,19 @@ pub fn counted(n: u64, noun: &str) -> String {
 }
 
 /// Write data to stdout. A closed pipe (`| head`) is not an error: the
-/// reader has what it wanted. Any other failure is a [`StdoutError`], which
-/// the job runner never retries: part of the data may already be out, and a
+/// reader has what it wanted. Any other failure is a `StdoutError`, which
+/// the job runner never retries (`crate::errors::StdoutError`): part of the data may already be out, and a
 /// second attempt would print it twice.
 pub fn print_stdout(text: &str) -> anyhow::Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(anyhow::Error::new(StdoutError(e)))
+            Err(anyhow::Error::new(crate::errors::StdoutError(e)))
         }
         _ => Ok(()),
     }
 }
-
-/// Writing the job's data to stdout failed.
-#[derive(Debug)]
-pub struct StdoutError(pub std::io::Error);
-
-impl std::fmt::Display for StdoutError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "cannot write to stdout ({}): check where the output is redirected",
-            self.0
-        )
-    }
-}
-
-impl std::error::Error for StdoutError {}
 
 #[cfg(test)]
 mod tests {

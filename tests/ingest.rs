@@ -809,7 +809,7 @@ fn events_of_one_millisecond_are_all_kept_across_batches_and_runs() {
 /// `(ts, seq)`, sessions and visitors with their key hash.
 #[test]
 fn a_version_2_store_is_upgraded_with_its_events_and_keys() {
-    use cronlytics::ingest::resolve::key_hash;
+    use cronlytics::store::encoding::key_hash;
     use cronlytics::store::schema::{APPLICATION_ID, MIGRATIONS};
     let w = Workdir::new();
     {

@@ -3,57 +3,19 @@
 //! critical reason, so one broken thing never hides the others.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
-use chrono::{DateTime, NaiveDate, Utc};
-use chrono_tz::Tz;
+use chrono::NaiveDate;
 use rusqlite::{Connection, OptionalExtension};
 use serde_json::Value;
 
+use super::input::{CheckInput, ScheduledJob};
 use super::integrity::store_check;
-use super::report::{Check, PerfDatum};
+use super::report::{Check, PerfDatum, human_duration};
 use crate::job::Severity;
 use crate::store::Store;
 use crate::time::{compact_date, day_bounds_ms, rfc3339_ms, yesterday};
 use crate::util::thousands;
-
-/// A job the installation runs on a schedule, as configured.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ScheduledJob {
-    pub name: &'static str,
-    pub max_age_hours: f64,
-    pub enabled: bool,
-}
-
-/// Everything the checks need, owned, so that they can run on a worker
-/// thread that the caller may abandon at its timeout.
-#[derive(Debug, Clone)]
-pub struct CheckInput {
-    pub db: PathBuf,
-    pub artifacts: PathBuf,
-    pub tz: Tz,
-    pub now: DateTime<Utc>,
-    pub busy_timeout_ms: u64,
-    pub jobs: Vec<ScheduledJob>,
-    pub rollup_max_lag_hours: f64,
-    pub artifacts_max_mb: f64,
-    pub quick_check: bool,
-    /// How long a passing quick_check is kept before it runs again.
-    pub quick_check_every_hours: f64,
-    /// How long a due quick_check may run before it is interrupted.
-    pub quick_check_budget: Duration,
-}
-
-impl CheckInput {
-    fn enabled(&self, job: &str) -> bool {
-        self.jobs.iter().any(|j| j.name == job && j.enabled)
-    }
-
-    fn now_ms(&self) -> i64 {
-        self.now.timestamp_millis()
-    }
-}
 
 /// Run every check, in the order they are reported.
 pub fn run_checks(input: &CheckInput) -> Vec<Check> {
@@ -471,39 +433,4 @@ fn dir_size(dir: &Path) -> std::io::Result<u64> {
         }
     }
     Ok(total)
-}
-
-/// A duration for people: "45 s", "12 min", "5 h 3 min", "3 d 4 h".
-pub fn human_duration(seconds: i64) -> String {
-    let (d, h, m) = (
-        seconds / 86_400,
-        seconds % 86_400 / 3600,
-        seconds % 3600 / 60,
-    );
-    match seconds {
-        s if s < 60 => format!("{s} s"),
-        s if s < 3600 => format!("{m} min"),
-        s if s < 2 * 86_400 => match m {
-            0 => format!("{} h", s / 3600),
-            _ => format!("{} h {m} min", s / 3600),
-        },
-        _ => match h {
-            0 => format!("{d} d"),
-            _ => format!("{d} d {h} h"),
-        },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::human_duration;
-
-    #[test]
-    fn durations_read_naturally() {
-        assert_eq!(human_duration(45), "45 s");
-        assert_eq!(human_duration(12 * 60 + 5), "12 min");
-        assert_eq!(human_duration(3600), "1 h");
-        assert_eq!(human_duration(30 * 3600 + 60), "30 h 1 min");
-        assert_eq!(human_duration(3 * 86_400 + 4 * 3600), "3 d 4 h");
-    }
 }

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::checks::{CheckInput, human_duration};
-use super::report::Check;
+use super::input::CheckInput;
+use super::report::{Check, human_duration};
 use crate::job::Severity;
 use crate::store::Store;
 use crate::time::rfc3339_ms;

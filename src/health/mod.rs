@@ -8,6 +8,7 @@
 //! die with the process. `report.rs` renders text, JSON and Nagios output.
 
 pub mod checks;
+mod input;
 mod integrity;
 pub mod report;
 
@@ -18,7 +19,8 @@ use anyhow::{Context, Result};
 
 use crate::job::{JobContext, JobOutcome, Severity, usage};
 use crate::settings::Settings;
-use checks::{CheckInput, ScheduledJob, run_checks};
+use checks::run_checks;
+use input::{CheckInput, ScheduledJob};
 use report::{Check, HealthFormat, Report};
 
 /// The jobs an installation runs on a schedule, with the default allowed

@@ -237,6 +237,27 @@ pub fn render_perf(p: &PerfDatum) -> String {
     out
 }
 
+/// A duration for people: "45 s", "12 min", "5 h 3 min", "3 d 4 h".
+pub fn human_duration(seconds: i64) -> String {
+    let (d, h, m) = (
+        seconds / 86_400,
+        seconds % 86_400 / 3600,
+        seconds % 3600 / 60,
+    );
+    match seconds {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{m} min"),
+        s if s < 2 * 86_400 => match m {
+            0 => format!("{} h", s / 3600),
+            _ => format!("{} h {m} min", s / 3600),
+        },
+        _ => match h {
+            0 => format!("{d} d"),
+            _ => format!("{d} d {h} h"),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,5 +298,14 @@ mod tests {
         let nagios = r.render(HealthFormat::Nagios);
         assert!(nagios.starts_with("CRONLYTICS WARNING - 1 of 2 checks failing: b | "));
         assert!(nagios.contains("WARNING b: x / y\n"), "{nagios}");
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(human_duration(45), "45 s");
+        assert_eq!(human_duration(12 * 60 + 5), "12 min");
+        assert_eq!(human_duration(3600), "1 h");
+        assert_eq!(human_duration(30 * 3600 + 60), "30 h 1 min");
+        assert_eq!(human_duration(3 * 86_400 + 4 * 3600), "3 d 4 h");
     }
 }

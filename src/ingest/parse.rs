@@ -9,24 +9,7 @@ use serde::Deserialize;
 use serde::de::{self, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-/// The three kinds of events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Pageview = 0,
-    Event = 1,
-    Order = 2,
-}
-
-impl Kind {
-    pub fn from_code(code: i64) -> Option<Kind> {
-        match code {
-            0 => Some(Kind::Pageview),
-            1 => Some(Kind::Event),
-            2 => Some(Kind::Order),
-            _ => None,
-        }
-    }
-}
+use crate::store::encoding::Kind;
 
 /// A valid event, normalised and ready to store. Its text borrows from the
 /// input line where it can (no JSON escapes, nothing to normalise), so a

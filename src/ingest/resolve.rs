@@ -27,6 +27,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use super::keycache::{KeyCache, Span};
 use super::keyfilter::{KeyFilter, KeyKind, fingerprint};
 use super::parse::ParsedEvent;
+use crate::store::encoding::key_hash;
 use crate::time::day_bounds_ms;
 
 /// Cached keys (sessions + visitors + labels) above which committed entries
@@ -45,17 +46,6 @@ impl KeysUpto {
         self.sessions.store(sessions, Ordering::Release);
         self.visitors.store(visitors, Ordering::Release);
     }
-}
-
-/// The stored hash of a visitor or session key: 64-bit FNV-1a, fixed
-/// forever because it is written into the store.
-pub fn key_hash(key: &str) -> i64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in key.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h as i64
 }
 
 /// Insert the fingerprint of every key entry of the store into `filter`,

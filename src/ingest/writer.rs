@@ -8,8 +8,8 @@ use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::inputs::{FileRecord, remember};
-use super::resolve::{ResolvedBatch, key_hash};
-use crate::store::schema::{EVENT_KEYS_PER_MS, event_key};
+use super::resolve::ResolvedBatch;
+use crate::store::encoding::{EVENT_KEYS_PER_MS, event_key, key_hash};
 use crate::util::thousands;
 
 /// What one committed batch did.

@@ -73,23 +73,7 @@ impl JobOutcome {
     }
 }
 
-/// An error in what the user asked (a bad flag, an unknown site): exit 2 at
-/// once, never retried, no alert.
-#[derive(Debug)]
-pub struct UsageError(pub String);
-
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
-
-/// Shorthand for returning a [`UsageError`].
-pub fn usage(message: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(UsageError(message.into()))
-}
+pub use crate::errors::{UsageError, usage};
 
 /// What a job's work function is given.
 pub struct JobContext {
@@ -232,7 +216,7 @@ impl JobSpec {
 pub fn is_transient(err: &anyhow::Error) -> bool {
     for cause in err.chain() {
         if cause.downcast_ref::<UsageError>().is_some()
-            || cause.downcast_ref::<crate::util::StdoutError>().is_some()
+            || cause.downcast_ref::<crate::errors::StdoutError>().is_some()
             || cause.downcast_ref::<panics::Panicked>().is_some()
         {
             return false;

@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use rusqlite::types::Value;
 use rusqlite::{Connection, ToSql};
 
-use crate::ingest::resolve::key_hash;
+use crate::store::encoding::key_hash;
 
 /// A table and the condition on its rows to delete, with the named
 /// parameters `:cut` (a UTC millisecond cutoff) or `:lo`/`:hi` (a range).

@@ -215,8 +215,17 @@ impl Backfill {
     pub fn attempt(&mut self, ctx: &JobContext, opts: &BackfillOptions) -> Result<JobOutcome> {
         let mut store = ctx.open_store()?;
         let range = if opts.rezone {
+            if opts.start.is_some()
+                || opts.end.is_some()
+                || opts.days.is_some()
+                || opts.site.is_some()
+            {
+                return Err(usage(
+                    "--rezone rolls up the store's whole history again, for every site: give it without --start, --end, --days or --site",
+                ));
+            }
             if self.rezoned.is_none() {
-                self.rezoned = Some(super::rezone::switch_zone(ctx, &mut store, opts)?);
+                self.rezoned = Some(super::rezone::switch_zone(ctx, &mut store)?);
             }
             match self.rezoned.flatten() {
                 Some(range) => range,

@@ -9,24 +9,13 @@
 use anyhow::Result;
 use rusqlite::params;
 
-use crate::job::{JobContext, usage};
+use crate::job::JobContext;
 use crate::store::Store;
 use crate::time::{DayRange, local_date, yesterday};
 
-use super::jobs::BackfillOptions;
-
 /// Switch the store to the run's zone and return the days to roll up again
 /// (none when the store has no events up to yesterday).
-pub(super) fn switch_zone(
-    ctx: &JobContext,
-    store: &mut Store,
-    opts: &BackfillOptions,
-) -> Result<Option<DayRange>> {
-    if opts.start.is_some() || opts.end.is_some() || opts.days.is_some() || opts.site.is_some() {
-        return Err(usage(
-            "--rezone rolls up the store's whole history again, for every site: give it without --start, --end, --days or --site",
-        ));
-    }
+pub(super) fn switch_zone(ctx: &JobContext, store: &mut Store) -> Result<Option<DayRange>> {
     let tz = ctx.settings.tz;
     let old = store.zone()?;
     // Days whose raw events retention deleted keep their rollups: they

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use rusqlite::Connection;
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::ingest::parse::Kind;
+use crate::store::encoding::Kind;
 
 /// The counts of one site over one range.
 #[derive(Debug, Default, Clone)]

@@ -4,6 +4,7 @@
 //! with a busy timeout, so that a job meeting another writer waits a little
 //! and then fails with a passing error that the job runner retries.
 
+pub mod encoding;
 pub mod schema;
 
 use std::path::{Path, PathBuf};
@@ -271,7 +272,7 @@ impl Store {
             Some(name) => self
                 .require_site(name)
                 .map(Some)
-                .map_err(|e| crate::job::usage(format!("{e:#}"))),
+                .map_err(|e| crate::errors::usage(format!("{e:#}"))),
             None => Ok(None),
         }
     }

@@ -248,15 +248,6 @@ CREATE INDEX ingested_files_first_line ON ingested_files (first_line, size);
 "#,
 ];
 
-/// Events per millisecond the `events` key has room for: `id = ts *
-/// EVENT_KEYS_PER_MS + n` (see migration 3). SQL spells it 16384.
-pub const EVENT_KEYS_PER_MS: i64 = 16384;
-
-/// The first `events.id` of the millisecond `ts_ms`.
-pub fn event_key(ts_ms: i64) -> i64 {
-    ts_ms * EVENT_KEYS_PER_MS
-}
-
 /// The schema version this build writes.
 pub fn latest_version() -> i64 {
     MIGRATIONS.len() as i64
