@@ -6,7 +6,6 @@
 //! changes it on purpose (`rollup::jobs`).
 
 use anyhow::Result;
-use rusqlite::OptionalExtension;
 
 use super::{JobContext, StoreUse, usage};
 use crate::store::Store;
@@ -54,14 +53,7 @@ fn check(ctx: &mut JobContext, store: &Store, run_zone: &str) -> Result<()> {
             // An older store's rollups say which zone they were made in;
             // without rollups the first rollup records its zone
             // (`rollup::engine`), in the transaction that writes it.
-            let made_in: Option<String> = store
-                .conn
-                .query_row(
-                    "SELECT tz FROM daily_rollups ORDER BY rolled_at DESC LIMIT 1",
-                    [],
-                    |r| r.get(0),
-                )
-                .optional()?;
+            let made_in = crate::store::rollups::zone_of_newest(&store.conn)?;
             match made_in {
                 None => Ok(()),
                 Some(made_in) if made_in == run_zone => Ok(()),

@@ -5,7 +5,7 @@
 //!
 //! Dirty marks are cleared only up to the event sequence number the scan
 //! saw; an ingest that commits into the day while we scan leaves its mark
-//! (or gets one from the check in [`write_day`]), so no late event is missed.
+//! (or gets one from the check in `store::rollups::write_day`), so no late event is missed.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::channel;
@@ -13,11 +13,11 @@ use std::sync::mpsc::channel;
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use chrono_tz::Tz;
-use rusqlite::{Connection, params};
 
-use super::scan::{RangeCounts, scan_range};
-use super::{TopItem, top_list};
 use crate::store::Store;
+use crate::store::events::{RangeCounts, scan_range, site_figures};
+pub use crate::store::rollups::DayReport;
+use crate::store::rollups::{self, DayWrite};
 use crate::time::day_bounds_ms;
 
 /// How to roll up.
@@ -30,13 +30,6 @@ pub struct RollupOptions {
     pub now_ms: i64,
     pub threads: usize,
     pub busy_timeout_ms: u64,
-}
-
-/// What rolling up one day did.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DayReport {
-    pub sites: usize,
-    pub events: u64,
 }
 
 /// Roll up `days`, calling `on_day` as each one is written or fails.
@@ -127,7 +120,7 @@ where
             }
             let date = days[day];
             let result = match slot.1.take().expect("set above") {
-                Ok(counts) => write_day(&mut store.conn, date, counts, opts),
+                Ok(counts) => write_day(store, date, counts, opts),
                 Err(e) => Err(e),
             };
             let result = result.with_context(|| format!("rolling up {date} failed"));
@@ -141,96 +134,29 @@ where
     failures
 }
 
-/// Write one day's rows, clear the marks the scan covered, in one
-/// transaction.
+/// Write one scanned day: label ids to text, then the rows and marks in
+/// one transaction.
 fn write_day(
-    conn: &mut Connection,
+    store: &mut Store,
     date: NaiveDate,
     counts: RangeCounts,
     opts: RollupOptions,
 ) -> Result<DayReport> {
     let (start_ms, end_ms) = day_bounds_ms(date, opts.tz);
-    let day = date.to_string();
-    let tz_name = opts.tz.name();
-    let complete = end_ms <= opts.now_ms;
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    // Sites are read here, not before the scan, so a site created while we
-    // scanned still gets its row (or its mark below).
-    let sites: Vec<i64> = {
-        let mut stmt = tx.prepare_cached(
-            "SELECT id FROM sites WHERE first_ts < ?1 AND (?2 IS NULL OR id = ?2) ORDER BY id",
-        )?;
-        stmt.query_map(params![end_ms, opts.site], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?
+    let figures = counts
+        .sites
+        .iter()
+        .map(|(site, c)| site_figures(&store.conn, *site, c))
+        .collect::<Result<Vec<_>>>()?;
+    let day = DayWrite {
+        date,
+        start_ms,
+        end_ms,
+        tz: opts.tz.name(),
+        complete: end_ms <= opts.now_ms,
+        rolled_at_ms: opts.now_ms,
+        site: opts.site,
+        seq_seen: counts.seq_seen,
     };
-    let mut report = DayReport::default();
-    {
-        let mut upsert = tx.prepare_cached(
-            "INSERT INTO daily_rollups (site_id, date, pageviews, custom_events, orders,
-                 revenue_cents, unique_visitors, unique_sessions, converting_sessions,
-                 top_pages, top_referrers, top_events, events, complete, tz, rolled_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
-             ON CONFLICT (site_id, date) DO UPDATE SET
-                 pageviews = excluded.pageviews, custom_events = excluded.custom_events,
-                 orders = excluded.orders, revenue_cents = excluded.revenue_cents,
-                 unique_visitors = excluded.unique_visitors,
-                 unique_sessions = excluded.unique_sessions,
-                 converting_sessions = excluded.converting_sessions,
-                 top_pages = excluded.top_pages, top_referrers = excluded.top_referrers,
-                 top_events = excluded.top_events, events = excluded.events,
-                 complete = excluded.complete, tz = excluded.tz, rolled_at = excluded.rolled_at",
-        )?;
-        let empty = super::scan::SiteCounts::default();
-        for site in &sites {
-            let c = counts.sites.get(site).unwrap_or(&empty);
-            let json = |items: Vec<TopItem>| serde_json::to_string(&items).unwrap_or_default();
-            upsert.execute(params![
-                site,
-                day,
-                c.pageviews as i64,
-                c.custom_events as i64,
-                c.orders as i64,
-                c.revenue_cents,
-                c.visitors.len() as i64,
-                c.sessions.len() as i64,
-                c.converting.len() as i64,
-                json(top_list(&tx, &c.pages)?),
-                json(top_list(&tx, &c.referrers)?),
-                json(top_list(&tx, &c.event_names)?),
-                c.events as i64,
-                complete,
-                tz_name,
-                opts.now_ms,
-            ])?;
-            report.sites += 1;
-            report.events += c.events;
-        }
-    }
-    tx.execute(
-        "DELETE FROM dirty_days WHERE date = ?1 AND mark <= ?2 AND (?3 IS NULL OR site_id = ?3)",
-        params![day, counts.seq_seen, opts.site],
-    )?;
-    // An ingest that committed into this day after our snapshot found the
-    // day not yet rolled up and so left no mark: leave one for it.
-    let next_seq: i64 = tx.query_row("SELECT value FROM meta WHERE key = 'next_seq'", [], |r| {
-        r.get(0)
-    })?;
-    if next_seq > counts.seq_seen {
-        tx.execute(
-            "INSERT INTO dirty_days (site_id, date, mark)
-             SELECT DISTINCT site_id, ?3, ?4 FROM events
-             WHERE id >= ?1 * 16384 AND id < ?2 * 16384 AND batch >= ?5 AND (?6 IS NULL OR site_id = ?6)
-             ON CONFLICT (site_id, date) DO UPDATE SET mark = excluded.mark",
-            params![start_ms, end_ms, day, next_seq, counts.seq_seen, opts.site],
-        )?;
-    }
-    // The first rollup records the store's zone (`job::zone`); later
-    // ones find it already there.
-    tx.execute(
-        "INSERT INTO meta (key, value) VALUES ('tz', ?1) ON CONFLICT (key) DO NOTHING",
-        [tz_name],
-    )?;
-    crate::fault::inject("rollup-write");
-    tx.commit()?;
-    Ok(report)
+    rollups::write_day(&mut store.conn, &day, &figures)
 }

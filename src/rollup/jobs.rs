@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::engine::{DayReport, RollupOptions, roll_days};
 use crate::job::{JobContext, JobOutcome, usage};
-use crate::store::Store;
+use crate::store::{Store, rollups};
 use crate::time::{DayRange, day_bounds_ms, parse_date, rfc3339_ms, today, yesterday};
 use crate::util::{counted, thousands};
 
@@ -50,7 +50,7 @@ pub fn aggregate(ctx: &JobContext, opts: &AggregateOptions) -> Result<JobOutcome
     };
     let mut store = ctx.open_store()?;
     let site = store.site_filter(opts.site.as_deref())?;
-    let marked = marked_days(&store, site)?;
+    let marked = rollups::marked_days(&store.conn, site)?;
     let mut days: BTreeSet<NaiveDate> = marked.iter().copied().collect();
     days.insert(target);
     let days = keep_unpurged(ctx, &store, days.into_iter().collect())?;
@@ -131,23 +131,10 @@ fn keep_unpurged(ctx: &JobContext, store: &Store, days: Vec<NaiveDate>) -> Resul
         ));
         // Their marks can never be served: clear them.
         for d in &skipped {
-            store
-                .conn
-                .execute("DELETE FROM dirty_days WHERE date = ?1", [d.to_string()])?;
+            rollups::clear_marks(&store.conn, *d)?;
         }
     }
     Ok(kept)
-}
-
-/// The days ingest marked for re-aggregation.
-fn marked_days(store: &Store, site: Option<i64>) -> Result<Vec<NaiveDate>> {
-    let mut stmt = store.conn.prepare(
-        "SELECT DISTINCT date FROM dirty_days WHERE (?1 IS NULL OR site_id = ?1) ORDER BY date",
-    )?;
-    let dates: Vec<String> = stmt
-        .query_map([site], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(dates.iter().filter_map(|d| d.parse().ok()).collect())
 }
 
 /// `backfill` options.

@@ -7,10 +7,9 @@
 //! finishes them (and a plain backfill of the range does too).
 
 use anyhow::Result;
-use rusqlite::params;
 
 use crate::job::JobContext;
-use crate::store::Store;
+use crate::store::{Store, events, rollups};
 use crate::time::{DayRange, local_date, yesterday};
 
 /// Switch the store to the run's zone and return the days to roll up again
@@ -25,13 +24,8 @@ pub(super) fn switch_zone(ctx: &JobContext, store: &mut Store) -> Result<Option<
         .map(|ms| local_date(ms, tz).to_string());
     let tx = store.conn.transaction()?;
     Store::set_zone(&tx, tz.name())?;
-    let dropped = tx.execute(
-        "DELETE FROM daily_rollups WHERE ?1 IS NULL OR date >= ?1",
-        params![final_before],
-    )?;
-    tx.execute("DELETE FROM dirty_days", [])?;
-    let first_ts: Option<i64> =
-        tx.query_row("SELECT min(id) >> 14 FROM events", [], |r| r.get(0))?;
+    let dropped = rollups::drop_for_rezone(&tx, final_before.as_deref())?;
+    let first_ts = events::first_event_ms(&tx)?;
     tx.commit()?;
     ctx.log.info(format!(
         "the store's zone is now {} (was {}); {dropped} rollup row(s) dropped to be made again{}",

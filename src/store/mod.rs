@@ -5,6 +5,8 @@
 //! and then fails with a passing error that the job runner retries.
 
 pub mod encoding;
+pub mod events;
+pub mod rollups;
 pub mod schema;
 
 use std::path::{Path, PathBuf};

@@ -1,4 +1,5 @@
-//! Counting one range of events: the inner loop of every rollup.
+//! The read side of the embedded store: the events of a time range counted
+//! per site, which every rollup is made of, and the text of label ids.
 //!
 //! A day of all sites is one range of the events' rowid (`ts * 16384 + n`),
 //! so a scan is a sequential read; distinct visitors and sessions are hash
@@ -9,7 +10,8 @@ use anyhow::{Context, Result};
 use rusqlite::Connection;
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::store::encoding::Kind;
+use super::encoding::Kind;
+use super::rollups::TopItem;
 
 /// The counts of one site over one range.
 #[derive(Debug, Default, Clone)]
@@ -152,4 +154,65 @@ fn scan_in_snapshot(
         .filter_map(|(id, c)| c.map(|c| (id as i64, c)))
         .collect();
     Ok(RangeCounts { sites, seq_seen })
+}
+
+/// How many entries a top list keeps.
+pub const TOP_N: usize = 10;
+
+/// The top [`TOP_N`] of `counts` (label id -> count): most counted first,
+/// ties by the label's text in ascending byte order. Only the candidates
+/// that can make the list are looked up.
+pub fn top_list(
+    conn: &Connection,
+    counts: &rustc_hash::FxHashMap<i64, u64>,
+) -> Result<Vec<TopItem>> {
+    let mut entries: Vec<(i64, u64)> = counts.iter().map(|(k, v)| (*k, *v)).collect();
+    entries.sort_unstable_by_key(|e| std::cmp::Reverse(e.1));
+    if entries.len() > TOP_N {
+        let cutoff = entries[TOP_N - 1].1;
+        entries.retain(|e| e.1 >= cutoff);
+    }
+    let mut stmt = conn.prepare_cached("SELECT value FROM labels WHERE id = ?1")?;
+    let mut items = Vec::with_capacity(entries.len());
+    for (id, count) in entries {
+        let item: String = stmt
+            .query_row([id], |r| r.get(0))
+            .with_context(|| format!("label {id} is missing from the store"))?;
+        items.push(TopItem { item, count });
+    }
+    items.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| a.item.as_bytes().cmp(b.item.as_bytes()))
+    });
+    items.truncate(TOP_N);
+    Ok(items)
+}
+
+/// The instant (UTC ms) of the first stored event, if any.
+pub fn first_event_ms(conn: &Connection) -> Result<Option<i64>> {
+    Ok(conn.query_row("SELECT min(id) >> 14 FROM events", [], |r| r.get(0))?)
+}
+
+/// One site's figures from its counts: the top lists' label ids turned into
+/// text.
+pub fn site_figures(
+    conn: &Connection,
+    site_id: i64,
+    c: &SiteCounts,
+) -> Result<super::rollups::SiteFigures> {
+    Ok(super::rollups::SiteFigures {
+        site_id,
+        events: c.events,
+        pageviews: c.pageviews,
+        custom_events: c.custom_events,
+        orders: c.orders,
+        revenue_cents: c.revenue_cents,
+        unique_visitors: c.visitors.len() as u64,
+        unique_sessions: c.sessions.len() as u64,
+        converting_sessions: c.converting.len() as u64,
+        top_pages: top_list(conn, &c.pages)?,
+        top_referrers: top_list(conn, &c.referrers)?,
+        top_events: top_list(conn, &c.event_names)?,
+    })
 }
