@@ -1,7 +1,8 @@
 //! `sampling-guard`: a normal week passes, each planted incident is flagged
 //! at its severity and exit code, short histories are skipped with a reason,
 //! bounds and holidays apply, `--start/--end` writes a proof per day and a
-//! table, the proof has the contract's shape, and bad input exits 2.
+//! table, the proof has the contract's shape, and bad input exits 2; a
+//! small shop's partial checkout break warns (`small_shop`).
 //!
 //! The stores come from the real `generate-events`, `ingest` and `backfill`.
 //! Each is built once per test run and copied into every test's own
@@ -14,6 +15,8 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 
 use crate::common::*;
+
+mod small_shop;
 
 /// Columns of the `--start/--end` table on stdout.
 const TABLE_HEADER: &str = "date\tsite\tcheck\tstatus\tmessage\n";

@@ -128,6 +128,12 @@ impl Band {
         )
     }
 
+    /// Warns below `edge` too (when it is above the current warn edge):
+    /// other evidence than the score, already held to the minimum change.
+    pub(super) fn raise_warn_low(&mut self, edge: f64) {
+        self.warn_low = self.warn_low.max(edge);
+    }
+
     pub(super) fn flags(&self, value: f64) -> bool {
         value < self.warn_low || value > self.warn_high
     }
@@ -170,4 +176,7 @@ pub(super) struct RangeStat {
     /// Full method (true) or last week's value (false).
     pub(super) full: bool,
     pub(super) history_days: usize,
+    /// Why the value is outside the band when the score alone does not say
+    /// so (count evidence), for the message.
+    pub(super) note: Option<String>,
 }

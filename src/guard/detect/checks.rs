@@ -148,7 +148,7 @@ pub(super) fn conversion_checks(ctx: &Context, ms: &MetricSettings) -> [CheckRes
     }
     let rate = converting / sessions;
     let model = ConvModel::walk(&ctx.slots, ms);
-    let stat = conversion_range(ctx, &model, rate, sessions, ms);
+    let stat = conversion_range(ctx, &model, day.converting_sessions, day.sessions, ms);
     let hard = bound_violations(metric, rate, ms);
     let today_converting = match &stat {
         Ok(s) if s.full => s.band.clamp(rate) * sessions,
@@ -232,6 +232,11 @@ fn range_result(
             } else {
                 ", same weekday last week"
             };
+            // The note says why a value inside the score's reach alerts.
+            let note = match stat.note {
+                Some(note) if status != Status::Pass => format!(": {note}"),
+                _ => String::new(),
+            };
             CheckResult {
                 status,
                 expected: Some(stat.band.expected),
@@ -240,7 +245,7 @@ fn range_result(
                 score: Some(stat.score),
                 change,
                 message: format!(
-                    "{label} {shown}, expected {} ({}{basis}): {}, {}",
+                    "{label} {shown}, expected {} ({}{basis}): {}, {}{note}",
                     metric.format(stat.band.expected),
                     fmt_band(metric, &stat.band),
                     fmt_change(change),

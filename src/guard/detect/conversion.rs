@@ -2,9 +2,11 @@
 //! weeks × a shrunk weekday factor) with a binomial noise floor, since a
 //! small site's daily rate rests on a handful of orders. Like the log model,
 //! one walk predicts every past day and clamps the ones that would have
-//! been flagged.
+//! been flagged. The day under test is also judged on its count of orders
+//! (`counts`), which at a small site sees drops the band cannot.
 
 use super::band::{Band, RangeStat, Thresholds};
+use super::counts::{Overdispersion, drop_evidence};
 use super::robust::{ErrorWindow, Spread};
 use super::settings::MetricSettings;
 use super::{Context, DailyPoint, MIN_DAYS_FULL, REL_FLOOR};
@@ -29,6 +31,10 @@ pub(super) struct ConvModel {
     /// One-step prediction errors in units of the floor.
     errors: Vec<Option<f64>>,
     window: ErrorWindow,
+    /// The same days' errors in orders: (squared error beyond the binomial
+    /// variance, squared expected count).
+    residuals: Vec<Option<(f64, f64)>>,
+    overdispersion: Overdispersion,
 }
 
 struct ConvPrediction {
@@ -39,13 +45,34 @@ struct ConvPrediction {
 }
 
 impl ConvPrediction {
+    /// The rate kept half a converting session away from 0 and 1, so that
+    /// a rate of zero still has noise.
+    fn noisy_rate(&self) -> f64 {
+        let half = 0.5 / self.base_sessions;
+        self.rate.max(half).min(1.0 - half)
+    }
+
     /// Binomial noise of a day with `sessions`, of the baseline, and the
     /// relative floor.
     fn floor_sd(&self, sessions: f64) -> f64 {
-        let half = 0.5 / self.base_sessions;
-        let p = self.rate.max(half).min(1.0 - half);
+        let p = self.noisy_rate();
         let binomial = p * (1.0 - p) * (1.0 / sessions + 1.0 / self.base_sessions);
         (binomial + (REL_FLOOR * p).powi(2)).sqrt()
+    }
+
+    /// Variance of a day's converting sessions that binomial sampling
+    /// explains: the day's own, and the baseline rate's.
+    fn binomial_count_variance(&self, sessions: f64) -> f64 {
+        let p = self.noisy_rate();
+        sessions * p * (1.0 - p) * (1.0 + sessions / self.base_sessions)
+    }
+
+    /// A past day's error in orders: (squared error beyond the binomial
+    /// variance, squared expected count).
+    fn count_residual(&self, converting: f64, sessions: f64) -> (f64, f64) {
+        let expected = self.rate * sessions;
+        let excess = (converting - expected).powi(2) - self.binomial_count_variance(sessions);
+        (excess, expected * expected)
     }
 }
 
@@ -64,11 +91,14 @@ impl ConvModel {
             sums: Vec::with_capacity(n + 1),
             errors: vec![None; n],
             window: ErrorWindow::default(),
+            residuals: vec![None; n],
+            overdispersion: Overdispersion::default(),
         };
         model.sums.push((0.0, 0.0));
         let thresholds = Thresholds::range(ms);
         for i in 0..n {
             model.window.advance(&model.errors, i);
+            model.overdispersion.advance(&model.residuals, i);
             model.judge_past_day(i, &thresholds);
             let (c, s) = model.sums[i];
             let (dc, ds) = match model.converting[i] {
@@ -78,6 +108,7 @@ impl ConvModel {
             model.sums.push((c + dc, s + ds));
         }
         model.window.advance(&model.errors, n);
+        model.overdispersion.advance(&model.residuals, n);
         model
     }
 
@@ -102,6 +133,7 @@ impl ConvModel {
             }
         }
         self.errors[i] = Some((rate - p.rate) / sd);
+        self.residuals[i] = Some(p.count_residual(converting, sessions));
     }
 
     /// Converting sessions and sessions of the slots `from..i` (`i` is the
@@ -138,26 +170,57 @@ impl ConvModel {
     }
 }
 
+/// The range judgement of the day's rate: `converting` sessions out of
+/// `sessions` (at least one).
 pub(super) fn conversion_range(
     ctx: &Context,
     model: &ConvModel,
-    rate: f64,
-    sessions: f64,
+    converting: u64,
+    sessions: u64,
     ms: &MetricSettings,
 ) -> Result<RangeStat, String> {
     ctx.require_range_history()?;
     let n = ctx.slots.len();
+    let rate = converting as f64 / sessions as f64;
+    let sessions_f = sessions as f64;
     if ctx.usable_days >= MIN_DAYS_FULL
         && let Some(p) = model.predict(n)
         && let Some(spread) = p.spread
     {
-        let scale = p.floor_sd(sessions) * spread.factor;
+        let scale = p.floor_sd(sessions_f) * spread.factor;
+        let mut band = Band::linear(p.rate, scale, &Thresholds::range(ms));
+        // The count evidence can move the warn edge at most up to the
+        // minimum change; where the band's edge is there already (large
+        // sites), it has nothing to add and is not computed.
+        let change_edge = p.rate * (1.0 - ms.min_change_warn);
+        let mut note = None;
+        if band.warn_low < change_edge
+            && let Some(relative) = model.overdispersion.relative()
+        {
+            let expected = p.rate * sessions_f;
+            let evidence = drop_evidence(
+                converting,
+                sessions,
+                expected,
+                (
+                    p.binomial_count_variance(sessions_f),
+                    relative * expected * expected,
+                ),
+                ms.warn_score,
+                (change_edge * sessions_f) as u64,
+            );
+            if let Some(low) = evidence.warn_low() {
+                band.raise_warn_low(low.min(change_edge));
+            }
+            note = evidence.note().filter(|_| rate < change_edge);
+        }
         return Ok(RangeStat {
-            band: Band::linear(p.rate, scale, &Thresholds::range(ms)),
+            band,
             score: (rate - p.rate) / scale,
             scale,
             full: true,
             history_days: ctx.walk_days(),
+            note,
         });
     }
     let reference = n
@@ -175,12 +238,13 @@ pub(super) fn conversion_range(
         base_sessions: ref_sessions,
         spread: None,
     };
-    let scale = p.floor_sd(sessions);
+    let scale = p.floor_sd(sessions_f);
     Ok(RangeStat {
         band: Band::linear(p.rate, scale, &Thresholds::cold(ms)),
         score: (rate - p.rate) / scale,
         scale,
         full: false,
         history_days: ctx.usable_days,
+        note: None,
     })
 }

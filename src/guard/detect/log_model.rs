@@ -250,6 +250,7 @@ pub(super) fn log_range(
             scale,
             full: true,
             history_days: ctx.walk_days(),
+            note: None,
         });
     }
     // Too little history for a spread: last week's same weekday, with wide
@@ -267,5 +268,6 @@ pub(super) fn log_range(
         scale,
         full: false,
         history_days: ctx.usable_days,
+        note: None,
     })
 }

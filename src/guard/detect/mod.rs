@@ -24,6 +24,10 @@
 //!   conversion rate), so a quiet metric does not alert on noise.
 //! - Warn and fail need both a large robust score and a minimum relative
 //!   change, so tiny changes on a very stable metric do not alert either.
+//! - At a small shop the score cannot see a checkout break (3.5 spreads of
+//!   a dozen orders reach below zero), so the conversion range check also
+//!   weighs the day's orders as a count: an exact tail probability given
+//!   its sessions may raise it to a warning.
 //! - Past days that would have been flagged are clamped to their band edge
 //!   before they feed later baselines (and kept out of the spread), so one
 //!   incident does not hide the next. This is one O(days) walk per call.
@@ -35,13 +39,14 @@
 //! validation), `checks` (the six checks assembled per metric, with their
 //! messages), `band` (where a check warns and fails), `log_model` (range
 //! model of revenue and sessions), `conversion` (range model of the
-//! conversion rate), `trend` (the trend checks), `robust` (medians, trimmed
+//! conversion rate), `counts` (the count evidence of orders), `trend` (the trend checks), `robust` (medians, trimmed
 //! means, the error window behind a spread) and `format` (numbers as people
 //! read them).
 
 mod band;
 mod checks;
 mod conversion;
+mod counts;
 mod format;
 mod log_model;
 mod robust;

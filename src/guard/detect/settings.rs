@@ -31,7 +31,7 @@ pub struct MetricSettings {
 }
 
 impl Default for MetricSettings {
-    /// Tuned on `examples/bench_guard.rs` (synthetic sites of 300 to 30,000
+    /// Tuned on `examples/bench_guard/` (synthetic sites of 300 to 30,000
     /// sessions a day, seeds 1-5): 0.3-0.6 false warns and at most 0.05 false
     /// fails per 100 clean site-days, while 85-89% of ×0.6 dips, 94-99% of
     /// 14-day ×0.7 shifts and all outages, ×0.35 dips and ×2.5 spikes alert.

@@ -1,10 +1,13 @@
 //! Unit tests of [`check_day`] on a synthetic shop: the six checks, the
-//! incidents they catch, cold starts, bounds, holidays and speed.
+//! incidents they catch, cold starts, bounds, holidays and speed; the
+//! small shop whose orders are a handful a day in `small_shop`.
 
 use chrono::{Duration, NaiveDate};
 
 use super::format::fmt_thousands;
 use super::*;
+
+mod small_shop;
 
 fn date(days: i64) -> NaiveDate {
     // 2026-01-05 is a Monday.
