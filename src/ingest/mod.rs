@@ -17,6 +17,7 @@ pub mod parse;
 mod pipeline;
 mod rejects;
 pub mod resolve;
+mod sink;
 mod source;
 pub mod writer;
 

@@ -14,22 +14,12 @@ use std::thread::JoinHandle;
 use anyhow::{Result, anyhow};
 
 use super::inputs::FileRecord;
-use super::parse::ParsedEvent;
 use super::rejects::Reject;
 use super::resolve::{Chunk, ResolvedBatch, Resolver};
+use super::sink::{ParseSink, Parsed};
 use super::source::Source;
 use crate::log::Logger;
 use crate::util::thousands;
-
-/// Lines per message from the parsing thread.
-const CHUNK_LINES: usize = 4096;
-/// Bytes of event text above which a chunk is resolved early.
-const CHUNK_TEXT_BYTES: usize = 1 << 30;
-
-pub enum Item<'a> {
-    Event(ParsedEvent<'a>),
-    Reject(Reject),
-}
 
 /// What the writer commits in one transaction: a batch of events (none
 /// when only files are left) and the input files whose last event it holds.
@@ -46,22 +36,6 @@ pub enum Msg {
     /// Reading or resolving failed; nothing more will come.
     Failed(anyhow::Error),
     /// Everything is sent: the input is read to its end.
-    End,
-}
-
-/// What the parsing thread sends the resolving one.
-enum Parsed {
-    /// Parsed events, the rejected lines read before their end, the input
-    /// bytes they took, and the files whose last line is in the chunk.
-    Chunk {
-        chunk: Chunk,
-        rejects: Vec<Reject>,
-        bytes: u64,
-        files: Vec<FileRecord>,
-    },
-    /// Reading failed; nothing more will come.
-    Failed(anyhow::Error),
-    /// Every source is read.
     End,
 }
 
@@ -90,15 +64,7 @@ impl Workers {
         let parsing = std::thread::Builder::new()
             .name("ingest-parse".into())
             .spawn(move || {
-                let mut sink = ParseSink {
-                    tx: chunks_tx,
-                    recycle: recycle_rx,
-                    bytes: 0,
-                    purged_before,
-                    chunk: Chunk::default(),
-                    rejects: Vec::new(),
-                    files: Vec::new(),
-                };
+                let mut sink = ParseSink::new(chunks_tx, recycle_rx, purged_before);
                 for source in sources {
                     match source.read_into(&mut sink) {
                         Ok(file) => sink.files.extend(file),
@@ -209,68 +175,6 @@ fn panicked(thread: &str, panic: Box<dyn Any + Send>) -> anyhow::Error {
     anyhow!(
         "the {thread} thread panicked: {what}; the batches committed before it are kept and its input files are not marked as read: run ingest again (events with ids are not counted twice) and report the panic"
     )
-}
-
-/// Collects parsed lines into chunks on the parsing thread.
-pub struct ParseSink {
-    tx: SyncSender<Parsed>,
-    /// Chunks the resolving thread is done with, to fill again.
-    recycle: Receiver<Chunk>,
-    /// Input bytes read since the last chunk (for the progress bar).
-    pub bytes: u64,
-    /// Events before this instant are rejected (see [`ParseSink::admit`]).
-    purged_before: Option<i64>,
-    chunk: Chunk,
-    rejects: Vec<Reject>,
-    /// Files read to their end since the last chunk.
-    files: Vec<FileRecord>,
-}
-
-impl ParseSink {
-    /// Refuse an event for a day whose raw events retention has deleted:
-    /// that day's rollup is final.
-    pub fn admit<'e>(&self, e: ParsedEvent<'e>) -> std::result::Result<ParsedEvent<'e>, String> {
-        match self.purged_before {
-            Some(floor) if e.ts_ms < floor => Err(format!(
-                "ts {} is before {}, whose days' raw events retention has deleted: their rollups are final",
-                crate::time::rfc3339_ms(e.ts_ms),
-                crate::time::rfc3339_ms(floor)
-            )),
-            _ => Ok(e),
-        }
-    }
-
-    pub fn push(&mut self, item: Item, bytes: u64) -> Result<()> {
-        self.bytes += bytes;
-        match item {
-            Item::Event(e) => self.chunk.push(e),
-            Item::Reject(r) => self.rejects.push(r),
-        }
-        // Text offsets are 32-bit: resolve long before they could overflow.
-        if self.chunk.len() + self.rejects.len() >= CHUNK_LINES
-            || self.chunk.text_len() >= CHUNK_TEXT_BYTES
-        {
-            self.send_chunk()?;
-        }
-        Ok(())
-    }
-
-    /// Hand the chunk to the resolving thread.
-    fn send_chunk(&mut self) -> Result<()> {
-        let mut next = self.recycle.try_recv().unwrap_or_default();
-        next.clear();
-        let chunk = std::mem::replace(&mut self.chunk, next);
-        self.tx
-            .send(Parsed::Chunk {
-                chunk,
-                rejects: std::mem::take(&mut self.rejects),
-                bytes: std::mem::take(&mut self.bytes),
-                files: std::mem::take(&mut self.files),
-            })
-            .map_err(|_| anyhow!("the writer stopped"))?;
-        crate::fault::inject("ingest-parse");
-        Ok(())
-    }
 }
 
 /// Resolves chunks on the resolving thread and sends exactly `batch_size`

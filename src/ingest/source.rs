@@ -12,8 +12,8 @@ use anyhow::{Context, Result};
 
 use super::inputs::{ContentDigest, FileInfo, FileRecord, HashedFile};
 use super::parse::{parse_csv_record, parse_json_line};
-use super::pipeline::{Item, ParseSink};
 use super::rejects::Reject;
+use super::sink::{Item, ParseSink};
 use crate::job::usage;
 
 /// The bytes of an input.

@@ -3,7 +3,7 @@
 //! (and, on a cold start, a minimum ratio), so the band edge is the farthest
 //! of the three.
 
-use super::settings::MetricSettings;
+use super::MetricSettings;
 use super::{Direction, Status};
 
 /// With 7 to 13 days of history the day is compared with last week's: it

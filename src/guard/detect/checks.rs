@@ -3,11 +3,11 @@
 //! range and trend models' judgements, and each check's result with the
 //! message a person reads.
 
+use super::MetricSettings;
 use super::band::{Band, RangeStat, Thresholds};
 use super::conversion::{ConvModel, conversion_range};
 use super::format::{fmt_band, fmt_change, fmt_revenue, fmt_thousands};
 use super::log_model::{Floor, LogModel, log_range};
-use super::settings::MetricSettings;
 use super::trend::{TrendStat, trend_conversion, trend_log};
 use super::{CheckKind, CheckResult, Context, MIN_DAYS_TREND, Metric, REL_FLOOR, Status};
 

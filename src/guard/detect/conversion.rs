@@ -5,10 +5,10 @@
 //! been flagged. The day under test is also judged on its count of orders
 //! (`counts`), which at a small site sees drops the band cannot.
 
+use super::MetricSettings;
 use super::band::{Band, RangeStat, Thresholds};
 use super::counts::{Overdispersion, drop_evidence};
 use super::robust::{ErrorWindow, Spread};
-use super::settings::MetricSettings;
 use super::{Context, DailyPoint, MIN_DAYS_FULL, REL_FLOOR};
 
 /// Conversion level: pooled rate of the last four weeks (pooled, not a median

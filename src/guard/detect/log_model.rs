@@ -5,9 +5,9 @@
 //! every past day and clamps the ones that would have been flagged, so one
 //! incident does not hide the next.
 
+use super::MetricSettings;
 use super::band::{Band, RangeStat, Thresholds};
 use super::robust::{CLEAN_MIN_ERRORS, ERROR_DAYS, ErrorWindow, Spread, trimmed_mean};
-use super::settings::MetricSettings;
 use super::{Context, MIN_DAYS_FULL, MIN_WEEK_DAYS, REL_FLOOR};
 
 /// Weeks behind the weekday effects of a range prediction.

@@ -50,7 +50,6 @@ mod counts;
 mod format;
 mod log_model;
 mod robust;
-mod settings;
 mod trend;
 
 #[cfg(test)]
@@ -61,9 +60,9 @@ use std::cmp::Ordering;
 use chrono::{Duration, NaiveDate};
 use serde::{Deserialize, Serialize};
 
+pub use crate::settings::guard::{Direction, GuardSettings, MetricSettings};
 use checks::{conversion_checks, revenue_checks, sessions_checks};
 use robust::median;
-pub use settings::{GuardSettings, MetricSettings};
 
 /// Below this many usable days of history only the hard rules apply.
 const MIN_DAYS_COLD: usize = 7;
@@ -156,16 +155,6 @@ impl PartialOrd for Status {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
-}
-
-/// Which departures alert: both ways, only drops, or only spikes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    #[default]
-    Both,
-    Drop,
-    Spike,
 }
 
 /// The verdict of one check, as it goes into the sampling proof.

@@ -6,6 +6,8 @@
 //! merges the first two (each flag names its env variable), so the flags
 //! arrive as `Option`s and the file only fills what they left empty.
 
+pub mod guard;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -65,7 +67,7 @@ pub struct ConfigFile {
     pub alert: AlertConfig,
     pub ingest: IngestConfig,
     /// `[guard]`: thresholds of sampling-guard's checks.
-    pub guard: crate::guard::detect::GuardSettings,
+    pub guard: guard::GuardSettings,
     pub sessions: SessionsConfig,
     pub retention: RetentionConfig,
     pub trending: TrendingConfig,

@@ -8,7 +8,15 @@ use chrono::NaiveDate;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use super::Direction;
+/// Which departures alert: both ways, only drops, or only spikes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    #[default]
+    Both,
+    Drop,
+    Spike,
+}
 
 /// Thresholds of one metric (`[guard.<metric>]` in the config).
 ///

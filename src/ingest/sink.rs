@@ -1,0 +1,117 @@
+//! The parsing side's output: every input (whatever its format) pushes its
+//! parsed events and rejected lines into a [`ParseSink`], which gathers them
+//! into chunks for the resolving thread.
+
+use std::sync::mpsc::{Receiver, SyncSender};
+
+use anyhow::{Result, anyhow};
+
+use super::inputs::FileRecord;
+use super::parse::ParsedEvent;
+use super::rejects::Reject;
+use super::resolve::Chunk;
+
+/// Lines per message from the parsing thread.
+const CHUNK_LINES: usize = 4096;
+/// Bytes of event text above which a chunk is resolved early.
+const CHUNK_TEXT_BYTES: usize = 1 << 30;
+
+/// A parsed line: an event, or a line that broke a rule.
+pub enum Item<'a> {
+    Event(ParsedEvent<'a>),
+    Reject(Reject),
+}
+
+/// What the parsing thread sends the resolving one.
+pub(super) enum Parsed {
+    /// Parsed events, the rejected lines read before their end, the input
+    /// bytes they took, and the files whose last line is in the chunk.
+    Chunk {
+        chunk: Chunk,
+        rejects: Vec<Reject>,
+        bytes: u64,
+        files: Vec<FileRecord>,
+    },
+    /// Reading failed; nothing more will come.
+    Failed(anyhow::Error),
+    /// Every source is read.
+    End,
+}
+
+/// Collects parsed lines into chunks on the parsing thread.
+pub struct ParseSink {
+    pub(super) tx: SyncSender<Parsed>,
+    /// Chunks the resolving thread is done with, to fill again.
+    recycle: Receiver<Chunk>,
+    /// Input bytes read since the last chunk (for the progress bar).
+    pub bytes: u64,
+    /// Events before this instant are rejected (see [`ParseSink::admit`]).
+    purged_before: Option<i64>,
+    chunk: Chunk,
+    rejects: Vec<Reject>,
+    /// Files read to their end since the last chunk.
+    pub(super) files: Vec<FileRecord>,
+}
+
+impl ParseSink {
+    pub(super) fn new(
+        tx: SyncSender<Parsed>,
+        recycle: Receiver<Chunk>,
+        purged_before: Option<i64>,
+    ) -> ParseSink {
+        ParseSink {
+            tx,
+            recycle,
+            bytes: 0,
+            purged_before,
+            chunk: Chunk::default(),
+            rejects: Vec::new(),
+            files: Vec::new(),
+        }
+    }
+
+    /// Refuse an event for a day whose raw events retention has deleted:
+    /// that day's rollup is final.
+    pub fn admit<'e>(&self, e: ParsedEvent<'e>) -> std::result::Result<ParsedEvent<'e>, String> {
+        match self.purged_before {
+            Some(floor) if e.ts_ms < floor => Err(format!(
+                "ts {} is before {}, whose days' raw events retention has deleted: their rollups are final",
+                crate::time::rfc3339_ms(e.ts_ms),
+                crate::time::rfc3339_ms(floor)
+            )),
+            _ => Ok(e),
+        }
+    }
+
+    pub fn push(&mut self, item: Item, bytes: u64) -> Result<()> {
+        self.bytes += bytes;
+        match item {
+            Item::Event(e) => self.chunk.push(e),
+            Item::Reject(r) => self.rejects.push(r),
+        }
+        // Text offsets are 32-bit: resolve long before they could overflow.
+        if self.chunk.len() + self.rejects.len() >= CHUNK_LINES
+            || self.chunk.text_len() >= CHUNK_TEXT_BYTES
+        {
+            self.send_chunk()?;
+        }
+        Ok(())
+    }
+
+    /// Hand the chunk to the resolving thread.
+    pub(super) fn send_chunk(&mut self) -> Result<()> {
+        let mut next = self.recycle.try_recv().unwrap_or_default();
+        next.clear();
+        let chunk = std::mem::replace(&mut self.chunk, next);
+        self.tx
+            .send(Parsed::Chunk {
+                chunk,
+                rejects: std::mem::take(&mut self.rejects),
+                bytes: std::mem::take(&mut self.bytes),
+                files: std::mem::take(&mut self.files),
+            })
+            .map_err(|_| anyhow!("the writer stopped"))?;
+        crate::fault::inject("ingest-parse");
+        Ok(())
+    }
+}
