@@ -4,12 +4,6 @@
 //! its flags and hands a work function to [`job::run`], which owns settings,
 //! locking, the run log, retries, alerts, metrics and the exit code.
 
-/// mimalloc: ingest allocates strings on the reader thread and frees them on
-/// the writer thread, a pattern where glibc's allocator spent a quarter of
-/// the time consolidating.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 pub mod artifacts;
 pub mod errors;
 pub mod export;

@@ -7,6 +7,10 @@ use cronlytics::job::{self, JobSpec};
 use cronlytics::rollup::jobs::{AggregateOptions, aggregate};
 use cronlytics::settings::CommonArgs;
 
+/// The allocator of every job (ARCHITECTURE.md says why).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Roll up one day (default: yesterday in the configured zone) for every
 /// site, plus every day that ingest marked for re-aggregation.
 #[derive(Parser)]

@@ -7,6 +7,10 @@ use cronlytics::job::{self, JobSpec};
 use cronlytics::rollup::jobs::{Backfill, BackfillOptions, backfill_dry_run};
 use cronlytics::settings::CommonArgs;
 
+/// The allocator of every job (ARCHITECTURE.md says why).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Roll up a range of days: --start/--end (inclusive) or --days N (the N
 /// days ending yesterday). Safe to repeat; a killed run keeps its finished
 /// days.

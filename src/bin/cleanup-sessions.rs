@@ -7,6 +7,10 @@ use cronlytics::job::{self, JobSpec};
 use cronlytics::sessions::{CleanupOptions, cleanup_sessions};
 use cronlytics::settings::CommonArgs;
 
+/// The allocator of every job (ARCHITECTURE.md says why).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Close every open session whose last activity is more than the idle time
 /// before now (ended = last activity). Idempotent; meant for every 10
 /// minutes.

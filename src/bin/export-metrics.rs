@@ -8,6 +8,10 @@ use cronlytics::export::{ExportFormat, ExportOptions, export};
 use cronlytics::job::{self, JobSpec};
 use cronlytics::settings::CommonArgs;
 
+/// The allocator of every job (ARCHITECTURE.md says why).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Clone, Copy, ValueEnum)]
 enum FormatArg {
     Csv,

@@ -7,6 +7,10 @@ use cronlytics::job::{self, JobSpec};
 use cronlytics::retention::{RetentionOptions, retention, retention_dry_run};
 use cronlytics::settings::CommonArgs;
 
+/// The allocator of every job (ARCHITECTURE.md says why).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Delete raw events, closed sessions, dedupe keys and forgotten visitors
 /// of the days before the cutoff (default: 90 days before today), in
 /// batches; daily rollups are kept forever, and days not rolled up yet are

@@ -7,6 +7,10 @@ use cronlytics::guard::{GuardOptions, run};
 use cronlytics::job::{self, JobSpec};
 use cronlytics::settings::CommonArgs;
 
+/// The allocator of every job (ARCHITECTURE.md says why).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Check each site's day (default: yesterday) for anomalies in revenue,
 /// conversion rate and sessions (range and trend), and write the proof
 /// sampling-proofs/sampling-proof-YYYYMMDD.json. Exit 1 on a warning, 2 on a

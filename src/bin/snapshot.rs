@@ -7,6 +7,10 @@ use cronlytics::job::{self, JobSpec};
 use cronlytics::settings::CommonArgs;
 use cronlytics::snapshot::{SnapshotOptions, snapshot};
 
+/// The allocator of every job (ARCHITECTURE.md says why).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Capture one day's dashboard metrics (revenue, conversion, traffic,
 /// engagement; per site and for all sites, with changes) as
 /// <artifacts>/snapshots/YYYY-MM-DD.json.

@@ -7,6 +7,10 @@ use cronlytics::job::{self, JobSpec};
 use cronlytics::settings::CommonArgs;
 use cronlytics::trending::{TrendingOptions, trending};
 
+/// The allocator of every job (ARCHITECTURE.md says why).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Score every site's pages and custom events by recent activity with
 /// exponential time decay (0..1000), store the current scores and write
 /// trending/YYYY-MM-DDTHH.json with the top entries. Meant for every hour.

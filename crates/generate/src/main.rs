@@ -8,6 +8,10 @@ use cronlytics::job::{self, JobSpec};
 use cronlytics::settings::CommonArgs;
 use cronlytics_generate::{GenerateOptions, Incident};
 
+/// The allocator of every job (ARCHITECTURE.md says why).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Write realistic synthetic events (several sites, weekly seasonality,
 /// sessions, orders, referrers, optional incidents) as NDJSON for the demo,
 /// tests and benchmarks. Same options, same bytes.
