@@ -51,7 +51,7 @@ where
 }
 
 /// Write a value as pretty JSON (with a final newline) atomically.
-pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+pub(crate) fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     write_atomic(path, |w| {
         serde_json::to_writer_pretty(&mut *w, value)?;
         w.write_all(b"\n")?;

@@ -22,7 +22,7 @@ pub fn usage(message: impl Into<String>) -> anyhow::Error {
 
 /// Writing the job's data to stdout failed.
 #[derive(Debug)]
-pub struct StdoutError(pub std::io::Error);
+pub(crate) struct StdoutError(pub std::io::Error);
 
 impl std::fmt::Display for StdoutError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -20,7 +20,7 @@ pub enum ExportFormat {
 }
 
 impl ExportFormat {
-    pub fn extension(self) -> &'static str {
+    pub(crate) fn extension(self) -> &'static str {
         match self {
             ExportFormat::Csv => "csv",
             ExportFormat::Json => "json",
@@ -44,10 +44,10 @@ pub struct ExportOptions {
 }
 
 /// Days exported when no range is given: the last week, ending yesterday.
-pub const DEFAULT_DAYS: i64 = 7;
+pub(crate) const DEFAULT_DAYS: i64 = 7;
 
 /// The CSV columns, exactly as the contract lists them.
-pub const CSV_HEADER: [&str; 9] = [
+pub(crate) const CSV_HEADER: [&str; 9] = [
     "date",
     "site",
     "pageviews",
@@ -65,7 +65,11 @@ pub fn cents_to_units(cents: u64) -> String {
 }
 
 /// Render rollups in `format`.
-pub fn render(rows: &[DailyRollup], format: ExportFormat, out: &mut dyn Write) -> Result<()> {
+pub(crate) fn render(
+    rows: &[DailyRollup],
+    format: ExportFormat,
+    out: &mut dyn Write,
+) -> Result<()> {
     match format {
         ExportFormat::Csv => {
             let mut w = csv::Writer::from_writer(out);

@@ -5,7 +5,7 @@
 
 /// Panic here if `CRONLYTICS_FAULT` is `point` (debug builds only).
 #[inline]
-pub fn inject(point: &str) {
+pub(crate) fn inject(point: &str) {
     #[cfg(debug_assertions)]
     if std::env::var("CRONLYTICS_FAULT").is_ok_and(|v| v == point) {
         panic!("fault injected at {point} (CRONLYTICS_FAULT)");

@@ -5,14 +5,14 @@
 //! locking, the run log, retries, alerts, metrics and the exit code.
 
 pub mod artifacts;
-pub mod errors;
+pub(crate) mod errors;
 pub mod export;
-pub mod fault;
+pub(crate) mod fault;
 pub mod guard;
 pub mod health;
 pub mod ingest;
 pub mod job;
-pub mod log;
+pub(crate) mod log;
 pub mod retention;
 pub mod rollup;
 pub mod sessions;

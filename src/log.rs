@@ -9,7 +9,7 @@ use chrono::{SecondsFormat, Utc};
 
 /// How much a job says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Verbosity {
+pub(crate) enum Verbosity {
     /// Warnings and errors only (`--quiet`).
     Quiet,
     Normal,
@@ -19,13 +19,13 @@ pub enum Verbosity {
 
 /// The logger of one job run.
 #[derive(Debug, Clone)]
-pub struct Logger {
+pub(crate) struct Logger {
     job: String,
     verbosity: Verbosity,
 }
 
 impl Logger {
-    pub fn new(job: &str, quiet: bool, verbose: bool) -> Logger {
+    pub(crate) fn new(job: &str, quiet: bool, verbose: bool) -> Logger {
         let verbosity = if quiet {
             Verbosity::Quiet
         } else if verbose {
@@ -49,36 +49,32 @@ impl Logger {
     }
 
     /// Progress and results.
-    pub fn info(&self, message: impl AsRef<str>) {
+    pub(crate) fn info(&self, message: impl AsRef<str>) {
         if self.verbosity >= Verbosity::Normal {
             self.line("info", message.as_ref());
         }
     }
 
     /// Details only wanted with `--verbose`.
-    pub fn debug(&self, message: impl AsRef<str>) {
+    pub(crate) fn debug(&self, message: impl AsRef<str>) {
         if self.verbosity >= Verbosity::Verbose {
             self.line("debug", message.as_ref());
         }
     }
 
     /// Something the user should look at; always shown.
-    pub fn warn(&self, message: impl AsRef<str>) {
+    pub(crate) fn warn(&self, message: impl AsRef<str>) {
         self.line("warning", message.as_ref());
     }
 
     /// A failure; always shown.
-    pub fn error(&self, message: impl AsRef<str>) {
+    pub(crate) fn error(&self, message: impl AsRef<str>) {
         self.line("error", message.as_ref());
     }
 
     /// Whether progress bars may be drawn: stderr is a terminal and the user
     /// did not ask for quiet.
-    pub fn show_progress(&self) -> bool {
+    pub(crate) fn show_progress(&self) -> bool {
         self.verbosity >= Verbosity::Normal && std::io::stderr().is_terminal()
-    }
-
-    pub fn job(&self) -> &str {
-        &self.job
     }
 }

@@ -10,8 +10,8 @@
 //! Deletes run in short batches (`purge`) and the freed pages are given
 //! back with incremental vacuum.
 
-pub mod files;
-pub mod purge;
+pub(crate) mod files;
+pub(crate) mod purge;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -43,18 +43,18 @@ pub struct RetentionOptions {
 
 /// The checked plan of one run.
 #[derive(Debug, Clone)]
-pub struct RetentionPlan {
-    pub days: i64,
+pub(crate) struct RetentionPlan {
+    pub(crate) days: i64,
     /// The first local day kept.
-    pub cutoff_date: NaiveDate,
+    pub(crate) cutoff_date: NaiveDate,
     /// Its first instant, UTC milliseconds: older rows go.
-    pub cutoff_ms: i64,
-    pub batch_size: usize,
-    pub pause: Duration,
+    pub(crate) cutoff_ms: i64,
+    pub(crate) batch_size: usize,
+    pub(crate) pause: Duration,
     /// Artifacts dated before this day go; `None`: artifacts are kept.
-    pub artifacts_before: Option<NaiveDate>,
+    pub(crate) artifacts_before: Option<NaiveDate>,
     /// Export directories outside the artifacts, cleaned like them.
-    pub export_dirs: Vec<std::path::PathBuf>,
+    pub(crate) export_dirs: Vec<std::path::PathBuf>,
 }
 
 /// One value from its flag or the config file, checked against `range`.
@@ -83,7 +83,7 @@ fn checked(
 impl RetentionPlan {
     /// Check the options and place the cutoff: the start of the local day
     /// `days` before today.
-    pub fn resolve(ctx: &JobContext, opts: &RetentionOptions) -> Result<RetentionPlan> {
+    pub(crate) fn resolve(ctx: &JobContext, opts: &RetentionOptions) -> Result<RetentionPlan> {
         let file = &ctx.settings.file.retention;
         const MAX_DAYS: i64 = 36_600;
         let days = checked(
@@ -168,7 +168,7 @@ fn check_against_rollups(conn: &Connection, plan: &RetentionPlan) -> Result<Opti
 /// The days before the cutoff to roll up before their events go: days
 /// with events and a mark for re-aggregation, an incomplete rollup, or no
 /// row for a site that had started by then.
-pub fn days_to_roll_up(
+pub(crate) fn days_to_roll_up(
     conn: &Connection,
     plan: &RetentionPlan,
     tz: chrono_tz::Tz,

@@ -34,7 +34,7 @@ const MAX_IDLE_MINUTES: i64 = 366 * 24 * 60;
 
 /// The checked idle time in minutes: the flag, else `[sessions]
 /// idle_minutes`.
-pub fn idle_minutes(ctx: &JobContext, opts: &CleanupOptions) -> Result<i64> {
+pub(crate) fn idle_minutes(ctx: &JobContext, opts: &CleanupOptions) -> Result<i64> {
     let (value, source) = match opts.idle_minutes {
         Some(v) => (v, "--idle-minutes"),
         None => (
@@ -53,7 +53,7 @@ pub fn idle_minutes(ctx: &JobContext, opts: &CleanupOptions) -> Result<i64> {
 /// Close the open sessions whose last activity is before `cutoff_ms`;
 /// returns how many. Idempotent: a closed session is not in the index the
 /// statement walks.
-pub fn close_idle_sessions(conn: &Connection, cutoff_ms: i64) -> Result<u64> {
+pub(crate) fn close_idle_sessions(conn: &Connection, cutoff_ms: i64) -> Result<u64> {
     let closed = conn
         .prepare_cached(
             "UPDATE sessions SET ended_ts = last_ts WHERE ended_ts IS NULL AND last_ts < ?1",
@@ -64,7 +64,7 @@ pub fn close_idle_sessions(conn: &Connection, cutoff_ms: i64) -> Result<u64> {
 }
 
 /// How many sessions are open.
-pub fn open_sessions(conn: &Connection) -> Result<u64> {
+pub(crate) fn open_sessions(conn: &Connection) -> Result<u64> {
     let n: i64 = conn
         .query_row(
             "SELECT count(*) FROM sessions WHERE ended_ts IS NULL",

@@ -9,7 +9,7 @@ use chrono::{DateTime, Days, LocalResult, NaiveDate, NaiveTime, SecondsFormat, T
 use chrono_tz::Tz;
 
 /// Parse an IANA zone name.
-pub fn parse_zone(name: &str) -> Result<Tz> {
+pub(crate) fn parse_zone(name: &str) -> Result<Tz> {
     name.parse::<Tz>().map_err(|_| {
         anyhow::anyhow!(
             "unknown time zone '{name}': use an IANA name such as UTC, Europe/Berlin or America/Los_Angeles"
@@ -18,7 +18,7 @@ pub fn parse_zone(name: &str) -> Result<Tz> {
 }
 
 /// Parse `--now`.
-pub fn parse_now(text: &str) -> Result<DateTime<Utc>> {
+pub(crate) fn parse_now(text: &str) -> Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| {
@@ -52,7 +52,7 @@ pub fn start_of(date: NaiveDate, tz: Tz) -> DateTime<Utc> {
 }
 
 /// The UTC millisecond bounds `[start, end)` of local day `date`.
-pub fn day_bounds_ms(date: NaiveDate, tz: Tz) -> (i64, i64) {
+pub(crate) fn day_bounds_ms(date: NaiveDate, tz: Tz) -> (i64, i64) {
     let next = date.checked_add_days(Days::new(1)).unwrap_or(date);
     (
         start_of(date, tz).timestamp_millis(),
@@ -61,13 +61,13 @@ pub fn day_bounds_ms(date: NaiveDate, tz: Tz) -> (i64, i64) {
 }
 
 /// The local date of a UTC millisecond timestamp.
-pub fn local_date(ts_ms: i64, tz: Tz) -> NaiveDate {
+pub(crate) fn local_date(ts_ms: i64, tz: Tz) -> NaiveDate {
     let utc = DateTime::<Utc>::from_timestamp_millis(ts_ms).unwrap_or_default();
     utc.with_timezone(&tz).date_naive()
 }
 
 /// Today in `tz` at instant `now`.
-pub fn today(now: DateTime<Utc>, tz: Tz) -> NaiveDate {
+pub(crate) fn today(now: DateTime<Utc>, tz: Tz) -> NaiveDate {
     now.with_timezone(&tz).date_naive()
 }
 
@@ -77,38 +77,38 @@ pub fn yesterday(now: DateTime<Utc>, tz: Tz) -> NaiveDate {
 }
 
 /// An instant as the contract writes it: RFC 3339 in UTC with a `Z`.
-pub fn rfc3339(t: DateTime<Utc>) -> String {
+pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 /// Milliseconds since the epoch as RFC 3339 UTC.
-pub fn rfc3339_ms(ts_ms: i64) -> String {
+pub(crate) fn rfc3339_ms(ts_ms: i64) -> String {
     rfc3339(DateTime::<Utc>::from_timestamp_millis(ts_ms).unwrap_or_default())
 }
 
 /// Milliseconds since the epoch as RFC 3339 UTC, milliseconds shown.
-pub fn rfc3339_millis(ts_ms: i64) -> String {
+pub(crate) fn rfc3339_millis(ts_ms: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(ts_ms)
         .unwrap_or_default()
         .to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// A date as `YYYYMMDD`, for file names.
-pub fn compact_date(date: NaiveDate) -> String {
+pub(crate) fn compact_date(date: NaiveDate) -> String {
     date.format("%Y%m%d").to_string()
 }
 
 /// An inclusive range of local days.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DayRange {
-    pub start: NaiveDate,
-    pub end: NaiveDate,
+pub(crate) struct DayRange {
+    pub(crate) start: NaiveDate,
+    pub(crate) end: NaiveDate,
 }
 
 impl DayRange {
     /// Check and build a range from `--start/--end` or `--days N` (the N days
     /// ending yesterday). `default_days` applies when neither is given.
-    pub fn from_options(
+    pub(crate) fn from_options(
         start: Option<&str>,
         end: Option<&str>,
         days: Option<i64>,
@@ -163,19 +163,14 @@ impl DayRange {
     }
 
     /// The days of the range in order.
-    pub fn days(&self) -> impl Iterator<Item = NaiveDate> + use<> {
+    pub(crate) fn days(&self) -> impl Iterator<Item = NaiveDate> + use<> {
         let end = self.end;
         self.start.iter_days().take_while(move |d| *d <= end)
     }
 
     /// Number of days in the range.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         (self.end - self.start).num_days() as usize + 1
-    }
-
-    /// Never true: a range holds at least one day.
-    pub fn is_empty(&self) -> bool {
-        false
     }
 }
 

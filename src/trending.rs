@@ -36,22 +36,22 @@ pub struct TrendingOptions {
 
 /// The checked parameters of one run.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct TrendingParams {
-    pub window_hours: i64,
-    pub half_life_hours: f64,
-    pub saturation: f64,
-    pub weights: Weights,
+pub(crate) struct TrendingParams {
+    pub(crate) window_hours: i64,
+    pub(crate) half_life_hours: f64,
+    pub(crate) saturation: f64,
+    pub(crate) weights: Weights,
     #[serde(skip)]
-    pub top: usize,
+    pub(crate) top: usize,
     #[serde(skip)]
-    pub threshold: f64,
+    pub(crate) threshold: f64,
 }
 
 /// What one event of each kind adds before decay.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Weights {
-    pub pageview: f64,
-    pub event: f64,
+pub(crate) struct Weights {
+    pub(crate) pageview: f64,
+    pub(crate) event: f64,
 }
 
 /// The longest window accepted (ten years): beyond it the flag is a typo.
@@ -60,7 +60,7 @@ const MS_PER_HOUR: f64 = 3_600_000.0;
 
 impl TrendingParams {
     /// Flags over `[trending]`, each checked with a reason naming it.
-    pub fn resolve(ctx: &JobContext, opts: &TrendingOptions) -> Result<TrendingParams> {
+    pub(crate) fn resolve(ctx: &JobContext, opts: &TrendingOptions) -> Result<TrendingParams> {
         let file = &ctx.settings.file.trending;
         let window_hours = opts.window_hours.unwrap_or(file.window_hours);
         if !(1..=MAX_WINDOW_HOURS).contains(&window_hours) {
@@ -134,12 +134,12 @@ fn positive(value: f64, what: String) -> Result<()> {
 }
 
 /// What one event `age_ms` old contributes per unit of weight.
-pub fn decay(age_ms: i64, half_life_hours: f64) -> f64 {
+pub(crate) fn decay(age_ms: i64, half_life_hours: f64) -> f64 {
     (-(age_ms as f64) / MS_PER_HOUR / half_life_hours).exp2()
 }
 
 /// A raw score on the published 0..1000 scale.
-pub fn normalise(raw: f64, saturation: f64) -> f64 {
+pub(crate) fn normalise(raw: f64, saturation: f64) -> f64 {
     1000.0 * raw / (raw + saturation)
 }
 
@@ -147,7 +147,7 @@ pub fn normalise(raw: f64, saturation: f64) -> f64 {
 type ItemKey = (i64, i64, i64);
 
 /// The raw scores of every item with events in the window.
-pub fn raw_scores(
+pub(crate) fn raw_scores(
     conn: &Connection,
     now_ms: i64,
     params: &TrendingParams,
@@ -176,30 +176,30 @@ pub fn raw_scores(
 
 /// One entry of a site's list in the artifact.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrendingEntry {
-    pub item: String,
+pub(crate) struct TrendingEntry {
+    pub(crate) item: String,
     /// `page` or `event`.
-    pub kind: String,
+    pub(crate) kind: String,
     /// 0..1000, two decimals.
-    pub score: f64,
+    pub(crate) score: f64,
     /// 1 for the top item of the site.
-    pub rank: usize,
+    pub(crate) rank: usize,
     /// Score minus the stored score of the last run; null for a new item.
-    pub change: Option<f64>,
+    pub(crate) change: Option<f64>,
 }
 
 /// The artifact `trending/YYYY-MM-DDTHH.json`.
 #[derive(Debug, Clone, Serialize)]
-pub struct TrendingFile {
-    pub generated_at: String,
+pub(crate) struct TrendingFile {
+    pub(crate) generated_at: String,
     #[serde(flatten)]
-    pub params: TrendingParams,
+    pub(crate) params: TrendingParams,
     /// Site name -> its top entries (empty for a site quiet in the window).
-    pub sites: BTreeMap<String, Vec<TrendingEntry>>,
+    pub(crate) sites: BTreeMap<String, Vec<TrendingEntry>>,
 }
 
 /// The artifact's path for a run at `now`: the hour of the run in UTC.
-pub fn artifact_path(artifacts: &std::path::Path, now: DateTime<Utc>) -> PathBuf {
+pub(crate) fn artifact_path(artifacts: &std::path::Path, now: DateTime<Utc>) -> PathBuf {
     artifacts
         .join("trending")
         .join(format!("{}.json", now.format("%Y-%m-%dT%H")))

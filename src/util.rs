@@ -15,7 +15,7 @@ pub fn thousands(n: u64) -> String {
 
 /// A count and its noun, singular for 1: `counted(1, "day")` is "1 day",
 /// `counted(1234, "event")` "1,234 events".
-pub fn counted(n: u64, noun: &str) -> String {
+pub(crate) fn counted(n: u64, noun: &str) -> String {
     if n == 1 {
         format!("1 {noun}")
     } else {
@@ -27,7 +27,7 @@ pub fn counted(n: u64, noun: &str) -> String {
 /// reader has what it wanted. Any other failure is a `StdoutError`, which
 /// the job runner never retries (`crate::errors::StdoutError`): part of the data may already be out, and a
 /// second attempt would print it twice.
-pub fn print_stdout(text: &str) -> anyhow::Result<()> {
+pub(crate) fn print_stdout(text: &str) -> anyhow::Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {

@@ -36,48 +36,48 @@ pub struct GuardOptions {
 /// One check in the proof (the contract's shape, plus the detector's
 /// figures).
 #[derive(Debug, Clone, Serialize)]
-pub struct ProofCheck {
-    pub site: String,
-    pub name: &'static str,
-    pub metric: detect::Metric,
-    pub kind: detect::CheckKind,
-    pub status: Status,
-    pub value: f64,
-    pub expected: Option<Band>,
-    pub expected_value: Option<f64>,
-    pub score: Option<f64>,
-    pub change: Option<f64>,
-    pub history_days: usize,
-    pub message: String,
+pub(crate) struct ProofCheck {
+    pub(crate) site: String,
+    pub(crate) name: &'static str,
+    pub(crate) metric: detect::Metric,
+    pub(crate) kind: detect::CheckKind,
+    pub(crate) status: Status,
+    pub(crate) value: f64,
+    pub(crate) expected: Option<Band>,
+    pub(crate) expected_value: Option<f64>,
+    pub(crate) score: Option<f64>,
+    pub(crate) change: Option<f64>,
+    pub(crate) history_days: usize,
+    pub(crate) message: String,
 }
 
 /// The expected band.
 #[derive(Debug, Clone, Copy, Serialize)]
-pub struct Band {
-    pub low: f64,
-    pub high: f64,
+pub(crate) struct Band {
+    pub(crate) low: f64,
+    pub(crate) high: f64,
 }
 
 /// Counts by status.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct ProofSummary {
-    pub checks: usize,
-    pub passed: usize,
-    pub warnings: usize,
-    pub failures: usize,
-    pub skipped: usize,
+pub(crate) struct ProofSummary {
+    pub(crate) checks: usize,
+    pub(crate) passed: usize,
+    pub(crate) warnings: usize,
+    pub(crate) failures: usize,
+    pub(crate) skipped: usize,
 }
 
 /// The sampling proof of one day.
 #[derive(Debug, Clone, Serialize)]
-pub struct Proof {
-    pub status: &'static str,
-    pub date: NaiveDate,
-    pub timezone: String,
-    pub generated_at: String,
-    pub checks: Vec<ProofCheck>,
-    pub anomalies: Vec<ProofCheck>,
-    pub summary: ProofSummary,
+pub(crate) struct Proof {
+    pub(crate) status: &'static str,
+    pub(crate) date: NaiveDate,
+    pub(crate) timezone: String,
+    pub(crate) generated_at: String,
+    pub(crate) checks: Vec<ProofCheck>,
+    pub(crate) anomalies: Vec<ProofCheck>,
+    pub(crate) summary: ProofSummary,
 }
 
 /// The overall status word of a set of checks: skipped counts as pass.
@@ -299,11 +299,11 @@ fn summary_words(s: &ProofSummary) -> String {
 }
 
 /// `<artifacts>/sampling-proofs`.
-pub fn proof_dir(ctx: &JobContext) -> PathBuf {
+pub(crate) fn proof_dir(ctx: &JobContext) -> PathBuf {
     ctx.settings.artifacts.join("sampling-proofs")
 }
 
 /// `<artifacts>/sampling-proofs/sampling-proof-YYYYMMDD.json`.
-pub fn proof_path(ctx: &JobContext, day: NaiveDate) -> PathBuf {
+pub(crate) fn proof_path(ctx: &JobContext, day: NaiveDate) -> PathBuf {
     proof_dir(ctx).join(format!("sampling-proof-{}.json", compact_date(day)))
 }

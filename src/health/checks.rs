@@ -18,7 +18,7 @@ use crate::time::{compact_date, day_bounds_ms, rfc3339_ms, yesterday};
 use crate::util::thousands;
 
 /// Run every check, in the order they are reported.
-pub fn run_checks(input: &CheckInput) -> Vec<Check> {
+pub(crate) fn run_checks(input: &CheckInput) -> Vec<Check> {
     let mut checks = Vec::new();
     let mut last_success = HashMap::new();
     let critical = |message: String| Check::new("store", Severity::Critical, message);

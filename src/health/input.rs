@@ -9,29 +9,29 @@ use chrono_tz::Tz;
 
 /// A job the installation runs on a schedule, as configured.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ScheduledJob {
-    pub name: &'static str,
-    pub max_age_hours: f64,
-    pub enabled: bool,
+pub(crate) struct ScheduledJob {
+    pub(crate) name: &'static str,
+    pub(crate) max_age_hours: f64,
+    pub(crate) enabled: bool,
 }
 
 /// Everything the checks need, owned, so that they can run on a worker
 /// thread that the caller may abandon at its timeout.
 #[derive(Debug, Clone)]
-pub struct CheckInput {
-    pub db: PathBuf,
-    pub artifacts: PathBuf,
-    pub tz: Tz,
-    pub now: DateTime<Utc>,
-    pub busy_timeout_ms: u64,
-    pub jobs: Vec<ScheduledJob>,
-    pub rollup_max_lag_hours: f64,
-    pub artifacts_max_mb: f64,
-    pub quick_check: bool,
+pub(crate) struct CheckInput {
+    pub(crate) db: PathBuf,
+    pub(crate) artifacts: PathBuf,
+    pub(crate) tz: Tz,
+    pub(crate) now: DateTime<Utc>,
+    pub(crate) busy_timeout_ms: u64,
+    pub(crate) jobs: Vec<ScheduledJob>,
+    pub(crate) rollup_max_lag_hours: f64,
+    pub(crate) artifacts_max_mb: f64,
+    pub(crate) quick_check: bool,
     /// How long a passing quick_check is kept before it runs again.
-    pub quick_check_every_hours: f64,
+    pub(crate) quick_check_every_hours: f64,
     /// How long a due quick_check may run before it is interrupted.
-    pub quick_check_budget: Duration,
+    pub(crate) quick_check_budget: Duration,
 }
 
 impl CheckInput {

@@ -41,7 +41,7 @@ enum QuickCheck {
 
 /// The `store` check: readable (the caller opened it already) and
 /// passing quick_check, now or within the configured interval.
-pub fn store_check(input: &CheckInput) -> Check {
+pub(crate) fn store_check(input: &CheckInput) -> Check {
     let path = input.db.display();
     let check = |status, message: String| Check::new("store", status, message);
     if !input.quick_check {

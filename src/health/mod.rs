@@ -7,7 +7,7 @@
 //! `--timeout` the run reports critical and exits 2, leaving the thread to
 //! die with the process. `report.rs` renders text, JSON and Nagios output.
 
-pub mod checks;
+pub(crate) mod checks;
 mod input;
 mod integrity;
 pub mod report;
@@ -28,7 +28,7 @@ use report::{Check, HealthFormat, Report};
 /// sampling-guard and snapshot (30) and export-metrics (8 days); the others
 /// allow a missed run or two of their usual cadence. `backfill` is run by
 /// hand and `health-check` is the one asking, so neither is here.
-pub const SCHEDULE: &[(&str, f64)] = &[
+pub(crate) const SCHEDULE: &[(&str, f64)] = &[
     ("ingest", 2.0),
     ("aggregate", 36.0),
     ("sampling-guard", 30.0),
@@ -54,7 +54,7 @@ pub struct HealthOptions {
 }
 
 /// The schedule with the config file's `[health.jobs.<job>]` overrides.
-pub fn scheduled_jobs(settings: &Settings) -> Result<Vec<ScheduledJob>> {
+pub(crate) fn scheduled_jobs(settings: &Settings) -> Result<Vec<ScheduledJob>> {
     let overrides = &settings.file.health.jobs;
     SCHEDULE
         .iter()

@@ -22,31 +22,35 @@ pub enum HealthFormat {
 /// `'label'=value[UOM];warn;crit;min;max`. The thresholds mean "alert when
 /// the value is above", which is the plugins' plain-number range.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PerfDatum {
-    pub label: String,
+pub(crate) struct PerfDatum {
+    pub(crate) label: String,
     /// None when it could not be measured (a job that never succeeded):
     /// rendered as `U`.
-    pub value: Option<f64>,
+    pub(crate) value: Option<f64>,
     /// `s`, `B` or empty (a count).
     #[serde(rename = "unit")]
-    pub uom: &'static str,
-    pub warn: Option<f64>,
-    pub crit: Option<f64>,
-    pub min: Option<f64>,
-    pub max: Option<f64>,
+    pub(crate) uom: &'static str,
+    pub(crate) warn: Option<f64>,
+    pub(crate) crit: Option<f64>,
+    pub(crate) min: Option<f64>,
+    pub(crate) max: Option<f64>,
 }
 
 /// One check: its status and a one-line reason.
 #[derive(Debug, Clone)]
-pub struct Check {
-    pub name: String,
-    pub status: Severity,
-    pub message: String,
-    pub perf: Vec<PerfDatum>,
+pub(crate) struct Check {
+    pub(crate) name: String,
+    pub(crate) status: Severity,
+    pub(crate) message: String,
+    pub(crate) perf: Vec<PerfDatum>,
 }
 
 impl Check {
-    pub fn new(name: impl Into<String>, status: Severity, message: impl Into<String>) -> Check {
+    pub(crate) fn new(
+        name: impl Into<String>,
+        status: Severity,
+        message: impl Into<String>,
+    ) -> Check {
         Check {
             name: name.into(),
             status,
@@ -55,7 +59,7 @@ impl Check {
         }
     }
 
-    pub fn with_perf(mut self, perf: PerfDatum) -> Check {
+    pub(crate) fn with_perf(mut self, perf: PerfDatum) -> Check {
         self.perf.push(perf);
         self
     }
@@ -80,9 +84,9 @@ struct JsonCheck<'a> {
 
 /// The checks of one run, with the instant they describe.
 #[derive(Debug, Clone)]
-pub struct Report {
-    pub checks: Vec<Check>,
-    pub generated_at: DateTime<Utc>,
+pub(crate) struct Report {
+    pub(crate) checks: Vec<Check>,
+    pub(crate) generated_at: DateTime<Utc>,
 }
 
 /// The word a status has in each format.
@@ -96,7 +100,7 @@ fn word(status: Severity) -> &'static str {
 
 impl Report {
     /// The worst status of the checks: it decides the exit code.
-    pub fn status(&self) -> Severity {
+    pub(crate) fn status(&self) -> Severity {
         self.checks
             .iter()
             .map(|c| c.status)
@@ -105,12 +109,12 @@ impl Report {
     }
 
     /// The checks that are not ok.
-    pub fn failing(&self) -> impl Iterator<Item = &Check> {
+    pub(crate) fn failing(&self) -> impl Iterator<Item = &Check> {
         self.checks.iter().filter(|c| c.status != Severity::Ok)
     }
 
     /// One short line: how many checks fail and which.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         let total = self.checks.len();
         let failing: Vec<&str> = self.failing().map(|c| c.name.as_str()).collect();
         if failing.is_empty() {
@@ -124,7 +128,7 @@ impl Report {
     }
 
     /// The report in `format`, ending with a newline.
-    pub fn render(&self, format: HealthFormat) -> String {
+    pub(crate) fn render(&self, format: HealthFormat) -> String {
         match format {
             HealthFormat::Text => self.render_text(),
             HealthFormat::Json => {
@@ -219,7 +223,7 @@ fn plugin_text(text: &str) -> String {
 
 /// `'label'=value[UOM];warn;crit;min;max`, the label always quoted (a
 /// quote inside doubled), empty fields kept as empty, trailing ones dropped.
-pub fn render_perf(p: &PerfDatum) -> String {
+pub(crate) fn render_perf(p: &PerfDatum) -> String {
     let num = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
     let value = match p.value {
         Some(v) => format!("{v}{}", p.uom),
@@ -238,7 +242,7 @@ pub fn render_perf(p: &PerfDatum) -> String {
 }
 
 /// A duration for people: "45 s", "12 min", "5 h 3 min", "3 d 4 h".
-pub fn human_duration(seconds: i64) -> String {
+pub(crate) fn human_duration(seconds: i64) -> String {
     let (d, h, m) = (
         seconds / 86_400,
         seconds % 86_400 / 3600,

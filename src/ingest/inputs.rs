@@ -22,12 +22,12 @@ use rusqlite::{Connection, params};
 use xxhash_rust::xxh3::{Xxh3Default, xxh3_128};
 
 /// Bytes of a file's start kept for the `head` and `first_line` hashes.
-pub const HEAD_BYTES: usize = 4096;
+pub(crate) const HEAD_BYTES: usize = 4096;
 
 /// The hash of a file's content as it is read, with the counts a lookup
 /// and a later resumption need.
 #[derive(Clone, Default)]
-pub struct ContentDigest {
+pub(crate) struct ContentDigest {
     /// Boxed: its state is about 500 bytes, moved with every input.
     hasher: Box<Xxh3Default>,
     size: u64,
@@ -38,7 +38,7 @@ pub struct ContentDigest {
 }
 
 impl ContentDigest {
-    pub fn update(&mut self, bytes: &[u8]) {
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
         if self.head.len() < HEAD_BYTES {
             let take = (HEAD_BYTES - self.head.len()).min(bytes.len());
             self.head.extend_from_slice(&bytes[..take]);
@@ -52,12 +52,12 @@ impl ContentDigest {
     }
 
     /// Bytes hashed so far.
-    pub fn size(&self) -> u64 {
+    pub(crate) fn size(&self) -> u64 {
         self.size
     }
 
     /// Line ends (`\n`) in the bytes hashed so far.
-    pub fn lines(&self) -> u64 {
+    pub(crate) fn lines(&self) -> u64 {
         self.lines
     }
 
@@ -82,7 +82,7 @@ fn hex(hash: u128) -> String {
 }
 
 /// What to do with an input file.
-pub enum Plan {
+pub(crate) enum Plan {
     /// Its whole content is stored already.
     Skip,
     /// Read it from `offset` (0: from the start); `digest` holds the bytes
@@ -92,7 +92,7 @@ pub enum Plan {
 
 impl Plan {
     /// The whole file, whatever the store remembers (`--force`).
-    pub fn whole() -> Plan {
+    pub(crate) fn whole() -> Plan {
         Plan::Read {
             offset: 0,
             digest: ContentDigest::default(),
@@ -104,7 +104,7 @@ impl Plan {
 /// when the store has its content, continue it when the store has a prefix
 /// of it that ends at a line end, else read it whole. Leaves the file
 /// positioned at the offset to read from.
-pub fn plan(conn: &Connection, file: &mut File, size: u64) -> Result<Plan> {
+pub(crate) fn plan(conn: &Connection, file: &mut File, size: u64) -> Result<Plan> {
     let mut start = ContentDigest::default();
     let mut head = vec![0; HEAD_BYTES.min(size as usize)];
     file.read_exact(&mut head)?;
@@ -169,19 +169,19 @@ pub fn plan(conn: &Connection, file: &mut File, size: u64) -> Result<Plan> {
 
 /// Where an input file was when it was opened.
 #[derive(Debug, Clone)]
-pub struct FileInfo {
+pub(crate) struct FileInfo {
     /// As given on the command line, for messages.
-    pub name: String,
+    pub(crate) name: String,
     /// Absolute, as stored.
-    pub path: String,
-    pub dev: u64,
-    pub inode: u64,
-    pub mtime_ms: i64,
-    pub format: &'static str,
+    pub(crate) path: String,
+    pub(crate) dev: u64,
+    pub(crate) inode: u64,
+    pub(crate) mtime_ms: i64,
+    pub(crate) format: &'static str,
 }
 
 impl FileInfo {
-    pub fn new(name: &str, meta: &Metadata, format: &'static str) -> FileInfo {
+    pub(crate) fn new(name: &str, meta: &Metadata, format: &'static str) -> FileInfo {
         let path = std::fs::canonicalize(name)
             .unwrap_or_else(|_| Path::new(name).to_path_buf())
             .display()
@@ -205,29 +205,29 @@ impl FileInfo {
 
 /// Device and inode number: the same file given twice has the same pair.
 #[cfg(unix)]
-pub fn identity(meta: &Metadata) -> (u64, u64) {
+pub(crate) fn identity(meta: &Metadata) -> (u64, u64) {
     use std::os::unix::fs::MetadataExt;
     (meta.dev(), meta.ino())
 }
 
 #[cfg(not(unix))]
-pub fn identity(_meta: &Metadata) -> (u64, u64) {
+pub(crate) fn identity(_meta: &Metadata) -> (u64, u64) {
     (0, 0)
 }
 
 /// A file being read: its content is hashed as it passes.
-pub struct HashedFile {
+pub(crate) struct HashedFile {
     file: File,
     digest: ContentDigest,
 }
 
 impl HashedFile {
     /// `file` positioned after the bytes `digest` holds.
-    pub fn new(file: File, digest: ContentDigest) -> HashedFile {
+    pub(crate) fn new(file: File, digest: ContentDigest) -> HashedFile {
         HashedFile { file, digest }
     }
 
-    pub fn into_digest(self) -> ContentDigest {
+    pub(crate) fn into_digest(self) -> ContentDigest {
         self.digest
     }
 }
@@ -241,14 +241,18 @@ impl Read for HashedFile {
 }
 
 /// A file read to its end, to be remembered.
-pub struct FileRecord {
-    pub info: FileInfo,
-    pub digest: ContentDigest,
+pub(crate) struct FileRecord {
+    pub(crate) info: FileInfo,
+    pub(crate) digest: ContentDigest,
 }
 
 /// Remember `files` (in the transaction of the batch holding their last
 /// events). A content given again (`--force`, a copy) updates its row.
-pub fn remember(tx: &rusqlite::Transaction, files: &[FileRecord], now_ms: i64) -> Result<()> {
+pub(crate) fn remember(
+    tx: &rusqlite::Transaction,
+    files: &[FileRecord],
+    now_ms: i64,
+) -> Result<()> {
     let mut insert = tx.prepare_cached(
         "INSERT INTO ingested_files (fingerprint, size, lines, first_line, head, path, dev, inode,
                                      mtime_ms, format, completed_at)

@@ -15,23 +15,23 @@ use super::keyfilter::{KeyFilter, KeyKind, fingerprint};
 
 /// A cached key's row.
 #[derive(Debug, Clone, Copy)]
-pub struct Span {
-    pub id: i64,
+pub(crate) struct Span {
+    pub(crate) id: i64,
     /// Sessions: the visitor; visitors: unused.
-    pub visitor: i64,
-    pub first: i64,
-    pub last: i64,
+    pub(crate) visitor: i64,
+    pub(crate) first: i64,
+    pub(crate) last: i64,
     /// Created by this run and not yet in a batch handed out.
-    pub new: bool,
+    pub(crate) new: bool,
     /// Changed since the last batch was handed out.
-    pub dirty: bool,
+    pub(crate) dirty: bool,
     /// The batch that last used it.
-    pub batch: u64,
+    pub(crate) batch: u64,
 }
 
 impl Span {
     /// A row read from the store.
-    pub fn stored(id: i64, visitor: i64, first: i64, last: i64) -> Span {
+    pub(crate) fn stored(id: i64, visitor: i64, first: i64, last: i64) -> Span {
         Span {
             id,
             visitor,
@@ -53,7 +53,7 @@ struct Entry {
 
 /// The cache of one kind of key, with the entries that became new or dirty
 /// since the last batch was handed out.
-pub struct KeyCache {
+pub(crate) struct KeyCache {
     kind: KeyKind,
     /// Sessions widen their last activity too; visitors keep their first.
     track_last: bool,
@@ -69,7 +69,7 @@ fn slot(kind: KeyKind, site: i64, hash: i64) -> u64 {
 }
 
 impl KeyCache {
-    pub fn new(kind: KeyKind) -> KeyCache {
+    pub(crate) fn new(kind: KeyKind) -> KeyCache {
         KeyCache {
             kind,
             track_last: kind == KeyKind::Session,
@@ -78,17 +78,13 @@ impl KeyCache {
         }
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.table.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.table.is_empty()
     }
 
     /// Widen the span of a cached `key` to `ts` and return its id; `None`
     /// if it is not cached.
-    pub fn touch_cached(
+    pub(crate) fn touch_cached(
         &mut self,
         site: i64,
         hash: i64,
@@ -113,7 +109,7 @@ impl KeyCache {
     /// cached nor stored) create an entry with the next id, add it to
     /// `filter` and list it for the batch.
     #[allow(clippy::too_many_arguments)]
-    pub fn touch_or_create(
+    pub(crate) fn touch_or_create(
         &mut self,
         site: i64,
         hash: i64,
@@ -165,7 +161,7 @@ impl KeyCache {
 
     /// Cache a row read from the store (the caller knows `key` is not
     /// cached).
-    pub fn insert_stored(&mut self, site: i64, hash: i64, key: &str, span: Span) {
+    pub(crate) fn insert_stored(&mut self, site: i64, hash: i64, key: &str, span: Span) {
         let kind = self.kind;
         self.table.insert_unique(
             slot(kind, site, hash),
@@ -182,7 +178,7 @@ impl KeyCache {
     /// Hand out the entries touched since the last call: new ones as
     /// `(site, hash, key, span)` to `new`, changed ones' spans to `changed`;
     /// both become clean.
-    pub fn take_touched(
+    pub(crate) fn take_touched(
         &mut self,
         mut new: impl FnMut(i64, i64, &str, &Span),
         mut changed: impl FnMut(&Span),
@@ -206,17 +202,17 @@ impl KeyCache {
     }
 
     /// Keep only the entries `keep` says.
-    pub fn retain(&mut self, mut keep: impl FnMut(&Span) -> bool) {
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&Span) -> bool) {
         self.table.retain(|e| keep(&e.span));
     }
 
     /// The batch that last used each entry.
-    pub fn batches(&self) -> impl Iterator<Item = u64> + '_ {
+    pub(crate) fn batches(&self) -> impl Iterator<Item = u64> + '_ {
         self.table.iter().map(|e| e.span.batch)
     }
 
     /// Add every cached key to `filter`.
-    pub fn fill_filter(&self, filter: &mut KeyFilter) {
+    pub(crate) fn fill_filter(&self, filter: &mut KeyFilter) {
         for e in &self.table {
             filter.insert(slot(self.kind, e.site, e.hash));
         }

@@ -11,7 +11,7 @@
 
 /// Which key table a fingerprint belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyKind {
+pub(crate) enum KeyKind {
     Session = 0,
     Visitor = 1,
 }
@@ -19,7 +19,7 @@ pub enum KeyKind {
 /// The fingerprint of a stored key: `(kind, site_id, key_hash)` mixed into
 /// 64 well-spread bits (the FNV-1a `key_hash` alone spreads its high bits
 /// poorly for short keys).
-pub fn fingerprint(kind: KeyKind, site: i64, key_hash: i64) -> u64 {
+pub(crate) fn fingerprint(kind: KeyKind, site: i64, key_hash: i64) -> u64 {
     let mut h = (key_hash as u64)
         ^ (site as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
         ^ (kind as u64).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
@@ -41,11 +41,11 @@ const SALT: [u32; 8] = [
 ];
 
 /// Bits of filter per key of capacity.
-pub const BITS_PER_KEY: usize = 12;
+pub(crate) const BITS_PER_KEY: usize = 12;
 /// The smallest capacity (keys) a filter is built with.
-pub const MIN_CAPACITY: usize = 1 << 20;
+pub(crate) const MIN_CAPACITY: usize = 1 << 20;
 
-pub struct KeyFilter {
+pub(crate) struct KeyFilter {
     blocks: Vec<[u32; 8]>,
     capacity: usize,
     len: usize,
@@ -54,7 +54,7 @@ pub struct KeyFilter {
 impl KeyFilter {
     /// A filter for `keys` keys (at least [`MIN_CAPACITY`]) at
     /// [`BITS_PER_KEY`] bits each.
-    pub fn with_capacity(keys: usize) -> KeyFilter {
+    pub(crate) fn with_capacity(keys: usize) -> KeyFilter {
         let capacity = keys.max(MIN_CAPACITY);
         let blocks = (capacity * BITS_PER_KEY).div_ceil(256);
         KeyFilter {
@@ -65,27 +65,13 @@ impl KeyFilter {
     }
 
     /// Keys it was sized for.
-    pub fn capacity(&self) -> usize {
+    pub(crate) fn capacity(&self) -> usize {
         self.capacity
     }
 
-    /// Insertions so far (a key inserted twice counts twice).
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// More keys inserted than it was sized for: false positives grow.
-    pub fn is_over_capacity(&self) -> bool {
+    pub(crate) fn is_over_capacity(&self) -> bool {
         self.len > self.capacity
-    }
-
-    /// Bytes of filter memory.
-    pub fn bytes(&self) -> usize {
-        self.blocks.len() * 32
     }
 
     fn block(&self, fp: u64) -> usize {
@@ -101,7 +87,7 @@ impl KeyFilter {
         m
     }
 
-    pub fn insert(&mut self, fp: u64) {
+    pub(crate) fn insert(&mut self, fp: u64) {
         let b = self.block(fp);
         let m = Self::mask(fp);
         for (w, bit) in self.blocks[b].iter_mut().zip(m) {
@@ -111,7 +97,7 @@ impl KeyFilter {
     }
 
     /// False: never inserted. True: maybe inserted.
-    pub fn may_contain(&self, fp: u64) -> bool {
+    pub(crate) fn may_contain(&self, fp: u64) -> bool {
         let block = &self.blocks[self.block(fp)];
         let m = Self::mask(fp);
         block.iter().zip(m).all(|(w, bit)| w & bit == bit)
@@ -153,7 +139,7 @@ mod tests {
     fn sized_from_the_keys() {
         let f = KeyFilter::with_capacity(4 << 20);
         assert_eq!(f.capacity(), 4 << 20);
-        assert_eq!(f.bytes(), (4 << 20) * BITS_PER_KEY / 8);
-        assert!(f.is_empty());
+        assert_eq!(f.blocks.len() * 32, (4 << 20) * BITS_PER_KEY / 8);
+        assert!(!f.is_over_capacity());
     }
 }

@@ -10,16 +10,16 @@
 //! files read to their end are remembered (`inputs`), so that a file given
 //! again is skipped and one that grew is read from where it stopped.
 
-pub mod inputs;
-pub mod keycache;
-pub mod keyfilter;
-pub mod parse;
+pub(crate) mod inputs;
+pub(crate) mod keycache;
+pub(crate) mod keyfilter;
+pub(crate) mod parse;
 mod pipeline;
 mod rejects;
-pub mod resolve;
+pub(crate) mod resolve;
 mod sink;
 mod source;
-pub mod writer;
+pub(crate) mod writer;
 
 use std::fs::File;
 use std::path::PathBuf;

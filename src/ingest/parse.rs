@@ -15,23 +15,23 @@ use crate::store::encoding::Kind;
 /// input line where it can (no JSON escapes, nothing to normalise), so a
 /// typical line costs no allocation.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ParsedEvent<'a> {
-    pub ts_ms: i64,
-    pub site: Cow<'a, str>,
-    pub kind: Kind,
-    pub session: Cow<'a, str>,
-    pub visitor: Cow<'a, str>,
-    pub id: Option<Cow<'a, str>>,
+pub(crate) struct ParsedEvent<'a> {
+    pub(crate) ts_ms: i64,
+    pub(crate) site: Cow<'a, str>,
+    pub(crate) kind: Kind,
+    pub(crate) session: Cow<'a, str>,
+    pub(crate) visitor: Cow<'a, str>,
+    pub(crate) id: Option<Cow<'a, str>>,
     /// The path of a pageview (query string removed) or the name of a
     /// custom event.
-    pub label: Option<Cow<'a, str>>,
+    pub(crate) label: Option<Cow<'a, str>>,
     /// The referrer as reported: a URL's host without `www.`, a source name,
     /// or `direct`. Always set for pageviews.
-    pub referrer: Option<Cow<'a, str>>,
-    pub revenue_cents: Option<i64>,
+    pub(crate) referrer: Option<Cow<'a, str>>,
+    pub(crate) revenue_cents: Option<i64>,
     /// Unknown fields (and known ones this kind does not use), as a JSON
     /// object, so that nothing given is lost.
-    pub extra: Option<String>,
+    pub(crate) extra: Option<String>,
 }
 
 /// A `ts` as given: an RFC 3339 string or Unix milliseconds.
@@ -42,7 +42,7 @@ enum TsValue<'a> {
 
 /// The fields of one input line before validation.
 #[derive(Default)]
-pub struct RawEvent<'a> {
+pub(crate) struct RawEvent<'a> {
     ts: Option<TsValue<'a>>,
     site: Option<Cow<'a, str>>,
     kind: Option<Cow<'a, str>>,
@@ -63,7 +63,7 @@ pub struct RawEvent<'a> {
 const MIN_MILLIS: i64 = 100_000_000_000;
 
 /// Parse and check one NDJSON line.
-pub fn parse_json_line(line: &str) -> Result<ParsedEvent<'_>, String> {
+pub(crate) fn parse_json_line(line: &str) -> Result<ParsedEvent<'_>, String> {
     let mut de = serde_json::Deserializer::from_str(line);
     let raw = RawEvent::deserialize(&mut de).map_err(|e| {
         // A field's own message ("site must be a string") would hide that
@@ -94,7 +94,7 @@ fn json_reason(e: serde_json::Error) -> String {
 
 /// Parse and check one CSV record against its header. Empty cells count as
 /// missing; `ts` may be RFC 3339 or digits (milliseconds).
-pub fn parse_csv_record<'a>(
+pub(crate) fn parse_csv_record<'a>(
     headers: &[String],
     record: &'a csv::StringRecord,
 ) -> Result<ParsedEvent<'a>, String> {
@@ -169,7 +169,7 @@ fn map_cow<'a>(c: Cow<'a, str>, f: impl for<'b> Fn(&'b str) -> Cow<'b, str>) -> 
 
 impl<'a> RawEvent<'a> {
     /// Apply the contract's rules and normalise.
-    pub fn validate(self) -> Result<ParsedEvent<'a>, String> {
+    pub(crate) fn validate(self) -> Result<ParsedEvent<'a>, String> {
         let ts_ms = match &self.ts {
             None => return Err("ts is required".to_string()),
             Some(TsValue::Millis(ms)) if *ms < MIN_MILLIS => {
@@ -291,7 +291,7 @@ fn json_string(s: &str) -> String {
 }
 
 /// The path without its query string or fragment ("/a?b=1#c" -> "/a").
-pub fn normalize_path(path: &str) -> Cow<'_, str> {
+pub(crate) fn normalize_path(path: &str) -> Cow<'_, str> {
     let end = path.find(['?', '#']).unwrap_or(path.len());
     let p = path[..end].trim();
     Cow::Borrowed(if p.is_empty() { "/" } else { p })
@@ -299,7 +299,7 @@ pub fn normalize_path(path: &str) -> Cow<'_, str> {
 
 /// A URL's host, lower-cased, without port and leading `www.`; a plain
 /// source name as given (trimmed); empty is `direct`.
-pub fn normalize_referrer(referrer: &str) -> Cow<'_, str> {
+pub(crate) fn normalize_referrer(referrer: &str) -> Cow<'_, str> {
     let r = referrer.trim();
     if r.is_empty() {
         return Cow::Borrowed("direct");

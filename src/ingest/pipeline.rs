@@ -23,13 +23,13 @@ use crate::util::thousands;
 
 /// What the writer commits in one transaction: a batch of events (none
 /// when only files are left) and the input files whose last event it holds.
-pub struct Commit {
-    pub batch: Option<ResolvedBatch>,
-    pub files: Vec<FileRecord>,
+pub(crate) struct Commit {
+    pub(crate) batch: Option<ResolvedBatch>,
+    pub(crate) files: Vec<FileRecord>,
 }
 
 /// What the resolving thread sends the writer.
-pub enum Msg {
+pub(crate) enum Msg {
     Rejects(Vec<Reject>, u64),
     /// Boxed: a batch is large, and most messages are.
     Commit(Box<Commit>, u64),
@@ -40,16 +40,16 @@ pub enum Msg {
 }
 
 /// The running workers, seen from the writer.
-pub struct Workers {
-    pub rx: Receiver<Msg>,
+pub(crate) struct Workers {
+    pub(crate) rx: Receiver<Msg>,
     /// Committed batches, back to the resolving thread for reuse.
-    pub spent: Sender<ResolvedBatch>,
+    pub(crate) spent: Sender<ResolvedBatch>,
     resolving: Option<JoinHandle<()>>,
 }
 
 impl Workers {
     /// Start the parsing and resolving threads over `sources`.
-    pub fn start(
+    pub(crate) fn start(
         sources: Vec<Source>,
         mut resolver: Resolver,
         batch_size: usize,
@@ -151,7 +151,7 @@ impl Workers {
 
     /// Join the resolving thread once its channel is closed: its panic, or
     /// its end without [`Msg::End`], is the run's error.
-    pub fn join(&mut self, ended: bool) -> Result<()> {
+    pub(crate) fn join(&mut self, ended: bool) -> Result<()> {
         let Some(handle) = self.resolving.take() else {
             return Ok(());
         };

@@ -14,15 +14,15 @@ use tempfile::NamedTempFile;
 
 /// One rejected line.
 #[derive(Debug, Clone, Serialize)]
-pub struct Reject {
-    pub file: String,
-    pub line: u64,
-    pub reason: String,
-    pub raw: String,
+pub(crate) struct Reject {
+    pub(crate) file: String,
+    pub(crate) line: u64,
+    pub(crate) reason: String,
+    pub(crate) raw: String,
 }
 
 impl Reject {
-    pub fn new(file: &str, line: u64, reason: String, raw: &str) -> Reject {
+    pub(crate) fn new(file: &str, line: u64, reason: String, raw: &str) -> Reject {
         Reject {
             file: file.to_string(),
             line,
@@ -33,24 +33,24 @@ impl Reject {
 }
 
 /// `<artifacts>/rejects/ingest-<UTC timestamp>.ndjson`.
-pub fn default_path(artifacts: &Path, now: DateTime<Utc>) -> PathBuf {
+pub(crate) fn default_path(artifacts: &Path, now: DateTime<Utc>) -> PathBuf {
     artifacts
         .join("rejects")
         .join(format!("ingest-{}.ndjson", now.format("%Y%m%dT%H%M%SZ")))
 }
 
 /// The rejects of one run, opened at the first reject.
-pub struct RejectsFile {
+pub(crate) struct RejectsFile {
     path: PathBuf,
     out: Option<BufWriter<NamedTempFile>>,
 }
 
 impl RejectsFile {
-    pub fn new(path: PathBuf) -> RejectsFile {
+    pub(crate) fn new(path: PathBuf) -> RejectsFile {
         RejectsFile { path, out: None }
     }
 
-    pub fn write(&mut self, reject: &Reject) -> Result<()> {
+    pub(crate) fn write(&mut self, reject: &Reject) -> Result<()> {
         if self.out.is_none() {
             let dir = self
                 .path
@@ -75,7 +75,7 @@ impl RejectsFile {
     }
 
     /// Push what is written so far to the (temporary) file.
-    pub fn flush(&mut self) -> Result<()> {
+    pub(crate) fn flush(&mut self) -> Result<()> {
         if let Some(out) = self.out.as_mut() {
             out.flush().with_context(|| {
                 format!("cannot write the rejects file {}", self.path.display())
@@ -87,7 +87,7 @@ impl RejectsFile {
     /// Move the file into place; returns its path when there were rejects.
     /// An existing file of that name (a run in the same second) is kept:
     /// the new one gets a numbered name.
-    pub fn finish(mut self) -> Result<Option<PathBuf>> {
+    pub(crate) fn finish(mut self) -> Result<Option<PathBuf>> {
         let Some(out) = self.out.take() else {
             return Ok(None);
         };

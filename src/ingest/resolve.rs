@@ -32,17 +32,17 @@ use crate::time::day_bounds_ms;
 
 /// Cached keys (sessions + visitors + labels) above which committed entries
 /// are forgotten: keeps memory flat whatever the input size.
-pub const CACHE_LIMIT: usize = 1_000_000;
+pub(crate) const CACHE_LIMIT: usize = 1_000_000;
 
 /// The highest session and visitor ids whose key entries are committed.
 #[derive(Debug, Default)]
-pub struct KeysUpto {
-    pub sessions: AtomicI64,
-    pub visitors: AtomicI64,
+pub(crate) struct KeysUpto {
+    pub(crate) sessions: AtomicI64,
+    pub(crate) visitors: AtomicI64,
 }
 
 impl KeysUpto {
-    pub fn set(&self, (sessions, visitors): (i64, i64)) {
+    pub(crate) fn set(&self, (sessions, visitors): (i64, i64)) {
         self.sessions.store(sessions, Ordering::Release);
         self.visitors.store(visitors, Ordering::Release);
     }
@@ -82,48 +82,48 @@ const LOOK_UP_VISITOR: &str = "SELECT id, key, first_ts, first_ts, 0 FROM visito
 
 /// An event as the `events` table stores it.
 #[derive(Debug, Clone)]
-pub struct EventRow {
-    pub ts: i64,
-    pub site: i64,
-    pub kind: i64,
-    pub session: i64,
-    pub visitor: i64,
-    pub label: Option<i64>,
-    pub referrer: Option<i64>,
-    pub revenue_cents: Option<i64>,
-    pub extra: Option<String>,
+pub(crate) struct EventRow {
+    pub(crate) ts: i64,
+    pub(crate) site: i64,
+    pub(crate) kind: i64,
+    pub(crate) session: i64,
+    pub(crate) visitor: i64,
+    pub(crate) label: Option<i64>,
+    pub(crate) referrer: Option<i64>,
+    pub(crate) revenue_cents: Option<i64>,
+    pub(crate) extra: Option<String>,
     /// The input's id, for dedupe.
-    pub id: Option<String>,
+    pub(crate) id: Option<String>,
 }
 
 /// A new session or visitor row.
 #[derive(Debug, Clone)]
-pub struct NewKey {
-    pub id: i64,
-    pub site: i64,
-    pub hash: i64,
-    pub key: String,
+pub(crate) struct NewKey {
+    pub(crate) id: i64,
+    pub(crate) site: i64,
+    pub(crate) hash: i64,
+    pub(crate) key: String,
     /// Sessions: the visitor; visitors: unused.
-    pub visitor: i64,
-    pub first: i64,
-    pub last: i64,
+    pub(crate) visitor: i64,
+    pub(crate) first: i64,
+    pub(crate) last: i64,
 }
 
 /// Everything one transaction writes.
 #[derive(Debug, Default)]
-pub struct ResolvedBatch {
-    pub number: u64,
-    pub events: Vec<EventRow>,
-    pub new_sites: Vec<(i64, String, i64, i64)>,
-    pub site_spans: Vec<(i64, i64, i64)>,
-    pub new_labels: Vec<(i64, String)>,
+pub(crate) struct ResolvedBatch {
+    pub(crate) number: u64,
+    pub(crate) events: Vec<EventRow>,
+    pub(crate) new_sites: Vec<(i64, String, i64, i64)>,
+    pub(crate) site_spans: Vec<(i64, i64, i64)>,
+    pub(crate) new_labels: Vec<(i64, String)>,
     /// Sorted by id: appended to the table.
-    pub new_sessions: Vec<NewKey>,
-    pub session_spans: Vec<(i64, i64, i64)>,
-    pub new_visitors: Vec<NewKey>,
-    pub visitor_firsts: Vec<(i64, i64)>,
+    pub(crate) new_sessions: Vec<NewKey>,
+    pub(crate) session_spans: Vec<(i64, i64, i64)>,
+    pub(crate) new_visitors: Vec<NewKey>,
+    pub(crate) visitor_firsts: Vec<(i64, i64)>,
     /// The local days (per site) the batch's events fall in.
-    pub days: Vec<(i64, NaiveDate)>,
+    pub(crate) days: Vec<(i64, NaiveDate)>,
 }
 
 impl ResolvedBatch {
@@ -160,7 +160,7 @@ type Text = (u32, u32);
 /// A checked event kept in a [`Chunk`]: its strings live in the chunk's
 /// text, its session and visitor keys are hashed once.
 #[derive(Debug)]
-pub struct ChunkEvent {
+pub(crate) struct ChunkEvent {
     ts_ms: i64,
     kind: i64,
     revenue_cents: Option<i64>,
@@ -179,14 +179,14 @@ pub struct ChunkEvent {
 /// reused from chunk to chunk (no allocation per event for the usual
 /// fields).
 #[derive(Debug, Default)]
-pub struct Chunk {
+pub(crate) struct Chunk {
     text: String,
-    pub events: Vec<ChunkEvent>,
+    pub(crate) events: Vec<ChunkEvent>,
 }
 
 impl Chunk {
     /// Keep `e` (its text copied into the chunk).
-    pub fn push(&mut self, e: ParsedEvent<'_>) {
+    pub(crate) fn push(&mut self, e: ParsedEvent<'_>) {
         let mut text = |s: &str| -> Text {
             let start = self.text.len();
             self.text.push_str(s);
@@ -216,19 +216,15 @@ impl Chunk {
 
     /// Bytes of text held: a chunk is resolved before it could outgrow the
     /// 32-bit offsets.
-    pub fn text_len(&self) -> usize {
+    pub(crate) fn text_len(&self) -> usize {
         self.text.len()
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.events.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
-    }
-
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.text.clear();
         self.events.clear();
     }
@@ -239,7 +235,7 @@ impl Chunk {
 }
 
 /// The caches and id counters of one ingest run.
-pub struct Resolver {
+pub(crate) struct Resolver {
     conn: Connection,
     tz: Tz,
     committed: Arc<AtomicU64>,
@@ -281,7 +277,7 @@ impl Resolver {
     /// this run: the writer flushes the older ones before the run starts);
     /// `expected_new` about how many keys the input will add (the key
     /// filter is made that much larger).
-    pub fn new(
+    pub(crate) fn new(
         conn: Connection,
         tz: Tz,
         committed: Arc<AtomicU64>,
@@ -342,16 +338,16 @@ impl Resolver {
     }
 
     /// Keys looked up in the store so far, and how many it had.
-    pub fn lookups(&self) -> (u64, u64) {
+    pub(crate) fn lookups(&self) -> (u64, u64) {
         self.lookups
     }
 
     /// Events in the batch being built.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.batch.events.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.batch.events.is_empty()
     }
 
@@ -362,7 +358,7 @@ impl Resolver {
     /// listed for a lookup if the filter may hold it. Then those are looked
     /// up in index order and cached, and a second pass resolves the keys
     /// the first one left: cached now, or new.
-    pub fn add(&mut self, chunk: &Chunk, events: &mut [ChunkEvent]) -> Result<()> {
+    pub(crate) fn add(&mut self, chunk: &Chunk, events: &mut [ChunkEvent]) -> Result<()> {
         let number = self.batch.number;
         let base = self.batch.events.len();
         self.unknown.clear();
@@ -455,7 +451,7 @@ impl Resolver {
     /// Hand out the current batch with its new and changed rows, and start
     /// the next one, in `spent` (a written batch, emptied here and filled
     /// again without allocating) if given.
-    pub fn take_batch(&mut self, spent: Option<ResolvedBatch>) -> Result<ResolvedBatch> {
+    pub(crate) fn take_batch(&mut self, spent: Option<ResolvedBatch>) -> Result<ResolvedBatch> {
         let number = self.batch.number;
         let mut next = spent.unwrap_or_default();
         next.clear();

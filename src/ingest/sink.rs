@@ -17,7 +17,7 @@ const CHUNK_LINES: usize = 4096;
 const CHUNK_TEXT_BYTES: usize = 1 << 30;
 
 /// A parsed line: an event, or a line that broke a rule.
-pub enum Item<'a> {
+pub(crate) enum Item<'a> {
     Event(ParsedEvent<'a>),
     Reject(Reject),
 }
@@ -39,12 +39,12 @@ pub(super) enum Parsed {
 }
 
 /// Collects parsed lines into chunks on the parsing thread.
-pub struct ParseSink {
+pub(crate) struct ParseSink {
     pub(super) tx: SyncSender<Parsed>,
     /// Chunks the resolving thread is done with, to fill again.
     recycle: Receiver<Chunk>,
     /// Input bytes read since the last chunk (for the progress bar).
-    pub bytes: u64,
+    pub(crate) bytes: u64,
     /// Events before this instant are rejected (see [`ParseSink::admit`]).
     purged_before: Option<i64>,
     chunk: Chunk,
@@ -72,7 +72,10 @@ impl ParseSink {
 
     /// Refuse an event for a day whose raw events retention has deleted:
     /// that day's rollup is final.
-    pub fn admit<'e>(&self, e: ParsedEvent<'e>) -> std::result::Result<ParsedEvent<'e>, String> {
+    pub(crate) fn admit<'e>(
+        &self,
+        e: ParsedEvent<'e>,
+    ) -> std::result::Result<ParsedEvent<'e>, String> {
         match self.purged_before {
             Some(floor) if e.ts_ms < floor => Err(format!(
                 "ts {} is before {}, whose days' raw events retention has deleted: their rollups are final",
@@ -83,7 +86,7 @@ impl ParseSink {
         }
     }
 
-    pub fn push(&mut self, item: Item, bytes: u64) -> Result<()> {
+    pub(crate) fn push(&mut self, item: Item, bytes: u64) -> Result<()> {
         self.bytes += bytes;
         match item {
             Item::Event(e) => self.chunk.push(e),

@@ -17,7 +17,7 @@ use super::sink::{Item, ParseSink};
 use crate::job::usage;
 
 /// The bytes of an input.
-pub enum Input {
+pub(crate) enum Input {
     Stdin(std::io::Stdin),
     File(HashedFile),
 }
@@ -40,7 +40,7 @@ enum Reader {
 }
 
 /// One input, opened and ready to read.
-pub struct Source {
+pub(crate) struct Source {
     /// As given (`-` for stdin): the `file` of its rejects.
     name: String,
     reader: Reader,
@@ -51,14 +51,14 @@ pub struct Source {
 }
 
 impl Source {
-    pub fn stdin(csv: bool) -> Result<Source> {
+    pub(crate) fn stdin(csv: bool) -> Result<Source> {
         let input = Input::Stdin(std::io::stdin());
         Source::new("-".to_string(), input, csv, None, 0)
     }
 
     /// `file`, positioned after the bytes that `digest` holds (the part an
     /// earlier run stored, or none).
-    pub fn file(file: File, info: FileInfo, digest: ContentDigest) -> Result<Source> {
+    pub(crate) fn file(file: File, info: FileInfo, digest: ContentDigest) -> Result<Source> {
         let lines_before = digest.lines();
         let csv = info.format == "csv";
         let continued = digest.size() > 0;
@@ -120,7 +120,7 @@ impl Source {
 
     /// Read the whole source into `sink`; a file read to its end comes
     /// back to be remembered.
-    pub fn read_into(self, sink: &mut ParseSink) -> Result<Option<FileRecord>> {
+    pub(crate) fn read_into(self, sink: &mut ParseSink) -> Result<Option<FileRecord>> {
         let Source {
             name,
             reader,

@@ -14,17 +14,17 @@ use crate::util::thousands;
 
 /// What one committed batch did.
 #[derive(Debug, Default, Clone)]
-pub struct BatchCounts {
-    pub stored: u64,
-    pub duplicates: u64,
+pub(crate) struct BatchCounts {
+    pub(crate) stored: u64,
+    pub(crate) duplicates: u64,
     /// (site id, day) pairs marked for re-aggregation.
-    pub marked: Vec<(i64, chrono::NaiveDate)>,
+    pub(crate) marked: Vec<(i64, chrono::NaiveDate)>,
 }
 
 /// Store `batch` (if any) and remember `files`, the input files whose last
 /// event it holds, in one `BEGIN IMMEDIATE` transaction: a file is never
 /// remembered without its events, nor its events stored without it.
-pub fn write_batch(
+pub(crate) fn write_batch(
     conn: &mut Connection,
     batch: Option<&ResolvedBatch>,
     files: &[FileRecord],
@@ -278,19 +278,19 @@ impl EventSlot {
 /// New sessions and visitors (of committed batches) whose key entries are
 /// not yet written, above which the writer flushes them: large sorted flushes
 /// touch each page of the key tables once for many keys.
-pub const KEY_FLUSH_LIMIT: usize = 500_000;
+pub(crate) const KEY_FLUSH_LIMIT: usize = 500_000;
 
 /// The key entries `(site_id, key_hash, id)` of committed new sessions and
 /// visitors, waiting for the next [`flush_keys`].
 #[derive(Debug, Default)]
-pub struct KeyEntries {
-    pub sessions: Vec<(i64, i64, i64)>,
-    pub visitors: Vec<(i64, i64, i64)>,
+pub(crate) struct KeyEntries {
+    pub(crate) sessions: Vec<(i64, i64, i64)>,
+    pub(crate) visitors: Vec<(i64, i64, i64)>,
 }
 
 impl KeyEntries {
     /// Add the new keys of a committed batch.
-    pub fn add(&mut self, batch: &ResolvedBatch) {
+    pub(crate) fn add(&mut self, batch: &ResolvedBatch) {
         for (entries, keys) in [
             (&mut self.sessions, &batch.new_sessions),
             (&mut self.visitors, &batch.new_visitors),
@@ -300,11 +300,11 @@ impl KeyEntries {
     }
 
     /// The larger of the two counts.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.sessions.len().max(self.visitors.len())
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }
@@ -316,7 +316,10 @@ impl KeyEntries {
 /// (every row above `*_keys_upto` is one of them); at the start of every
 /// ingest, `None` reads the rows a killed run may have left without entries
 /// and hashes their keys.
-pub fn flush_keys(conn: &mut Connection, entries: Option<&mut KeyEntries>) -> Result<(i64, i64)> {
+pub(crate) fn flush_keys(
+    conn: &mut Connection,
+    entries: Option<&mut KeyEntries>,
+) -> Result<(i64, i64)> {
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .context("cannot start a write transaction on the store")?;

@@ -10,22 +10,22 @@ use serde::Serialize;
 
 /// What the alert command reads on stdin.
 #[derive(Debug, Clone, Serialize)]
-pub struct Alert {
-    pub job: String,
-    pub status: String,
-    pub exit_code: i32,
-    pub attempts: u32,
-    pub error: String,
-    pub started_at: String,
-    pub ended_at: String,
-    pub db: String,
-    pub host: String,
-    pub pid: u32,
+pub(crate) struct Alert {
+    pub(crate) job: String,
+    pub(crate) status: String,
+    pub(crate) exit_code: i32,
+    pub(crate) attempts: u32,
+    pub(crate) error: String,
+    pub(crate) started_at: String,
+    pub(crate) ended_at: String,
+    pub(crate) db: String,
+    pub(crate) host: String,
+    pub(crate) pid: u32,
 }
 
 /// Run `command` with `sh -c`, the alert as JSON on stdin, killed after
 /// `timeout`. The job's environment is passed on, plus `CRONLYTICS_JOB`.
-pub fn send(command: &str, alert: &Alert, timeout: Duration) -> Result<()> {
+pub(crate) fn send(command: &str, alert: &Alert, timeout: Duration) -> Result<()> {
     let mut child = Command::new("sh")
         .arg("-c")
         .arg(command)
@@ -62,7 +62,7 @@ pub fn send(command: &str, alert: &Alert, timeout: Duration) -> Result<()> {
 }
 
 /// This machine's name, for the alert.
-pub fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .or_else(|_| std::env::var("HOSTNAME"))

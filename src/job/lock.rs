@@ -13,14 +13,13 @@ use anyhow::{Context, Result};
 
 /// A held job lock; released on drop.
 #[derive(Debug)]
-pub struct JobLock {
+pub(crate) struct JobLock {
     file: File,
-    path: PathBuf,
 }
 
 /// The result of trying to take a lock.
 #[derive(Debug)]
-pub enum LockAttempt {
+pub(crate) enum LockAttempt {
     Acquired(JobLock),
     /// Another run holds it; `holder` is what it wrote (its pid and start).
     Busy {
@@ -30,19 +29,19 @@ pub enum LockAttempt {
 }
 
 /// The directory of the lock files of the store at `db`: `<db>.locks`.
-pub fn lock_dir(db: &Path) -> PathBuf {
+pub(crate) fn lock_dir(db: &Path) -> PathBuf {
     let mut dir = db.as_os_str().to_owned();
     dir.push(".locks");
     PathBuf::from(dir)
 }
 
 /// The lock file of `job` for the store at `db`.
-pub fn lock_path(db: &Path, job: &str) -> PathBuf {
+pub(crate) fn lock_path(db: &Path, job: &str) -> PathBuf {
     lock_dir(db).join(format!("{job}.lock"))
 }
 
 /// Try to take the lock of `job` without waiting.
-pub fn try_lock(db: &Path, job: &str, started: &str) -> Result<LockAttempt> {
+pub(crate) fn try_lock(db: &Path, job: &str, started: &str) -> Result<LockAttempt> {
     let path = lock_path(db, job);
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
@@ -62,7 +61,7 @@ pub fn try_lock(db: &Path, job: &str, started: &str) -> Result<LockAttempt> {
             file.seek(SeekFrom::Start(0))?;
             write!(file, "pid {} since {started}", std::process::id())?;
             file.flush()?;
-            Ok(LockAttempt::Acquired(JobLock { file, path }))
+            Ok(LockAttempt::Acquired(JobLock { file }))
         }
         Err(std::fs::TryLockError::WouldBlock) => {
             let mut holder = String::new();
@@ -85,12 +84,12 @@ pub fn try_lock(db: &Path, job: &str, started: &str) -> Result<LockAttempt> {
 /// visitors in memory and adds rows that refer to them in transactions
 /// retention cannot see, so retention must not delete such a row under it
 /// (an orphan, and later a second id for the same visitor).
-pub const KEYS_LOCK: &str = "keys";
+pub(crate) const KEYS_LOCK: &str = "keys";
 
 /// Take the lock `name`, waiting up to `max_wait` for its holder; `waiting`
 /// is called once with the holder when the lock is taken at first try.
 /// `None` when the wait ran out.
-pub fn wait_for(
+pub(crate) fn wait_for(
     db: &Path,
     name: &str,
     started: &str,
@@ -112,12 +111,6 @@ pub fn wait_for(
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
         }
-    }
-}
-
-impl JobLock {
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }
 

@@ -10,22 +10,22 @@ use crate::artifacts::write_atomic;
 
 /// The figures of one finished run.
 #[derive(Debug, Clone)]
-pub struct JobMetrics {
-    pub job: String,
-    pub last_run_s: f64,
-    pub last_success_s: Option<f64>,
-    pub duration_s: f64,
-    pub exit_code: i32,
-    pub records: u64,
+pub(crate) struct JobMetrics {
+    pub(crate) job: String,
+    pub(crate) last_run_s: f64,
+    pub(crate) last_success_s: Option<f64>,
+    pub(crate) duration_s: f64,
+    pub(crate) exit_code: i32,
+    pub(crate) records: u64,
 }
 
 /// The file name of a job's metrics: `cronlytics_<job>.prom`, `-` as `_`.
-pub fn file_name(job: &str) -> String {
+pub(crate) fn file_name(job: &str) -> String {
     format!("cronlytics_{}.prom", job.replace('-', "_"))
 }
 
 /// The text exposition format: HELP and TYPE for each gauge, no timestamps.
-pub fn render(m: &JobMetrics) -> String {
+pub(crate) fn render(m: &JobMetrics) -> String {
     let mut out = String::new();
     let label = format!("{{job=\"{}\"}}", m.job);
     let mut gauge = |name: &str, help: &str, value: String| {
@@ -64,7 +64,7 @@ pub fn render(m: &JobMetrics) -> String {
 }
 
 /// Replace `dir/cronlytics_<job>.prom` atomically.
-pub fn write(dir: &Path, m: &JobMetrics) -> Result<()> {
+pub(crate) fn write(dir: &Path, m: &JobMetrics) -> Result<()> {
     let text = render(m);
     write_atomic(&dir.join(file_name(&m.job)), |w| {
         w.write_all(text.as_bytes())?;

@@ -2,11 +2,11 @@
 //! retries with backoff, the alert command, Prometheus metrics and the exit
 //! code, decided here once for all jobs.
 
-pub mod alert;
-pub mod lock;
-pub mod metrics;
-pub mod panics;
-pub mod runlog;
+pub(crate) mod alert;
+pub(crate) mod lock;
+pub(crate) mod metrics;
+pub(crate) mod panics;
+pub(crate) mod runlog;
 mod zone;
 
 use std::process::ExitCode;
@@ -24,14 +24,14 @@ use runlog::{RunRecord, RunStatus};
 
 /// How a job's work ended, worst last: decides the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Severity {
+pub(crate) enum Severity {
     Ok,
     Warning,
     Critical,
 }
 
 impl Severity {
-    pub fn exit_code(self) -> i32 {
+    pub(crate) fn exit_code(self) -> i32 {
         match self {
             Severity::Ok => 0,
             Severity::Warning => 1,
@@ -43,13 +43,13 @@ impl Severity {
 /// The outcome of a job that did its work; failures are `Err`s instead.
 #[derive(Debug, Clone)]
 pub struct JobOutcome {
-    pub severity: Severity,
+    pub(crate) severity: Severity,
     /// Records processed (events stored, days rolled up, rows exported...).
-    pub records: u64,
+    pub(crate) records: u64,
     /// Per-item errors (rejected lines, failed days...).
-    pub errors: u64,
+    pub(crate) errors: u64,
     /// The one summary line.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl JobOutcome {
@@ -62,12 +62,12 @@ impl JobOutcome {
         }
     }
 
-    pub fn with_severity(mut self, severity: Severity) -> JobOutcome {
+    pub(crate) fn with_severity(mut self, severity: Severity) -> JobOutcome {
         self.severity = severity;
         self
     }
 
-    pub fn with_errors(mut self, errors: u64) -> JobOutcome {
+    pub(crate) fn with_errors(mut self, errors: u64) -> JobOutcome {
         self.errors = errors;
         self
     }
@@ -77,25 +77,25 @@ pub use crate::errors::{UsageError, usage};
 
 /// What a job's work function is given.
 pub struct JobContext {
-    pub job: &'static str,
+    pub(crate) job: &'static str,
     pub spec: JobSpec,
     pub settings: Settings,
-    pub log: Logger,
+    pub(crate) log: Logger,
     /// 1 for the first attempt, 2 for the first retry...
-    pub attempt: u32,
+    pub(crate) attempt: u32,
 }
 
 impl JobContext {
     /// Open the configured store for writing, as the job's [`StoreUse`]
     /// allows: created only by `ingest`, upgraded only by writing jobs.
-    pub fn open_store(&self) -> Result<Store> {
+    pub(crate) fn open_store(&self) -> Result<Store> {
         self.open_with(self.spec.open_mode())
     }
 
     /// Open the configured store read-only, without creating or upgrading
     /// it (exports, checks and reports read; a missing store is an error
     /// naming it).
-    pub fn open_store_read_only(&self) -> Result<Store> {
+    pub(crate) fn open_store_read_only(&self) -> Result<Store> {
         self.open_with(OpenMode::ReadOnly)
     }
 
@@ -108,7 +108,7 @@ impl JobContext {
     }
 
     /// "now" in UTC milliseconds (the `--now` clock).
-    pub fn now_ms(&self) -> i64 {
+    pub(crate) fn now_ms(&self) -> i64 {
         self.settings.now.timestamp_millis()
     }
 }
@@ -118,7 +118,7 @@ impl JobContext {
 /// jobs that write data upgrade one (a monitoring probe never starts a
 /// migration that its timeout would kill halfway).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreUse {
+pub(crate) enum StoreUse {
     /// Create the store when missing, upgrade it when older.
     Creates,
     /// The store must exist; an older one is upgraded.
@@ -132,16 +132,16 @@ pub enum StoreUse {
 /// How a job treats the store around its run.
 #[derive(Debug, Clone, Copy)]
 pub struct JobSpec {
-    pub name: &'static str,
-    pub store: StoreUse,
+    pub(crate) name: &'static str,
+    pub(crate) store: StoreUse,
     /// When false, the run leaves no run-log row (a dry run changes nothing).
-    pub logs_run: bool,
+    pub(crate) logs_run: bool,
     /// The run changes the store's zone to its own (`backfill --rezone`),
     /// so a different zone is not refused.
-    pub rezone: bool,
+    pub(crate) rezone: bool,
     /// The run holds [`lock::KEYS_LOCK`] (ingest: retention must not delete
     /// the sessions and visitors it keeps in memory).
-    pub holds_keys: bool,
+    pub(crate) holds_keys: bool,
 }
 
 impl JobSpec {
@@ -213,7 +213,7 @@ impl JobSpec {
 /// usage error, a path or permission mistake (waiting does not fix those),
 /// a panic, or a failed write of the job's own output to stdout (a retry
 /// would print what was already printed).
-pub fn is_transient(err: &anyhow::Error) -> bool {
+pub(crate) fn is_transient(err: &anyhow::Error) -> bool {
     for cause in err.chain() {
         if cause.downcast_ref::<UsageError>().is_some()
             || cause.downcast_ref::<crate::errors::StdoutError>().is_some()
@@ -362,7 +362,7 @@ where
 
 /// How long ingest waits for retention to finish deleting sessions and
 /// visitors (and retention for ingest), before giving up.
-pub const KEYS_WAIT: Duration = Duration::from_secs(30 * 60);
+pub(crate) const KEYS_WAIT: Duration = Duration::from_secs(30 * 60);
 
 /// Take the keys lock for a run that keeps sessions and visitors in memory.
 fn hold_keys(ctx: &JobContext) -> Result<lock::JobLock> {

@@ -11,7 +11,7 @@ static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
 
 /// A job's work panicked: a bug, never retried.
 #[derive(Debug)]
-pub struct Panicked(pub String);
+pub(crate) struct Panicked(pub String);
 
 impl std::fmt::Display for Panicked {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -28,7 +28,7 @@ impl std::error::Error for Panicked {}
 /// Run `work`, turning a panic into a [`Panicked`] error. The default hook's
 /// multi-line report is replaced by a record of the message and location,
 /// so stderr gets the runner's one line; `RUST_BACKTRACE` still works.
-pub fn catch<T>(work: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+pub(crate) fn catch<T>(work: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
     install_hook();
     match panic::catch_unwind(AssertUnwindSafe(work)) {
         Ok(result) => result,
@@ -41,7 +41,7 @@ pub fn catch<T>(work: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
 }
 
 /// The text of a panic payload (`&str` or `String`, as `panic!` makes).
-pub fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = payload.downcast_ref::<String>() {

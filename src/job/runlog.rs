@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 /// How a run ended, as the run log and monitoring name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum RunStatus {
+pub(crate) enum RunStatus {
     Success,
     Warning,
     Failed,
@@ -22,7 +22,7 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             RunStatus::Success => "success",
             RunStatus::Warning => "warning",
@@ -34,21 +34,21 @@ impl RunStatus {
 
 /// A finished run, ready to be written.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunRecord {
-    pub job: String,
-    pub started_ms: i64,
-    pub ended_ms: i64,
-    pub status: RunStatus,
-    pub exit_code: i32,
-    pub records: u64,
-    pub errors: u64,
-    pub attempts: u32,
-    pub message: String,
+pub(crate) struct RunRecord {
+    pub(crate) job: String,
+    pub(crate) started_ms: i64,
+    pub(crate) ended_ms: i64,
+    pub(crate) status: RunStatus,
+    pub(crate) exit_code: i32,
+    pub(crate) records: u64,
+    pub(crate) errors: u64,
+    pub(crate) attempts: u32,
+    pub(crate) message: String,
 }
 
 /// Mark the `running` rows left by killed runs of `job` as failed. Only
 /// call this while holding the job's lock.
-pub fn close_interrupted(conn: &Connection, job: &str) -> Result<usize> {
+pub(crate) fn close_interrupted(conn: &Connection, job: &str) -> Result<usize> {
     Ok(conn.execute(
         "UPDATE job_runs SET status = 'failed', exit_code = 2, errors = errors + 1,
                 message = 'interrupted: the run was killed or crashed before it finished'
@@ -58,7 +58,7 @@ pub fn close_interrupted(conn: &Connection, job: &str) -> Result<usize> {
 }
 
 /// Write the row of a starting run; returns its id.
-pub fn start(conn: &Connection, job: &str, started_ms: i64) -> Result<i64> {
+pub(crate) fn start(conn: &Connection, job: &str, started_ms: i64) -> Result<i64> {
     conn.execute(
         "INSERT INTO job_runs (job, started_at, ended_at, duration_ms, status, exit_code,
                                records, errors, attempts, message)
@@ -69,7 +69,7 @@ pub fn start(conn: &Connection, job: &str, started_ms: i64) -> Result<i64> {
 }
 
 /// Complete the row `id` (or insert one when the start could not be written).
-pub fn finish(conn: &Connection, id: Option<i64>, r: &RunRecord) -> Result<()> {
+pub(crate) fn finish(conn: &Connection, id: Option<i64>, r: &RunRecord) -> Result<()> {
     let duration = r.ended_ms - r.started_ms;
     let (records, errors) = (r.records as i64, r.errors as i64);
     if let Some(id) = id {
@@ -115,7 +115,7 @@ pub fn finish(conn: &Connection, id: Option<i64>, r: &RunRecord) -> Result<()> {
 }
 
 /// The end of the newest run of `job` that did its work (success or warning).
-pub fn last_success_ms(conn: &Connection, job: &str) -> Result<Option<i64>> {
+pub(crate) fn last_success_ms(conn: &Connection, job: &str) -> Result<Option<i64>> {
     Ok(conn
         .query_row(
             "SELECT max(ended_at) FROM job_runs
@@ -129,13 +129,17 @@ pub fn last_success_ms(conn: &Connection, job: &str) -> Result<Option<i64>> {
 
 /// Where runs whose row could not be written (the store locked or
 /// unwritable when they ended) wait for the next run to write them.
-pub fn pending_dir(lock_dir: &Path) -> PathBuf {
+pub(crate) fn pending_dir(lock_dir: &Path) -> PathBuf {
     lock_dir.join("pending-runs")
 }
 
 /// Keep a finished run that could not be written, with the id of its
 /// `running` row if it had one.
-pub fn save_pending(lock_dir: &Path, id: Option<i64>, record: &RunRecord) -> Result<PathBuf> {
+pub(crate) fn save_pending(
+    lock_dir: &Path,
+    id: Option<i64>,
+    record: &RunRecord,
+) -> Result<PathBuf> {
     let dir = pending_dir(lock_dir);
     let path = dir.join(format!(
         "{}-{}-{}.json",
@@ -152,7 +156,7 @@ pub fn save_pending(lock_dir: &Path, id: Option<i64>, record: &RunRecord) -> Res
 }
 
 /// Write the runs kept by [`save_pending`]; returns how many.
-pub fn import_pending(conn: &Connection, lock_dir: &Path) -> Result<usize> {
+pub(crate) fn import_pending(conn: &Connection, lock_dir: &Path) -> Result<usize> {
     let dir = pending_dir(lock_dir);
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return Ok(0);

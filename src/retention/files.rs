@@ -9,9 +9,9 @@ use chrono::NaiveDate;
 
 /// A cronlytics artifact and the date its name carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DatedFile {
-    pub path: PathBuf,
-    pub date: NaiveDate,
+pub(crate) struct DatedFile {
+    pub(crate) path: PathBuf,
+    pub(crate) date: NaiveDate,
 }
 
 /// Parse `text` with `format` and accept it only if formatting the date
@@ -24,7 +24,7 @@ fn exact_date(text: &str, format: &str) -> Option<NaiveDate> {
 /// The date in the name of a file cronlytics writes into `folder` (a
 /// folder of the artifacts directory, "" for the directory itself), or
 /// `None` for any other name.
-pub fn artifact_date(folder: &str, name: &str) -> Option<NaiveDate> {
+pub(crate) fn artifact_date(folder: &str, name: &str) -> Option<NaiveDate> {
     match folder {
         // sampling-guard: sampling-proof-YYYYMMDD.json
         "sampling-proofs" => exact_date(
@@ -86,7 +86,7 @@ const FOLDERS: [&str; 6] = [
 /// `export_dirs` (where `export-metrics --output-dir` writes outside the
 /// artifacts), dated before `before`, sorted by path. Missing folders are
 /// skipped; links and directories are never candidates.
-pub fn expired_artifacts(
+pub(crate) fn expired_artifacts(
     artifacts: &Path,
     export_dirs: &[PathBuf],
     before: NaiveDate,

@@ -18,18 +18,18 @@ use crate::store::encoding::key_hash;
 
 /// A table and the condition on its rows to delete, with the named
 /// parameters `:cut` (a UTC millisecond cutoff) or `:lo`/`:hi` (a range).
-pub struct Purge {
-    pub table: &'static str,
+pub(crate) struct Purge {
+    pub(crate) table: &'static str,
     /// The columns of its key, in index order.
-    pub key: &'static [&'static str],
-    pub condition: &'static str,
+    pub(crate) key: &'static [&'static str],
+    pub(crate) condition: &'static str,
     /// The table of key entries (`site_id, key_hash, id`) whose entry of
     /// each deleted row goes with it: the rows keep the key, not its hash.
-    pub key_entries: Option<&'static str>,
+    pub(crate) key_entries: Option<&'static str>,
 }
 
 /// Raw events of one time range (the primary key order).
-pub const EVENTS: Purge = Purge {
+pub(crate) const EVENTS: Purge = Purge {
     table: "events",
     key: &["id"],
     condition: "id >= :lo * 16384 AND id < :hi * 16384",
@@ -38,7 +38,7 @@ pub const EVENTS: Purge = Purge {
 
 /// Closed sessions whose last activity is before the cutoff (all of their
 /// events are older, so gone with them). Open sessions stay.
-pub const SESSIONS: Purge = Purge {
+pub(crate) const SESSIONS: Purge = Purge {
     table: "sessions",
     key: &["id"],
     condition: "ended_ts IS NOT NULL AND last_ts < :cut",
@@ -46,7 +46,7 @@ pub const SESSIONS: Purge = Purge {
 };
 
 /// Dedupe keys of deleted events.
-pub const EVENT_IDS: Purge = Purge {
+pub(crate) const EVENT_IDS: Purge = Purge {
     table: "event_ids",
     key: &["site_id", "id"],
     condition: "ts < :cut",
@@ -59,7 +59,7 @@ pub const EVENT_IDS: Purge = Purge {
 /// added since it was filled (`id > :sid`, a short rowid range). A
 /// permanent index on `sessions(visitor_id)` would do the same at the cost
 /// of an index insert per new session on every ingest.
-pub const VISITORS: Purge = Purge {
+pub(crate) const VISITORS: Purge = Purge {
     table: "visitors",
     key: &["id"],
     condition: "first_ts < :cut AND id NOT IN (SELECT id FROM temp.live_visitors)
@@ -71,7 +71,7 @@ pub const VISITORS: Purge = Purge {
 /// (`surviving_cut`: only sessions that [`SESSIONS`] would keep, for a dry
 /// run); returns the newest session id it saw, for `:sid`. One pass over the
 /// sessions, in one read transaction.
-pub fn mark_live_visitors(conn: &Connection, surviving_cut: Option<i64>) -> Result<i64> {
+pub(crate) fn mark_live_visitors(conn: &Connection, surviving_cut: Option<i64>) -> Result<i64> {
     conn.execute_batch(
         "CREATE TEMP TABLE IF NOT EXISTS live_visitors (id INTEGER PRIMARY KEY);
          DELETE FROM temp.live_visitors;
@@ -95,19 +95,19 @@ pub fn mark_live_visitors(conn: &Connection, surviving_cut: Option<i64>) -> Resu
 }
 
 /// Binds for a condition: `(name, value)`.
-pub type Binds<'a> = &'a [(&'a str, i64)];
+pub(crate) type Binds<'a> = &'a [(&'a str, i64)];
 
 /// Runs purges in batches and counts them.
-pub struct Purger<'c> {
+pub(crate) struct Purger<'c> {
     conn: &'c Connection,
     batch_size: usize,
     pause: Duration,
     /// Delete transactions committed so far.
-    pub batches: u64,
+    pub(crate) batches: u64,
 }
 
 impl<'c> Purger<'c> {
-    pub fn new(conn: &'c Connection, batch_size: usize, pause: Duration) -> Purger<'c> {
+    pub(crate) fn new(conn: &'c Connection, batch_size: usize, pause: Duration) -> Purger<'c> {
         Purger {
             conn,
             batch_size,
@@ -117,7 +117,7 @@ impl<'c> Purger<'c> {
     }
 
     /// Delete every row of `purge` matching `binds`; returns how many.
-    pub fn run(&mut self, purge: &Purge, binds: Binds) -> Result<u64> {
+    pub(crate) fn run(&mut self, purge: &Purge, binds: Binds) -> Result<u64> {
         let cols = purge.key.join(", ");
         let cursor_names: Vec<String> = (0..purge.key.len()).map(|i| format!(":k{i}")).collect();
         let cursor_list = cursor_names.join(", ");
@@ -233,7 +233,7 @@ impl<'c> Purger<'c> {
     /// `auto_vacuum = INCREMENTAL`, in steps with the same pause; a store
     /// without it (one made before the setting took effect) is converted by
     /// one full `VACUUM`, after which every run goes in steps.
-    pub fn give_pages_back(&mut self) -> Result<PagesBack> {
+    pub(crate) fn give_pages_back(&mut self) -> Result<PagesBack> {
         const STEP_PAGES: i64 = 4096;
         if pragma_i64(self.conn, "freelist_count")? == 0 {
             return Ok(PagesBack::Nothing);
@@ -281,7 +281,7 @@ fn incremental_vacuum(conn: &Connection, pages: i64) -> rusqlite::Result<()> {
 
 /// How [`Purger::give_pages_back`] gave the free pages back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PagesBack {
+pub(crate) enum PagesBack {
     /// No page was free.
     Nothing,
     /// Incremental vacuum, in steps.
@@ -299,7 +299,7 @@ fn named<'a>(names: &'a [String], values: &'a [Value]) -> Vec<(&'a str, &'a dyn 
 }
 
 /// How many rows of `purge` match `binds` (for a dry run).
-pub fn count(conn: &Connection, purge: &Purge, binds: Binds) -> Result<u64> {
+pub(crate) fn count(conn: &Connection, purge: &Purge, binds: Binds) -> Result<u64> {
     let sql = format!(
         "SELECT count(*) FROM {} WHERE {}",
         purge.table, purge.condition
@@ -318,7 +318,7 @@ fn pragma_i64(conn: &Connection, name: &str) -> Result<i64> {
 
 /// The store's size in bytes: pages in use and free (what the file holds
 /// once the WAL is checkpointed).
-pub fn store_bytes(conn: &Connection) -> Result<u64> {
+pub(crate) fn store_bytes(conn: &Connection) -> Result<u64> {
     let pages = pragma_i64(conn, "page_count")?;
     let size = pragma_i64(conn, "page_size")?;
     Ok((pages * size).max(0) as u64)

@@ -16,25 +16,25 @@ use chrono_tz::Tz;
 
 use crate::store::Store;
 use crate::store::events::{RangeCounts, scan_range, site_figures};
-pub use crate::store::rollups::DayReport;
+pub(crate) use crate::store::rollups::DayReport;
 use crate::store::rollups::{self, DayWrite};
 use crate::time::day_bounds_ms;
 
 /// How to roll up.
 #[derive(Debug, Clone, Copy)]
-pub struct RollupOptions {
-    pub tz: Tz,
+pub(crate) struct RollupOptions {
+    pub(crate) tz: Tz,
     /// Only this site (its rows and marks); `None` for all.
-    pub site: Option<i64>,
+    pub(crate) site: Option<i64>,
     /// "now" in UTC ms: a day not ended by then is stored as incomplete.
-    pub now_ms: i64,
-    pub threads: usize,
-    pub busy_timeout_ms: u64,
+    pub(crate) now_ms: i64,
+    pub(crate) threads: usize,
+    pub(crate) busy_timeout_ms: u64,
 }
 
 /// Roll up `days`, calling `on_day` as each one is written or fails.
 /// Returns the failures (the other days are done).
-pub fn roll_days<F>(
+pub(crate) fn roll_days<F>(
     store: &mut Store,
     days: &[NaiveDate],
     opts: RollupOptions,

@@ -151,7 +151,7 @@ pub struct BackfillOptions {
 }
 
 /// The checked range of a backfill.
-pub fn backfill_range(ctx: &JobContext, opts: &BackfillOptions) -> Result<DayRange> {
+pub(crate) fn backfill_range(ctx: &JobContext, opts: &BackfillOptions) -> Result<DayRange> {
     DayRange::from_options(
         opts.start.as_deref(),
         opts.end.as_deref(),

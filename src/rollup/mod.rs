@@ -5,8 +5,8 @@
 //! transaction (`store::rollups::write_day`); `jobs` holds the `aggregate`
 //! and `backfill` jobs built on it, `rezone` `backfill --rezone`.
 
-pub mod engine;
+pub(crate) mod engine;
 pub mod jobs;
 mod rezone;
 
-pub use crate::store::rollups::{DailyRollup, TopItem, conversion_rate, load};
+pub(crate) use crate::store::rollups::{DailyRollup, TopItem, load};

@@ -26,16 +26,16 @@ pub enum Direction {
 /// because a week's level moves less than a single day.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MetricSettings {
-    pub warn_score: f64,
-    pub fail_score: f64,
-    pub min_change_warn: f64,
-    pub min_change_fail: f64,
-    pub direction: Direction,
+    pub(crate) warn_score: f64,
+    pub(crate) fail_score: f64,
+    pub(crate) min_change_warn: f64,
+    pub(crate) min_change_fail: f64,
+    pub(crate) direction: Direction,
     /// Absolute lower bound of the day's value (metric units); below it the
     /// range check fails whatever the history says.
-    pub min: Option<f64>,
+    pub(crate) min: Option<f64>,
     /// Absolute upper bound of the day's value (metric units).
-    pub max: Option<f64>,
+    pub(crate) max: Option<f64>,
 }
 
 impl Default for MetricSettings {
@@ -61,21 +61,21 @@ impl Default for MetricSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct GuardSettings {
     #[serde(deserialize_with = "revenue_table")]
-    pub revenue: MetricSettings,
+    pub(crate) revenue: MetricSettings,
     #[serde(deserialize_with = "conversion_rate_table")]
-    pub conversion_rate: MetricSettings,
+    pub(crate) conversion_rate: MetricSettings,
     #[serde(deserialize_with = "sessions_table")]
-    pub sessions: MetricSettings,
+    pub(crate) sessions: MetricSettings,
     /// Days left out of every baseline (they are still checked themselves).
     /// `YYYY-MM-DD` strings, or TOML date literals.
     #[serde(deserialize_with = "deserialize_holidays")]
-    pub holidays: Vec<NaiveDate>,
+    pub(crate) holidays: Vec<NaiveDate>,
 }
 
 impl GuardSettings {
     /// Rejects contradictory or meaningless settings, naming the key as
     /// `guard.<metric>.<field>`.
-    pub fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), String> {
         self.revenue.validate("revenue", None)?;
         self.conversion_rate
             .validate("conversion_rate", Some(1.0))?;

@@ -58,29 +58,29 @@ pub struct CommonArgs {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConfigFile {
-    pub db: Option<PathBuf>,
-    pub artifacts: Option<PathBuf>,
-    pub tz: Option<String>,
-    pub textfile_dir: Option<PathBuf>,
-    pub store: StoreConfig,
-    pub retry: RetryConfig,
-    pub alert: AlertConfig,
-    pub ingest: IngestConfig,
+    pub(crate) db: Option<PathBuf>,
+    pub(crate) artifacts: Option<PathBuf>,
+    pub(crate) tz: Option<String>,
+    pub(crate) textfile_dir: Option<PathBuf>,
+    pub(crate) store: StoreConfig,
+    pub(crate) retry: RetryConfig,
+    pub(crate) alert: AlertConfig,
+    pub(crate) ingest: IngestConfig,
     /// `[guard]`: thresholds of sampling-guard's checks.
-    pub guard: guard::GuardSettings,
-    pub sessions: SessionsConfig,
-    pub retention: RetentionConfig,
-    pub trending: TrendingConfig,
-    pub health: HealthConfig,
+    pub(crate) guard: guard::GuardSettings,
+    pub(crate) sessions: SessionsConfig,
+    pub(crate) retention: RetentionConfig,
+    pub(crate) trending: TrendingConfig,
+    pub(crate) health: HealthConfig,
 }
 
 /// `[store]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct StoreConfig {
+pub(crate) struct StoreConfig {
     /// How long a statement waits for another writer before SQLite gives up
     /// with "database is locked" (then the job runner retries).
-    pub busy_timeout_ms: u64,
+    pub(crate) busy_timeout_ms: u64,
 }
 
 impl Default for StoreConfig {
@@ -95,11 +95,11 @@ impl Default for StoreConfig {
 /// and 8 seconds.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RetryConfig {
+pub(crate) struct RetryConfig {
     /// Attempts after the first one, on a passing failure.
-    pub retries: u32,
+    pub(crate) retries: u32,
     /// Wait before the first retry; each later wait doubles.
-    pub backoff_seconds: f64,
+    pub(crate) backoff_seconds: f64,
 }
 
 impl Default for RetryConfig {
@@ -114,11 +114,11 @@ impl Default for RetryConfig {
 /// `[alert]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct AlertConfig {
+pub(crate) struct AlertConfig {
     /// Run with `sh -c` when a job fails; a JSON description is on its stdin.
-    pub command: Option<String>,
+    pub(crate) command: Option<String>,
     /// The alert command is killed after this long.
-    pub timeout_seconds: u64,
+    pub(crate) timeout_seconds: u64,
 }
 
 impl Default for AlertConfig {
@@ -133,9 +133,9 @@ impl Default for AlertConfig {
 /// `[ingest]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct IngestConfig {
+pub(crate) struct IngestConfig {
     /// Events per transaction.
-    pub batch_size: usize,
+    pub(crate) batch_size: usize,
 }
 
 impl Default for IngestConfig {
@@ -147,19 +147,19 @@ impl Default for IngestConfig {
 /// `[health]`: what `health-check` holds the store and the artifacts to.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct HealthConfig {
+pub(crate) struct HealthConfig {
     /// Critical above this size of the artifacts directory (MB = 10^6
     /// bytes); warning above 90 % of it.
-    pub artifacts_max_mb: f64,
+    pub(crate) artifacts_max_mb: f64,
     /// Critical when the newest complete rollup's day ended longer ago.
-    pub rollup_max_lag_hours: f64,
+    pub(crate) rollup_max_lag_hours: f64,
     /// Check the store with `PRAGMA quick_check`.
-    pub quick_check: bool,
+    pub(crate) quick_check: bool,
     /// quick_check reads the whole file: a pass is kept this long before
     /// the next run checks again (0: every run).
-    pub quick_check_every_hours: f64,
+    pub(crate) quick_check_every_hours: f64,
     /// Per-job overrides of the built-in schedule (`health::SCHEDULE`).
-    pub jobs: HealthJobsConfig,
+    pub(crate) jobs: HealthJobsConfig,
 }
 
 impl Default for HealthConfig {
@@ -178,20 +178,20 @@ impl Default for HealthConfig {
 /// misspelt job name is an error naming it, like any unknown key.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
-pub struct HealthJobsConfig {
-    pub ingest: Option<JobHealthConfig>,
-    pub aggregate: Option<JobHealthConfig>,
-    pub sampling_guard: Option<JobHealthConfig>,
-    pub snapshot: Option<JobHealthConfig>,
-    pub export_metrics: Option<JobHealthConfig>,
-    pub cleanup_sessions: Option<JobHealthConfig>,
-    pub retention: Option<JobHealthConfig>,
-    pub trending: Option<JobHealthConfig>,
+pub(crate) struct HealthJobsConfig {
+    pub(crate) ingest: Option<JobHealthConfig>,
+    pub(crate) aggregate: Option<JobHealthConfig>,
+    pub(crate) sampling_guard: Option<JobHealthConfig>,
+    pub(crate) snapshot: Option<JobHealthConfig>,
+    pub(crate) export_metrics: Option<JobHealthConfig>,
+    pub(crate) cleanup_sessions: Option<JobHealthConfig>,
+    pub(crate) retention: Option<JobHealthConfig>,
+    pub(crate) trending: Option<JobHealthConfig>,
 }
 
 impl HealthJobsConfig {
     /// The override of `job` (its binary name), if the file has one.
-    pub fn get(&self, job: &str) -> Option<&JobHealthConfig> {
+    pub(crate) fn get(&self, job: &str) -> Option<&JobHealthConfig> {
         match job {
             "ingest" => self.ingest.as_ref(),
             "aggregate" => self.aggregate.as_ref(),
@@ -210,20 +210,20 @@ impl HealthJobsConfig {
 /// built-in default.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct JobHealthConfig {
+pub(crate) struct JobHealthConfig {
     /// The age of the last successful run beyond which the job is stale.
-    pub max_age_hours: Option<f64>,
+    pub(crate) max_age_hours: Option<f64>,
     /// `false`: this installation does not run the job; it is not checked.
-    pub enabled: Option<bool>,
+    pub(crate) enabled: Option<bool>,
 }
 
 /// `[sessions]`: `cleanup-sessions`. Values are checked by the job, so
 /// that a bad one is named with the reason (exit 2).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct SessionsConfig {
+pub(crate) struct SessionsConfig {
     /// A session with no activity for more than this many minutes is closed.
-    pub idle_minutes: i64,
+    pub(crate) idle_minutes: i64,
 }
 
 impl Default for SessionsConfig {
@@ -235,20 +235,20 @@ impl Default for SessionsConfig {
 /// `[retention]`: what `retention` keeps and how gently it deletes.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RetentionConfig {
+pub(crate) struct RetentionConfig {
     /// Raw events and closed sessions of days older than this are deleted.
-    pub days: i64,
+    pub(crate) days: i64,
     /// Rows per delete transaction.
-    pub batch_size: i64,
+    pub(crate) batch_size: i64,
     /// Pause between two delete transactions, so that a waiting ingest
     /// gets the store.
-    pub pause_ms: i64,
+    pub(crate) pause_ms: i64,
     /// Also remove cronlytics' artifact files older than this many days;
     /// none: artifacts are kept.
-    pub artifacts_days: Option<i64>,
+    pub(crate) artifacts_days: Option<i64>,
     /// Directories outside the artifacts where `export-metrics
     /// --output-dir` writes: its files there go with the artifacts.
-    pub export_dirs: Vec<PathBuf>,
+    pub(crate) export_dirs: Vec<PathBuf>,
 }
 
 impl Default for RetentionConfig {
@@ -266,17 +266,17 @@ impl Default for RetentionConfig {
 /// `[trending]`: the decay, the normalisation and the write threshold.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct TrendingConfig {
-    pub window_hours: i64,
-    pub half_life_hours: f64,
+pub(crate) struct TrendingConfig {
+    pub(crate) window_hours: i64,
+    pub(crate) half_life_hours: f64,
     /// Entries per site in the artifact.
-    pub top: i64,
+    pub(crate) top: i64,
     /// The raw score that normalises to 500: `1000 * s / (s + saturation)`.
-    pub saturation: f64,
+    pub(crate) saturation: f64,
     /// A stored score is rewritten only when it moved by more than this
     /// (on the 0..1000 scale).
-    pub threshold: f64,
-    pub weights: TrendingWeights,
+    pub(crate) threshold: f64,
+    pub(crate) weights: TrendingWeights,
 }
 
 impl Default for TrendingConfig {
@@ -295,9 +295,9 @@ impl Default for TrendingConfig {
 /// `[trending.weights]`: what one event of each kind adds before decay.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct TrendingWeights {
-    pub pageview: f64,
-    pub event: f64,
+pub(crate) struct TrendingWeights {
+    pub(crate) pageview: f64,
+    pub(crate) event: f64,
 }
 
 impl Default for TrendingWeights {
@@ -329,7 +329,7 @@ pub struct Settings {
 
 impl Settings {
     /// Merge flags/env with the config file and defaults, and check them.
-    pub fn resolve(args: &CommonArgs) -> Result<Settings> {
+    pub(crate) fn resolve(args: &CommonArgs) -> Result<Settings> {
         let (file, config_path) = load_config(args.config.as_deref())?;
         let given_tz = args.tz.clone().or_else(|| file.tz.clone());
         let tz_given = given_tz.is_some();
@@ -411,7 +411,7 @@ impl ConfigFile {
 }
 
 /// `value` of config key `key` must lie in `lo..=hi` (NaN never does).
-pub fn in_bounds(key: &str, value: f64, lo: f64, hi: f64, unit: &str) -> Result<()> {
+pub(crate) fn in_bounds(key: &str, value: f64, lo: f64, hi: f64, unit: &str) -> Result<()> {
     if !(value >= lo && value <= hi) {
         bail!("{key} in the config file is {value}: give a number of {unit} from {lo} to {hi}");
     }

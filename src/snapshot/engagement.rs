@@ -18,20 +18,20 @@ use crate::time::day_bounds_ms;
 
 /// The most custom event names listed per site (a client sending a new
 /// name per event must not blow up the snapshot).
-pub const EVENTS_BY_NAME_MAX: usize = 100;
+pub(crate) const EVENTS_BY_NAME_MAX: usize = 100;
 
 /// A custom event name and how often it was sent that day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct NamedCount {
-    pub name: String,
-    pub count: u64,
+pub(crate) struct NamedCount {
+    pub(crate) name: String,
+    pub(crate) count: u64,
 }
 
 /// Add returning visitors and closed sessions to every rolled-up day of
 /// `history` (sites without such events keep 0). A day whose raw events
 /// retention has deleted is dropped from the comparison; for `date` itself
 /// that is an error.
-pub fn add_engagement(
+pub(crate) fn add_engagement(
     conn: &Connection,
     tz: Tz,
     date: NaiveDate,
@@ -106,14 +106,14 @@ pub fn add_engagement(
 /// The custom events of one day by name: per site and for all sites,
 /// most sent first (ties by name), at most [`EVENTS_BY_NAME_MAX`] each.
 #[derive(Debug, Clone, Default)]
-pub struct EventsByName {
-    pub sites: BTreeMap<String, Vec<NamedCount>>,
+pub(crate) struct EventsByName {
+    pub(crate) sites: BTreeMap<String, Vec<NamedCount>>,
     /// The same name on several sites added up.
-    pub all: Vec<NamedCount>,
+    pub(crate) all: Vec<NamedCount>,
 }
 
 /// Count the custom events of `date` by name.
-pub fn events_by_name(conn: &Connection, date: NaiveDate, tz: Tz) -> Result<EventsByName> {
+pub(crate) fn events_by_name(conn: &Connection, date: NaiveDate, tz: Tz) -> Result<EventsByName> {
     let (start, end) = day_bounds_ms(date, tz);
     let mut stmt = conn.prepare(
         "SELECT s.name, l.value, count(*)

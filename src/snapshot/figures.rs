@@ -13,20 +13,20 @@ use serde::Serialize;
 
 /// The additive quantities of one site (or all sites) on one day.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Counts {
-    pub revenue_cents: u64,
-    pub orders: u64,
-    pub sessions: u64,
-    pub converting_sessions: u64,
-    pub visitors: u64,
-    pub pageviews: u64,
-    pub custom_events: u64,
+pub(crate) struct Counts {
+    pub(crate) revenue_cents: u64,
+    pub(crate) orders: u64,
+    pub(crate) sessions: u64,
+    pub(crate) converting_sessions: u64,
+    pub(crate) visitors: u64,
+    pub(crate) pageviews: u64,
+    pub(crate) custom_events: u64,
     /// Visitors of the day first seen before the day began.
-    pub returning_visitors: u64,
+    pub(crate) returning_visitors: u64,
     /// Sessions started that day and closed by cleanup-sessions.
-    pub closed_sessions: u64,
+    pub(crate) closed_sessions: u64,
     /// The summed durations of those sessions.
-    pub closed_session_ms: u64,
+    pub(crate) closed_session_ms: u64,
 }
 
 impl AddAssign for Counts {
@@ -45,40 +45,40 @@ impl AddAssign for Counts {
 }
 
 /// `a / b`, 0 when `b` is 0 (like the contract's conversion rate).
-pub fn ratio(a: f64, b: u64) -> f64 {
+pub(crate) fn ratio(a: f64, b: u64) -> f64 {
     if b == 0 { 0.0 } else { a / b as f64 }
 }
 
 /// A named figure of a category and how to compute it; None when the day
 /// has nothing to measure it on.
-pub struct Metric {
-    pub name: &'static str,
-    pub value: fn(&Counts) -> Option<f64>,
+pub(crate) struct Metric {
+    pub(crate) name: &'static str,
+    pub(crate) value: fn(&Counts) -> Option<f64>,
 }
 
 impl Metric {
-    pub const fn new(name: &'static str, value: fn(&Counts) -> Option<f64>) -> Metric {
+    pub(crate) const fn new(name: &'static str, value: fn(&Counts) -> Option<f64>) -> Metric {
         Metric { name, value }
     }
 }
 
 /// Which figures a site-or-all row is about.
 #[derive(Debug, Clone, Copy)]
-pub enum Scope<'a> {
+pub(crate) enum Scope<'a> {
     Site(&'a str),
     All,
 }
 
 /// Counts per day per site: the target day and the 7 before it.
 #[derive(Debug, Clone, Default)]
-pub struct History {
-    pub days: BTreeMap<NaiveDate, BTreeMap<String, Counts>>,
+pub(crate) struct History {
+    pub(crate) days: BTreeMap<NaiveDate, BTreeMap<String, Counts>>,
 }
 
 impl History {
     /// The counts of `scope` on `day`; None when the day was not rolled up
     /// (or the site had no row that day).
-    pub fn counts(&self, day: NaiveDate, scope: Scope) -> Option<Counts> {
+    pub(crate) fn counts(&self, day: NaiveDate, scope: Scope) -> Option<Counts> {
         let sites = self.days.get(&day)?;
         match scope {
             Scope::Site(name) => sites.get(name).copied(),
@@ -98,7 +98,7 @@ impl History {
 
     /// The figure of `metric` for `scope` on `date`, or None when the day
     /// has nothing to measure it on.
-    pub fn figure(&self, date: NaiveDate, scope: Scope, metric: &Metric) -> Option<Figure> {
+    pub(crate) fn figure(&self, date: NaiveDate, scope: Scope, metric: &Metric) -> Option<Figure> {
         let value = self.value(date, scope, metric)?;
         let day_before = date.pred_opt().and_then(|d| self.value(d, scope, metric));
         // The mean of the previous 7 days that have a value: a site's first
@@ -122,30 +122,30 @@ impl History {
 
 /// A figure of the day with its two comparisons.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Figure {
-    pub value: f64,
+pub(crate) struct Figure {
+    pub(crate) value: f64,
     /// None when the day before has no value (not rolled up, site not yet
     /// seen).
-    pub day_before: Option<f64>,
-    pub vs_day_before: Option<Change>,
+    pub(crate) day_before: Option<f64>,
+    pub(crate) vs_day_before: Option<Change>,
     /// The mean over the days of the previous 7 that have a value.
-    pub mean_7d: Option<f64>,
+    pub(crate) mean_7d: Option<f64>,
     /// How many days that mean is over (7 unless history is short).
-    pub mean_7d_days: usize,
-    pub vs_mean_7d: Option<Change>,
+    pub(crate) mean_7d_days: usize,
+    pub(crate) vs_mean_7d: Option<Change>,
 }
 
 /// A change against a base value.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Change {
-    pub absolute: f64,
+pub(crate) struct Change {
+    pub(crate) absolute: f64,
     /// In percent of the base; None (JSON null) when the base is 0, where a
     /// percentage would be infinite.
-    pub percent: Option<f64>,
+    pub(crate) percent: Option<f64>,
 }
 
 impl Change {
-    pub fn between(value: f64, base: f64) -> Change {
+    pub(crate) fn between(value: f64, base: f64) -> Change {
         let absolute = value - base;
         Change {
             absolute: round(absolute),
@@ -156,7 +156,7 @@ impl Change {
 
 /// Four decimals: enough for rates, exact for currency units from cents,
 /// and free of float noise such as 0.30000000000000004.
-pub fn round(v: f64) -> f64 {
+pub(crate) fn round(v: f64) -> f64 {
     (v * 10_000.0).round() / 10_000.0
 }
 

@@ -7,8 +7,8 @@
 //! is named in `errors` and left out, the others are still written, and
 //! the run exits 1. `figures.rs` holds the value-and-change arithmetic.
 
-pub mod engagement;
-pub mod figures;
+pub(crate) mod engagement;
+pub(crate) mod figures;
 
 use std::collections::BTreeMap;
 
@@ -35,20 +35,20 @@ pub struct SnapshotOptions {
 
 /// The file, as the contract shows it.
 #[derive(Debug, Clone, Serialize)]
-pub struct Snapshot {
-    pub date: String,
-    pub timezone: String,
-    pub generated_at: String,
+pub(crate) struct Snapshot {
+    pub(crate) date: String,
+    pub(crate) timezone: String,
+    pub(crate) generated_at: String,
     /// Category name -> its figures, in the contract's order.
-    pub metrics: Ordered<CategoryFigures>,
-    pub summary: Summary,
-    pub errors: Vec<CategoryError>,
+    pub(crate) metrics: Ordered<CategoryFigures>,
+    pub(crate) summary: Summary,
+    pub(crate) errors: Vec<CategoryError>,
 }
 
 /// A JSON object whose keys keep the order they were added in (serde_json's
 /// map sorts them): a category reads value first, sites in name order.
 #[derive(Debug, Clone)]
-pub struct Ordered<V>(pub Vec<(String, V)>);
+pub(crate) struct Ordered<V>(pub Vec<(String, V)>);
 
 impl<V: Serialize> Serialize for Ordered<V> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -64,7 +64,7 @@ impl<V: Serialize> Serialize for Ordered<V> {
 /// to measure it on), or a day-only list.
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
-pub enum Field {
+pub(crate) enum Field {
     Figure(Option<Figure>),
     Top(Vec<TopItem>),
     Names(Vec<NamedCount>),
@@ -72,28 +72,28 @@ pub enum Field {
 
 /// A category: a row for all sites together and one per site.
 #[derive(Debug, Clone, Serialize)]
-pub struct CategoryFigures {
-    pub all: Ordered<Field>,
-    pub sites: Ordered<Ordered<Field>>,
+pub(crate) struct CategoryFigures {
+    pub(crate) all: Ordered<Field>,
+    pub(crate) sites: Ordered<Ordered<Field>>,
 }
 
 /// The totals over all sites: each equals the sum of the sites' figures
 /// (the conversion rate is that of the summed sessions).
 #[derive(Debug, Clone, Serialize)]
-pub struct Summary {
-    pub revenue: f64,
-    pub orders: u64,
-    pub sessions: u64,
-    pub visitors: u64,
-    pub pageviews: u64,
-    pub conversion_rate: f64,
+pub(crate) struct Summary {
+    pub(crate) revenue: f64,
+    pub(crate) orders: u64,
+    pub(crate) sessions: u64,
+    pub(crate) visitors: u64,
+    pub(crate) pageviews: u64,
+    pub(crate) conversion_rate: f64,
 }
 
 /// A category left out, and why.
 #[derive(Debug, Clone, Serialize)]
-pub struct CategoryError {
-    pub category: &'static str,
-    pub message: String,
+pub(crate) struct CategoryError {
+    pub(crate) category: &'static str,
+    pub(crate) message: String,
 }
 
 const REVENUE: &[Metric] = &[

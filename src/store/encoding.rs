@@ -4,14 +4,14 @@
 
 /// The kinds of events, as stored in `events.kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Pageview = 0,
     Event = 1,
     Order = 2,
 }
 
 impl Kind {
-    pub fn from_code(code: i64) -> Option<Kind> {
+    pub(crate) fn from_code(code: i64) -> Option<Kind> {
         match code {
             0 => Some(Kind::Pageview),
             1 => Some(Kind::Event),
@@ -34,9 +34,9 @@ pub fn key_hash(key: &str) -> i64 {
 
 /// Events per millisecond the `events` key has room for: `id = ts *
 /// EVENT_KEYS_PER_MS + n` (see migration 3). SQL spells it 16384.
-pub const EVENT_KEYS_PER_MS: i64 = 16384;
+pub(crate) const EVENT_KEYS_PER_MS: i64 = 16384;
 
 /// The first `events.id` of the millisecond `ts_ms`.
-pub fn event_key(ts_ms: i64) -> i64 {
+pub(crate) fn event_key(ts_ms: i64) -> i64 {
     ts_ms * EVENT_KEYS_PER_MS
 }

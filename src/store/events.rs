@@ -15,23 +15,23 @@ use super::rollups::TopItem;
 
 /// The counts of one site over one range.
 #[derive(Debug, Default, Clone)]
-pub struct SiteCounts {
-    pub events: u64,
-    pub pageviews: u64,
-    pub custom_events: u64,
-    pub orders: u64,
-    pub revenue_cents: i64,
-    pub visitors: FxHashSet<i64>,
-    pub sessions: FxHashSet<i64>,
-    pub converting: FxHashSet<i64>,
-    pub pages: FxHashMap<i64, u64>,
-    pub referrers: FxHashMap<i64, u64>,
-    pub event_names: FxHashMap<i64, u64>,
+pub(crate) struct SiteCounts {
+    pub(crate) events: u64,
+    pub(crate) pageviews: u64,
+    pub(crate) custom_events: u64,
+    pub(crate) orders: u64,
+    pub(crate) revenue_cents: i64,
+    pub(crate) visitors: FxHashSet<i64>,
+    pub(crate) sessions: FxHashSet<i64>,
+    pub(crate) converting: FxHashSet<i64>,
+    pub(crate) pages: FxHashMap<i64, u64>,
+    pub(crate) referrers: FxHashMap<i64, u64>,
+    pub(crate) event_names: FxHashMap<i64, u64>,
 }
 
 impl SiteCounts {
     /// Add another part of the same day.
-    pub fn merge(&mut self, other: SiteCounts) {
+    pub(crate) fn merge(&mut self, other: SiteCounts) {
         self.events += other.events;
         self.pageviews += other.pageviews;
         self.custom_events += other.custom_events;
@@ -55,13 +55,13 @@ impl SiteCounts {
 /// Counts per site id over one range, plus the event sequence number the
 /// scan saw (every event with a lower `seq` was visible to it).
 #[derive(Debug, Default)]
-pub struct RangeCounts {
-    pub sites: FxHashMap<i64, SiteCounts>,
-    pub seq_seen: i64,
+pub(crate) struct RangeCounts {
+    pub(crate) sites: FxHashMap<i64, SiteCounts>,
+    pub(crate) seq_seen: i64,
 }
 
 impl RangeCounts {
-    pub fn merge(&mut self, other: RangeCounts) {
+    pub(crate) fn merge(&mut self, other: RangeCounts) {
         for (site, counts) in other.sites {
             self.sites.entry(site).or_default().merge(counts);
         }
@@ -75,7 +75,7 @@ impl RangeCounts {
 }
 
 /// Count the events with `start_ms <= ts < end_ms` (of one site, or all).
-pub fn scan_range(
+pub(crate) fn scan_range(
     conn: &Connection,
     start_ms: i64,
     end_ms: i64,
@@ -157,12 +157,12 @@ fn scan_in_snapshot(
 }
 
 /// How many entries a top list keeps.
-pub const TOP_N: usize = 10;
+pub(crate) const TOP_N: usize = 10;
 
 /// The top [`TOP_N`] of `counts` (label id -> count): most counted first,
 /// ties by the label's text in ascending byte order. Only the candidates
 /// that can make the list are looked up.
-pub fn top_list(
+pub(crate) fn top_list(
     conn: &Connection,
     counts: &rustc_hash::FxHashMap<i64, u64>,
 ) -> Result<Vec<TopItem>> {
@@ -190,13 +190,13 @@ pub fn top_list(
 }
 
 /// The instant (UTC ms) of the first stored event, if any.
-pub fn first_event_ms(conn: &Connection) -> Result<Option<i64>> {
+pub(crate) fn first_event_ms(conn: &Connection) -> Result<Option<i64>> {
     Ok(conn.query_row("SELECT min(id) >> 14 FROM events", [], |r| r.get(0))?)
 }
 
 /// One site's figures from its counts: the top lists' label ids turned into
 /// text.
-pub fn site_figures(
+pub(crate) fn site_figures(
     conn: &Connection,
     site_id: i64,
     c: &SiteCounts,

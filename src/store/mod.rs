@@ -5,8 +5,8 @@
 //! and then fails with a passing error that the job runner retries.
 
 pub mod encoding;
-pub mod events;
-pub mod rollups;
+pub(crate) mod events;
+pub(crate) mod rollups;
 pub mod schema;
 
 use std::path::{Path, PathBuf};
@@ -19,7 +19,7 @@ use schema::{APPLICATION_ID, MIGRATIONS, latest_version};
 
 /// How a job opens the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OpenMode {
+pub(crate) enum OpenMode {
     /// Create it when missing; upgrade it when older (`ingest`).
     Create,
     /// It must exist; upgrade it when older (jobs that write data).
@@ -32,22 +32,28 @@ pub enum OpenMode {
 }
 
 /// An open, checked, up-to-date store.
-pub struct Store {
-    pub conn: Connection,
+pub(crate) struct Store {
+    pub(crate) conn: Connection,
     path: PathBuf,
 }
 
 impl Store {
     /// Open the store at `path` for reading and writing, creating it (and its
-    /// directory) when missing, and applying pending migrations.
-    pub fn open(path: &Path, busy_timeout_ms: u64) -> Result<Store> {
+    /// directory) when missing, and applying pending migrations (the unit
+    /// tests' fresh stores; jobs open through their `JobSpec`).
+    #[cfg(test)]
+    pub(crate) fn open(path: &Path, busy_timeout_ms: u64) -> Result<Store> {
         Store::open_with(path, busy_timeout_ms, OpenMode::Create)
     }
 
     /// Open an existing store without creating it; `read_only` opens it so
     /// that nothing can be written (health checks, exports), else it is
     /// upgraded when older.
-    pub fn open_existing(path: &Path, busy_timeout_ms: u64, read_only: bool) -> Result<Store> {
+    pub(crate) fn open_existing(
+        path: &Path,
+        busy_timeout_ms: u64,
+        read_only: bool,
+    ) -> Result<Store> {
         let mode = if read_only {
             OpenMode::ReadOnly
         } else {
@@ -57,7 +63,7 @@ impl Store {
     }
 
     /// Open the store at `path` as `mode` says.
-    pub fn open_with(path: &Path, busy_timeout_ms: u64, mode: OpenMode) -> Result<Store> {
+    pub(crate) fn open_with(path: &Path, busy_timeout_ms: u64, mode: OpenMode) -> Result<Store> {
         if mode == OpenMode::Create {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).with_context(|| {
@@ -107,7 +113,7 @@ impl Store {
     }
 
     /// A second connection to the same store, for a worker thread.
-    pub fn reopen_read_only(&self, busy_timeout_ms: u64) -> Result<Connection> {
+    pub(crate) fn reopen_read_only(&self, busy_timeout_ms: u64) -> Result<Connection> {
         let conn = Connection::open_with_flags(
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -115,10 +121,6 @@ impl Store {
         .with_context(|| format!("cannot open the store {}", self.path.display()))?;
         conn.busy_timeout(Duration::from_millis(busy_timeout_ms))?;
         Ok(conn)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     fn configure(conn: Connection, path: &Path, busy_timeout_ms: u64) -> Result<Store> {
@@ -156,7 +158,7 @@ impl Store {
     }
 
     /// The schema version written in the file.
-    pub fn version(&self) -> Result<i64> {
+    pub(crate) fn version(&self) -> Result<i64> {
         self.conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(|e| not_a_store(&self.path, e))
@@ -217,7 +219,7 @@ impl Store {
     }
 
     /// The zone the store counts its days in, once a run has recorded one.
-    pub fn zone(&self) -> Result<Option<String>> {
+    pub(crate) fn zone(&self) -> Result<Option<String>> {
         Ok(self
             .conn
             .query_row("SELECT value FROM meta WHERE key = 'tz'", [], |r| r.get(0))
@@ -225,7 +227,7 @@ impl Store {
     }
 
     /// Record the zone the store counts its days in.
-    pub fn set_zone(conn: &Connection, zone: &str) -> Result<()> {
+    pub(crate) fn set_zone(conn: &Connection, zone: &str) -> Result<()> {
         conn.execute(
             "INSERT INTO meta (key, value) VALUES ('tz', ?1)
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -235,7 +237,7 @@ impl Store {
     }
 
     /// The id of a site by name, if it has events.
-    pub fn site_id(&self, name: &str) -> Result<Option<i64>> {
+    pub(crate) fn site_id(&self, name: &str) -> Result<Option<i64>> {
         Ok(self
             .conn
             .query_row("SELECT id FROM sites WHERE name = ?1", [name], |r| r.get(0))
@@ -245,7 +247,7 @@ impl Store {
     /// The start (UTC ms) of the first day whose raw events are all still
     /// stored: retention deleted everything before it, so those days'
     /// rollups are final and no event for them may be added.
-    pub fn purged_before(&self) -> Result<Option<i64>> {
+    pub(crate) fn purged_before(&self) -> Result<Option<i64>> {
         Ok(self
             .conn
             .query_row(
@@ -258,7 +260,7 @@ impl Store {
 
     /// Record that raw events before `ts_ms` are deleted (it only moves
     /// forward).
-    pub fn set_purged_before(&self, ts_ms: i64) -> Result<()> {
+    pub(crate) fn set_purged_before(&self, ts_ms: i64) -> Result<()> {
         self.conn.execute(
             "INSERT INTO meta (key, value) VALUES ('purged_before', ?1)
              ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
@@ -269,7 +271,7 @@ impl Store {
 
     /// The site id for an optional `--site S`; an unknown site is a usage
     /// error (exit 2) that lists the known ones.
-    pub fn site_filter(&self, name: Option<&str>) -> Result<Option<i64>> {
+    pub(crate) fn site_filter(&self, name: Option<&str>) -> Result<Option<i64>> {
         match name {
             Some(name) => self
                 .require_site(name)
@@ -281,7 +283,7 @@ impl Store {
 
     /// Check `--site S` against the store: an unknown site is an error that
     /// lists the known ones.
-    pub fn require_site(&self, name: &str) -> Result<i64> {
+    pub(crate) fn require_site(&self, name: &str) -> Result<i64> {
         if let Some(id) = self.site_id(name)? {
             return Ok(id);
         }

@@ -9,36 +9,36 @@ use serde::{Deserialize, Serialize};
 
 /// An entry of a top-10 list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TopItem {
-    pub item: String,
-    pub count: u64,
+pub(crate) struct TopItem {
+    pub(crate) item: String,
+    pub(crate) count: u64,
 }
 
 /// One site's figures for one day, as exported.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DailyRollup {
-    pub date: NaiveDate,
-    pub site: String,
-    pub pageviews: u64,
-    pub custom_events: u64,
-    pub orders: u64,
-    pub revenue_cents: u64,
-    pub unique_visitors: u64,
-    pub unique_sessions: u64,
-    pub conversion_rate: f64,
-    pub top_pages: Vec<TopItem>,
-    pub top_referrers: Vec<TopItem>,
-    pub top_events: Vec<TopItem>,
+pub(crate) struct DailyRollup {
+    pub(crate) date: NaiveDate,
+    pub(crate) site: String,
+    pub(crate) pageviews: u64,
+    pub(crate) custom_events: u64,
+    pub(crate) orders: u64,
+    pub(crate) revenue_cents: u64,
+    pub(crate) unique_visitors: u64,
+    pub(crate) unique_sessions: u64,
+    pub(crate) conversion_rate: f64,
+    pub(crate) top_pages: Vec<TopItem>,
+    pub(crate) top_referrers: Vec<TopItem>,
+    pub(crate) top_events: Vec<TopItem>,
     /// Sessions with at least one order (the numerator of the rate).
     #[serde(skip)]
-    pub converting_sessions: u64,
+    pub(crate) converting_sessions: u64,
     /// False for a day that had not ended when it was rolled up.
     #[serde(skip)]
-    pub complete: bool,
+    pub(crate) complete: bool,
 }
 
 /// `converting / sessions`, 0 when there are no sessions.
-pub fn conversion_rate(converting: u64, sessions: u64) -> f64 {
+pub(crate) fn conversion_rate(converting: u64, sessions: u64) -> f64 {
     if sessions == 0 {
         0.0
     } else {
@@ -47,7 +47,7 @@ pub fn conversion_rate(converting: u64, sessions: u64) -> f64 {
 }
 
 /// Read the stored rollups of `[start, end]`, ordered by date then site.
-pub fn load(
+pub(crate) fn load(
     conn: &Connection,
     start: NaiveDate,
     end: NaiveDate,
@@ -115,51 +115,51 @@ pub fn load(
 /// One site's figures of one day, as an engine computed them: what a rollup
 /// row stores.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct SiteFigures {
-    pub site_id: i64,
-    pub events: u64,
-    pub pageviews: u64,
-    pub custom_events: u64,
-    pub orders: u64,
-    pub revenue_cents: i64,
-    pub unique_visitors: u64,
-    pub unique_sessions: u64,
-    pub converting_sessions: u64,
-    pub top_pages: Vec<TopItem>,
-    pub top_referrers: Vec<TopItem>,
-    pub top_events: Vec<TopItem>,
+pub(crate) struct SiteFigures {
+    pub(crate) site_id: i64,
+    pub(crate) events: u64,
+    pub(crate) pageviews: u64,
+    pub(crate) custom_events: u64,
+    pub(crate) orders: u64,
+    pub(crate) revenue_cents: i64,
+    pub(crate) unique_visitors: u64,
+    pub(crate) unique_sessions: u64,
+    pub(crate) converting_sessions: u64,
+    pub(crate) top_pages: Vec<TopItem>,
+    pub(crate) top_referrers: Vec<TopItem>,
+    pub(crate) top_events: Vec<TopItem>,
 }
 
 /// A rolled-up day to write.
 #[derive(Debug, Clone)]
-pub struct DayWrite<'a> {
-    pub date: NaiveDate,
+pub(crate) struct DayWrite<'a> {
+    pub(crate) date: NaiveDate,
     /// Its UTC bounds, `[start_ms, end_ms)`.
-    pub start_ms: i64,
-    pub end_ms: i64,
+    pub(crate) start_ms: i64,
+    pub(crate) end_ms: i64,
     /// The zone the day is counted in, recorded with the rows.
-    pub tz: &'a str,
+    pub(crate) tz: &'a str,
     /// False for a day not over yet (`aggregate --today`).
-    pub complete: bool,
-    pub rolled_at_ms: i64,
+    pub(crate) complete: bool,
+    pub(crate) rolled_at_ms: i64,
     /// Only this site's rows and marks; `None` for all.
-    pub site: Option<i64>,
+    pub(crate) site: Option<i64>,
     /// The ingest batch sequence number the figures saw: marks up to it are
     /// served by this write.
-    pub seq_seen: i64,
+    pub(crate) seq_seen: i64,
 }
 
 /// What writing one day did.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct DayReport {
-    pub sites: usize,
-    pub events: u64,
+pub(crate) struct DayReport {
+    pub(crate) sites: usize,
+    pub(crate) events: u64,
 }
 
 /// Write one day's rows (every site with events by the day's end gets one,
 /// zeros included), clear the re-aggregation marks the figures covered, and
 /// record the store's zone if it has none, in one transaction.
-pub fn write_day(
+pub(crate) fn write_day(
     conn: &mut Connection,
     day: &DayWrite,
     figures: &[SiteFigures],
@@ -248,7 +248,7 @@ pub fn write_day(
 }
 
 /// The days ingest marked for re-aggregation (of one site, or all).
-pub fn marked_days(conn: &Connection, site: Option<i64>) -> Result<Vec<NaiveDate>> {
+pub(crate) fn marked_days(conn: &Connection, site: Option<i64>) -> Result<Vec<NaiveDate>> {
     let mut stmt = conn.prepare(
         "SELECT DISTINCT date FROM dirty_days WHERE (?1 IS NULL OR site_id = ?1) ORDER BY date",
     )?;
@@ -259,14 +259,14 @@ pub fn marked_days(conn: &Connection, site: Option<i64>) -> Result<Vec<NaiveDate
 }
 
 /// Forget the marks of `date`: its rollups can never be made again.
-pub fn clear_marks(conn: &Connection, date: NaiveDate) -> Result<()> {
+pub(crate) fn clear_marks(conn: &Connection, date: NaiveDate) -> Result<()> {
     conn.execute("DELETE FROM dirty_days WHERE date = ?1", [date.to_string()])?;
     Ok(())
 }
 
 /// The zone the newest rollups were made in (a store from before the
 /// store kept its zone), if there are rollups.
-pub fn zone_of_newest(conn: &Connection) -> Result<Option<String>> {
+pub(crate) fn zone_of_newest(conn: &Connection) -> Result<Option<String>> {
     use rusqlite::OptionalExtension;
     Ok(conn
         .query_row(
@@ -279,7 +279,7 @@ pub fn zone_of_newest(conn: &Connection) -> Result<Option<String>> {
 
 /// Drop the rollups of `from` on (all when `None`) and every mark: the
 /// store's zone changes and they are made again (`backfill --rezone`).
-pub fn drop_for_rezone(conn: &Connection, from: Option<&str>) -> Result<usize> {
+pub(crate) fn drop_for_rezone(conn: &Connection, from: Option<&str>) -> Result<usize> {
     let dropped = conn.execute(
         "DELETE FROM daily_rollups WHERE ?1 IS NULL OR date >= ?1",
         params![from],

@@ -249,6 +249,6 @@ CREATE INDEX ingested_files_first_line ON ingested_files (first_line, size);
 ];
 
 /// The schema version this build writes.
-pub fn latest_version() -> i64 {
+pub(crate) fn latest_version() -> i64 {
     MIGRATIONS.len() as i64
 }

@@ -135,7 +135,7 @@ impl Status {
     }
 
     /// The status as the proof spells it.
-    pub fn word(self) -> &'static str {
+    pub(crate) fn word(self) -> &'static str {
         match self {
             Status::Pass => "pass",
             Status::Warn => "warn",
