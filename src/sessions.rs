@@ -15,10 +15,10 @@
 //! closed again, spans the gap. One visit that paused is one session, as
 //! the events' own session key says.
 
-use anyhow::{Context, Result};
-use rusqlite::Connection;
+use anyhow::Result;
 
 use crate::job::{JobContext, JobOutcome, usage};
+use crate::store::sessions;
 use crate::util::thousands;
 
 /// `cleanup-sessions` options from the command line; `None` takes the
@@ -50,38 +50,13 @@ pub(crate) fn idle_minutes(ctx: &JobContext, opts: &CleanupOptions) -> Result<i6
     Ok(value)
 }
 
-/// Close the open sessions whose last activity is before `cutoff_ms`;
-/// returns how many. Idempotent: a closed session is not in the index the
-/// statement walks.
-pub(crate) fn close_idle_sessions(conn: &Connection, cutoff_ms: i64) -> Result<u64> {
-    let closed = conn
-        .prepare_cached(
-            "UPDATE sessions SET ended_ts = last_ts WHERE ended_ts IS NULL AND last_ts < ?1",
-        )?
-        .execute([cutoff_ms])
-        .context("cannot close idle sessions in the store")?;
-    Ok(closed as u64)
-}
-
-/// How many sessions are open.
-pub(crate) fn open_sessions(conn: &Connection) -> Result<u64> {
-    let n: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM sessions WHERE ended_ts IS NULL",
-            [],
-            |r| r.get(0),
-        )
-        .context("cannot count the open sessions")?;
-    Ok(n.max(0) as u64)
-}
-
 /// The `cleanup-sessions` job.
 pub fn cleanup_sessions(ctx: &JobContext, opts: &CleanupOptions) -> Result<JobOutcome> {
     let idle = idle_minutes(ctx, opts)?;
     let store = ctx.open_store()?;
     let cutoff_ms = ctx.now_ms() - idle * 60_000;
-    let closed = close_idle_sessions(&store.conn, cutoff_ms)?;
-    let still_open = open_sessions(&store.conn)?;
+    let closed = sessions::close_idle(&store.conn, cutoff_ms)?;
+    let still_open = sessions::open_count(&store.conn)?;
     Ok(JobOutcome::ok(
         closed,
         format!(

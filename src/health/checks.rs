@@ -6,14 +6,14 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use chrono::NaiveDate;
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use serde_json::Value;
 
 use super::input::{CheckInput, ScheduledJob};
 use super::integrity::store_check;
 use super::report::{Check, PerfDatum, human_duration};
 use crate::job::Severity;
-use crate::store::Store;
+use crate::store::{Store, rollups, runs};
 use crate::time::{compact_date, day_bounds_ms, rfc3339_ms, yesterday};
 use crate::util::thousands;
 
@@ -28,8 +28,8 @@ pub(crate) fn run_checks(input: &CheckInput) -> Vec<Check> {
         Ok(store) => std::thread::scope(|scope| {
             let integrity = scope.spawn(|| store_check(input));
             for job in input.jobs.iter().filter(|j| j.enabled) {
-                let history = job_history(&store.conn, job.name);
-                if let Ok(JobHistory {
+                let history = runs::history(&store.conn, job.name);
+                if let Ok(runs::JobHistory {
                     last_success_ms: Some(at),
                     ..
                 }) = history
@@ -77,45 +77,13 @@ fn artifact_day(input: &CheckInput, last_success_ms: Option<i64>) -> NaiveDate {
 
 /// What the run log says of one job: the newest successful run and the
 /// failures after it.
-#[derive(Debug, Default)]
-struct JobHistory {
-    last_success_ms: Option<i64>,
-    failures_since: u64,
-    newest_failure: Option<(i64, String)>,
-}
-
-/// Read the run log of `job` newest first, through the `(job, started_at)`
-/// index, down to the newest success: usually one row.
-fn job_history(conn: &Connection, job: &str) -> rusqlite::Result<JobHistory> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT ended_at, status, message FROM job_runs WHERE job = ?1 ORDER BY started_at DESC",
-    )?;
-    let mut rows = stmt.query([job])?;
-    let mut history = JobHistory::default();
-    while let Some(row) = rows.next()? {
-        let ended: i64 = row.get(0)?;
-        match row.get_ref(1)?.as_str().unwrap_or_default() {
-            // A warning run did its work (rejected lines, anomalies found).
-            "success" | "warning" => {
-                history.last_success_ms = Some(ended);
-                break;
-            }
-            "failed" => {
-                history.failures_since += 1;
-                if history.newest_failure.is_none() {
-                    history.newest_failure = Some((ended, row.get(2)?));
-                }
-            }
-            // Skipped runs did nothing; running ones have not ended.
-            _ => {}
-        }
-    }
-    Ok(history)
-}
-
 /// The job's last success within its allowed age (critical otherwise, and
 /// when it never succeeded); a failed run after that success is a warning.
-fn job_check(job: &ScheduledJob, history: rusqlite::Result<JobHistory>, now_ms: i64) -> Check {
+fn job_check(
+    job: &ScheduledJob,
+    history: rusqlite::Result<runs::JobHistory>,
+    now_ms: i64,
+) -> Check {
     let name = format!("job:{}", job.name);
     let limit_s = (job.max_age_hours * 3600.0).round();
     let limit = format!("limit {} h", job.max_age_hours);
@@ -194,13 +162,7 @@ fn rollup_check(conn: &Connection, input: &CheckInput) -> Check {
     let limit_s = (input.rollup_max_lag_hours * 3600.0).round();
     let limit = format!("limit {} h", input.rollup_max_lag_hours);
     // The date index read backwards: today's incomplete rows are skipped.
-    let newest = conn
-        .query_row(
-            "SELECT date FROM daily_rollups WHERE complete = 1 ORDER BY date DESC LIMIT 1",
-            [],
-            |r| r.get::<_, String>(0),
-        )
-        .optional();
+    let newest = rollups::newest_complete_date(conn);
     let mut perf = PerfDatum {
         label: "rollup_lag".to_string(),
         value: None,

@@ -6,7 +6,7 @@ pub(crate) mod alert;
 pub(crate) mod lock;
 pub(crate) mod metrics;
 pub(crate) mod panics;
-pub(crate) mod runlog;
+
 mod zone;
 
 use std::process::ExitCode;
@@ -17,10 +17,10 @@ use chrono::{DateTime, Utc};
 
 use crate::log::Logger;
 use crate::settings::{CommonArgs, Settings};
+use crate::store::runs::{self as runlog, RunRecord, RunStatus};
 use crate::store::{OpenMode, Store};
 use crate::time::rfc3339;
 use lock::LockAttempt;
-use runlog::{RunRecord, RunStatus};
 
 /// How a job's work ended, worst last: decides the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -14,6 +14,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use super::figures::History;
+use crate::store::events;
 use crate::time::day_bounds_ms;
 
 /// The most custom event names listed per site (a client sending a new
@@ -37,14 +38,11 @@ pub(crate) fn add_engagement(
     date: NaiveDate,
     history: &mut History,
 ) -> Result<()> {
-    let mut any_event = conn.prepare(
-        "SELECT EXISTS (SELECT 1 FROM events WHERE id >= ?1 * 16384 AND id < ?2 * 16384)",
-    )?;
     let mut purged = Vec::new();
     for (day, sites) in &history.days {
         let rolled_up = sites.values().any(|c| c.sessions > 0);
         let (start, end) = day_bounds_ms(*day, tz);
-        if rolled_up && !any_event.query_row([start, end], |r| r.get::<_, bool>(0))? {
+        if rolled_up && !events::any_between(conn, start, end)? {
             if *day == date {
                 bail!(
                     "the raw events of {date} are gone (retention keeps only recent days): only the rollups' figures remain"
@@ -56,47 +54,17 @@ pub(crate) fn add_engagement(
     for day in purged {
         history.days.remove(&day);
     }
-    let mut returning = conn.prepare(
-        "SELECT s.name, count(*)
-         FROM (SELECT DISTINCT site_id, visitor_id FROM events WHERE id >= ?1 * 16384 AND id < ?2 * 16384) d
-         JOIN visitors v ON v.id = d.visitor_id
-         JOIN sites s ON s.id = d.site_id
-         WHERE v.first_ts < ?1
-         GROUP BY s.name",
-    )?;
-    // A session belongs to the day it started; cleanup-sessions closes it
-    // with ended_ts = its last activity.
-    let mut closed = conn.prepare(
-        "SELECT st.name, count(*), sum(s.ended_ts - s.started_ts)
-         FROM (SELECT DISTINCT session_id FROM events WHERE id >= ?1 * 16384 AND id < ?2 * 16384) d
-         JOIN sessions s ON s.id = d.session_id
-         JOIN sites st ON st.id = s.site_id
-         WHERE s.ended_ts IS NOT NULL AND s.started_ts >= ?1 AND s.started_ts < ?2
-         GROUP BY st.name",
-    )?;
     for (day, sites) in history.days.iter_mut() {
         let (start, end) = day_bounds_ms(*day, tz);
-        let rows = returning.query_map([start, end], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-        })?;
-        for row in rows {
-            let (site, n) = row?;
+        for (site, n) in events::returning_visitors(conn, start, end)? {
             if let Some(c) = sites.get_mut(&site) {
-                c.returning_visitors = n.max(0) as u64;
+                c.returning_visitors = n;
             }
         }
-        let rows = closed.query_map([start, end], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, Option<i64>>(2)?,
-            ))
-        })?;
-        for row in rows {
-            let (site, n, ms) = row?;
+        for (site, n, ms) in events::closed_sessions(conn, start, end)? {
             if let Some(c) = sites.get_mut(&site) {
-                c.closed_sessions = n.max(0) as u64;
-                c.closed_session_ms = ms.unwrap_or(0).max(0) as u64;
+                c.closed_sessions = n;
+                c.closed_session_ms = ms;
             }
         }
     }
@@ -115,26 +83,11 @@ pub(crate) struct EventsByName {
 /// Count the custom events of `date` by name.
 pub(crate) fn events_by_name(conn: &Connection, date: NaiveDate, tz: Tz) -> Result<EventsByName> {
     let (start, end) = day_bounds_ms(date, tz);
-    let mut stmt = conn.prepare(
-        "SELECT s.name, l.value, count(*)
-         FROM events e
-         JOIN labels l ON l.id = e.label_id
-         JOIN sites s ON s.id = e.site_id
-         WHERE e.id >= ?1 * 16384 AND e.id < ?2 * 16384 AND e.kind = 1
-         GROUP BY e.site_id, e.label_id",
-    )?;
-    let rows = stmt.query_map([start, end], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, i64>(2)?,
-        ))
-    })?;
+    let rows = events::custom_events_by_name(conn, start, end)
+        .context("cannot count the custom events by name")?;
     let mut sites: BTreeMap<String, Vec<NamedCount>> = BTreeMap::new();
     let mut totals: BTreeMap<String, u64> = BTreeMap::new();
-    for row in rows {
-        let (site, name, count) = row.context("cannot count the custom events by name")?;
-        let count = count.max(0) as u64;
+    for (site, name, count) in rows {
         *totals.entry(name.clone()).or_default() += count;
         sites
             .entry(site)

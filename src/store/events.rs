@@ -216,3 +216,84 @@ pub(crate) fn site_figures(
         top_events: top_list(conn, &c.event_names)?,
     })
 }
+
+/// Whether any event lies in `[start_ms, end_ms)` (retention may have
+/// deleted a rolled-up day's raw events).
+pub(crate) fn any_between(conn: &Connection, start_ms: i64, end_ms: i64) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE id >= ?1 * 16384 AND id < ?2 * 16384)",
+        )?
+        .query_row([start_ms, end_ms], |r| r.get(0))?)
+}
+
+/// Per site name: the visitors of `[start_ms, end_ms)` first seen before it.
+pub(crate) fn returning_visitors(
+    conn: &Connection,
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<Vec<(String, u64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT s.name, count(*)
+         FROM (SELECT DISTINCT site_id, visitor_id FROM events WHERE id >= ?1 * 16384 AND id < ?2 * 16384) d
+         JOIN visitors v ON v.id = d.visitor_id
+         JOIN sites s ON s.id = d.site_id
+         WHERE v.first_ts < ?1
+         GROUP BY s.name",
+    )?;
+    let rows = stmt.query_map([start_ms, end_ms], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Per site name: the closed sessions that started in `[start_ms, end_ms)`
+/// (a session belongs to the day it started; cleanup-sessions closes it
+/// with `ended_ts` = its last activity), and their summed duration in ms.
+pub(crate) fn closed_sessions(
+    conn: &Connection,
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<Vec<(String, u64, u64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT st.name, count(*), sum(s.ended_ts - s.started_ts)
+         FROM (SELECT DISTINCT session_id FROM events WHERE id >= ?1 * 16384 AND id < ?2 * 16384) d
+         JOIN sessions s ON s.id = d.session_id
+         JOIN sites st ON st.id = s.site_id
+         WHERE s.ended_ts IS NOT NULL AND s.started_ts >= ?1 AND s.started_ts < ?2
+         GROUP BY st.name",
+    )?;
+    let rows = stmt.query_map([start_ms, end_ms], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?.max(0) as u64,
+            r.get::<_, Option<i64>>(2)?.unwrap_or(0).max(0) as u64,
+        ))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// (site name, event name, count) of the custom events in `[start_ms,
+/// end_ms)`.
+pub(crate) fn custom_events_by_name(
+    conn: &Connection,
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<Vec<(String, String, u64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT s.name, l.value, count(*)
+         FROM events e
+         JOIN labels l ON l.id = e.label_id
+         JOIN sites s ON s.id = e.site_id
+         WHERE e.id >= ?1 * 16384 AND e.id < ?2 * 16384 AND e.kind = 1
+         GROUP BY e.site_id, e.label_id",
+    )?;
+    let rows = stmt.query_map([start_ms, end_ms], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?.max(0) as u64,
+        ))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

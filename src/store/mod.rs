@@ -7,7 +7,9 @@
 pub mod encoding;
 pub(crate) mod events;
 pub(crate) mod rollups;
+pub(crate) mod runs;
 pub mod schema;
+pub(crate) mod sessions;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -287,3 +287,15 @@ pub(crate) fn drop_for_rezone(conn: &Connection, from: Option<&str>) -> Result<u
     conn.execute("DELETE FROM dirty_days", [])?;
     Ok(dropped)
 }
+
+/// The newest day whose rollup is complete (`aggregate --today` rows are
+/// not), through the date index read backwards.
+pub(crate) fn newest_complete_date(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    use rusqlite::OptionalExtension;
+    conn.query_row(
+        "SELECT date FROM daily_rollups WHERE complete = 1 ORDER BY date DESC LIMIT 1",
+        [],
+        |r| r.get::<_, String>(0),
+    )
+    .optional()
+}

@@ -180,3 +180,39 @@ pub(crate) fn import_pending(conn: &Connection, lock_dir: &Path) -> Result<usize
     }
     Ok(imported)
 }
+/// A job's recent runs as health-check reads them.
+#[derive(Debug, Default)]
+pub(crate) struct JobHistory {
+    pub(crate) last_success_ms: Option<i64>,
+    pub(crate) failures_since: u64,
+    pub(crate) newest_failure: Option<(i64, String)>,
+}
+
+/// Read the run log of `job` newest first, through the `(job, started_at)`
+/// index, down to the newest success: usually one row.
+pub(crate) fn history(conn: &Connection, job: &str) -> rusqlite::Result<JobHistory> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT ended_at, status, message FROM job_runs WHERE job = ?1 ORDER BY started_at DESC",
+    )?;
+    let mut rows = stmt.query([job])?;
+    let mut history = JobHistory::default();
+    while let Some(row) = rows.next()? {
+        let ended: i64 = row.get(0)?;
+        match row.get_ref(1)?.as_str().unwrap_or_default() {
+            // A warning run did its work (rejected lines, anomalies found).
+            "success" | "warning" => {
+                history.last_success_ms = Some(ended);
+                break;
+            }
+            "failed" => {
+                history.failures_since += 1;
+                if history.newest_failure.is_none() {
+                    history.newest_failure = Some((ended, row.get(2)?));
+                }
+            }
+            // Skipped runs did nothing; running ones have not ended.
+            _ => {}
+        }
+    }
+    Ok(history)
+}

@@ -1,0 +1,30 @@
+//! Sessions in the store: closing the idle ones (`cleanup-sessions`) and
+//! counting the open ones.
+
+use anyhow::{Context, Result};
+use rusqlite::Connection;
+
+/// Close the open sessions whose last activity is before `cutoff_ms`;
+/// returns how many. Idempotent: a closed session is not in the index the
+/// statement walks.
+pub(crate) fn close_idle(conn: &Connection, cutoff_ms: i64) -> Result<u64> {
+    let closed = conn
+        .prepare_cached(
+            "UPDATE sessions SET ended_ts = last_ts WHERE ended_ts IS NULL AND last_ts < ?1",
+        )?
+        .execute([cutoff_ms])
+        .context("cannot close idle sessions in the store")?;
+    Ok(closed as u64)
+}
+
+/// How many sessions are open.
+pub(crate) fn open_count(conn: &Connection) -> Result<u64> {
+    let n: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sessions WHERE ended_ts IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .context("cannot count the open sessions")?;
+    Ok(n.max(0) as u64)
+}
