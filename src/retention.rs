@@ -11,7 +11,6 @@
 //! back with incremental vacuum.
 
 pub(crate) mod files;
-pub(crate) mod purge;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -22,11 +21,12 @@ use rusqlite::Connection;
 
 use crate::job::{JobContext, JobOutcome, KEYS_WAIT, Severity, lock, usage};
 use crate::rollup::engine::{RollupOptions, roll_days};
+use crate::store::purge::{self, EVENT_IDS, EVENTS, PagesBack, Purger, SESSIONS, VISITORS};
+use crate::store::{events, rollups, sessions};
 use crate::time::rfc3339;
 use crate::time::{day_bounds_ms, local_date, today};
 use crate::util::{print_stdout, thousands};
 use files::{DatedFile, expired_artifacts};
-use purge::{EVENT_IDS, EVENTS, PagesBack, Purger, SESSIONS, VISITORS};
 
 /// `retention` options from the command line; `None` takes the config
 /// file's value.
@@ -140,20 +140,12 @@ impl RetentionPlan {
 /// The oldest event, if any, and refuse a cutoff newer than the newest
 /// rollup when there is anything to delete.
 fn check_against_rollups(conn: &Connection, plan: &RetentionPlan) -> Result<Option<i64>> {
-    let oldest: Option<i64> =
-        conn.query_row("SELECT min(id) >> 14 FROM events", [], |r| r.get(0))?;
-    let old_sessions: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sessions WHERE ended_ts IS NOT NULL AND last_ts < ?1)",
-        [plan.cutoff_ms],
-        |r| r.get(0),
-    )?;
+    let oldest = events::first_event_ms(conn)?;
+    let old_sessions = sessions::any_closed_before(conn, plan.cutoff_ms)?;
     if !old_sessions && oldest.is_none_or(|ts| ts >= plan.cutoff_ms) {
         return Ok(oldest);
     }
-    let newest: Option<String> =
-        conn.query_row("SELECT max(date) FROM daily_rollups", [], |r| r.get(0))?;
-    let newest: Option<NaiveDate> = newest.and_then(|d| d.parse().ok());
-    match newest {
+    match rollups::newest_date(conn)? {
         Some(d) if d >= plan.cutoff_date => Ok(oldest),
         Some(d) => Err(usage(format!(
             "the cutoff {} ({} days ago) is newer than the newest rollup ({d}): the nightly aggregate seems not to run, or --now is wrong; run backfill up to yesterday first (nothing was deleted)",
@@ -177,29 +169,13 @@ pub(crate) fn days_to_roll_up(
     let Some(oldest) = oldest_ts.filter(|ts| *ts < plan.cutoff_ms) else {
         return Ok(Vec::new());
     };
-    let flagged: BTreeSet<NaiveDate> = {
-        let mut stmt = conn.prepare(
-            "SELECT date FROM dirty_days WHERE date < ?1
-             UNION SELECT date FROM daily_rollups WHERE date < ?1 AND complete = 0",
-        )?;
-        let rows = stmt.query_map([plan.cutoff_date.to_string()], |r| r.get::<_, String>(0))?;
-        rows.filter_map(|d| d.map(|d| d.parse().ok()).transpose())
-            .collect::<rusqlite::Result<_>>()?
-    };
-    let mut has_events = conn.prepare(
-        "SELECT EXISTS (SELECT 1 FROM events WHERE id >= ?1 * 16384 AND id < ?2 * 16384)",
-    )?;
-    let mut lacks_row = conn.prepare(
-        "SELECT EXISTS (SELECT 1 FROM sites s WHERE s.first_ts < ?1 AND NOT EXISTS
-             (SELECT 1 FROM daily_rollups r WHERE r.site_id = s.id AND r.date = ?2))",
-    )?;
+    let flagged: BTreeSet<NaiveDate> = rollups::unsettled_before(conn, plan.cutoff_date)?;
     let mut days = Vec::new();
     let mut day = local_date(oldest, tz);
     while day < plan.cutoff_date {
         let (start, end) = day_bounds_ms(day, tz);
-        if has_events.query_row([start, end], |r| r.get::<_, bool>(0))?
-            && (flagged.contains(&day)
-                || lacks_row.query_row((end, day.to_string()), |r| r.get::<_, bool>(0))?)
+        if events::any_between(conn, start, end)?
+            && (flagged.contains(&day) || rollups::some_site_lacks_row(conn, day, end)?)
         {
             days.push(day);
         }

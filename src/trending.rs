@@ -16,12 +16,14 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::artifacts::write_json;
 use crate::job::{JobContext, JobOutcome, usage};
+use crate::store::events;
+use crate::store::trending as scores_table;
 use crate::time::rfc3339;
 use crate::util::thousands;
 
@@ -143,8 +145,7 @@ pub(crate) fn normalise(raw: f64, saturation: f64) -> f64 {
     1000.0 * raw / (raw + saturation)
 }
 
-/// An item of a site: `(site_id, kind, label_id)`, kind 0 page, 1 event.
-type ItemKey = (i64, i64, i64);
+use scores_table::ItemKey;
 
 /// The raw scores of every item with events in the window.
 pub(crate) fn raw_scores(
@@ -153,24 +154,16 @@ pub(crate) fn raw_scores(
     params: &TrendingParams,
 ) -> Result<FxHashMap<ItemKey, f64>> {
     let start_ms = now_ms - params.window_hours * 3_600_000;
-    let mut stmt = conn.prepare_cached(
-        "SELECT site_id, kind, label_id, id >> 14 FROM events
-         WHERE id >= (?1 + 1) * 16384 AND id < (?2 + 1) * 16384
-           AND kind IN (0, 1) AND label_id IS NOT NULL",
-    )?;
-    let mut rows = stmt.query([start_ms, now_ms])?;
     let mut scores: FxHashMap<ItemKey, f64> = FxHashMap::default();
-    while let Some(row) = rows.next()? {
-        let kind: i64 = row.get(1)?;
+    events::for_each_labelled(conn, start_ms, now_ms, |site, kind, label, ts| {
         let weight = if kind == 0 {
             params.weights.pageview
         } else {
             params.weights.event
         };
-        let ts: i64 = row.get(3)?;
-        *scores.entry((row.get(0)?, kind, row.get(2)?)).or_default() +=
+        *scores.entry((site, kind, label)).or_default() +=
             weight * decay(now_ms - ts, params.half_life_hours);
-    }
+    })?;
     Ok(scores)
 }
 
@@ -223,7 +216,7 @@ pub fn trending(ctx: &JobContext, opts: &TrendingOptions) -> Result<JobOutcome> 
     let tx = store
         .conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let stored = stored_scores(&tx)?;
+    let stored = scores_table::stored(&tx)?;
     let (rewritten, removed) = rewrite_changed(&tx, &scores, &stored, &params, now_ms)?;
     let file = TrendingFile {
         generated_at: rfc3339(ctx.settings.now),
@@ -249,13 +242,6 @@ pub fn trending(ctx: &JobContext, opts: &TrendingOptions) -> Result<JobOutcome> 
     ))
 }
 
-fn stored_scores(conn: &Connection) -> Result<FxHashMap<ItemKey, f64>> {
-    let mut stmt = conn.prepare("SELECT site_id, kind, label_id, score FROM trending_scores")?;
-    let rows = stmt.query_map([], |r| Ok(((r.get(0)?, r.get(1)?, r.get(2)?), r.get(3)?)))?;
-    rows.collect::<rusqlite::Result<_>>()
-        .context("cannot read the stored trending scores")
-}
-
 /// Store the scores that moved by more than the threshold (and new ones),
 /// drop the items that left the window. Returns (rewritten, removed).
 fn rewrite_changed(
@@ -265,28 +251,19 @@ fn rewrite_changed(
     params: &TrendingParams,
     now_ms: i64,
 ) -> Result<(u64, u64)> {
-    let mut upsert = conn.prepare(
-        "INSERT INTO trending_scores (site_id, kind, label_id, score, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (site_id, kind, label_id) DO UPDATE SET
-             score = excluded.score, updated_at = excluded.updated_at",
-    )?;
-    let mut delete = conn.prepare(
-        "DELETE FROM trending_scores WHERE site_id = ?1 AND kind = ?2 AND label_id = ?3",
-    )?;
     let (mut rewritten, mut removed) = (0, 0);
     for (&(site, kind, label), &score) in scores {
         let moved = stored
             .get(&(site, kind, label))
             .is_none_or(|old| (score - old).abs() > params.threshold);
         if moved {
-            upsert.execute(params![site, kind, label, score, now_ms])?;
+            scores_table::upsert(conn, (site, kind, label), score, now_ms)?;
             rewritten += 1;
         }
     }
     for &(site, kind, label) in stored.keys() {
         if !scores.contains_key(&(site, kind, label)) {
-            delete.execute(params![site, kind, label])?;
+            scores_table::delete(conn, (site, kind, label))?;
             removed += 1;
         }
     }
@@ -306,12 +283,8 @@ fn top_lists(
     for (key, score) in scores {
         by_site.entry(key.0).or_default().push((*key, *score));
     }
-    let mut label = conn.prepare_cached("SELECT value FROM labels WHERE id = ?1")?;
     let mut sites = BTreeMap::new();
-    let mut stmt = conn.prepare("SELECT id, name FROM sites")?;
-    let names = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
-    for row in names {
-        let (site, name) = row?;
+    for (site, name) in crate::store::site_names(conn)? {
         let mut items = by_site.remove(&site).unwrap_or_default();
         items.sort_unstable_by(|a, b| b.1.total_cmp(&a.1));
         if items.len() > n {
@@ -320,9 +293,7 @@ fn top_lists(
         }
         let mut entries = Vec::with_capacity(items.len());
         for (key, score) in items {
-            let item: String = label
-                .query_row([key.2], |r| r.get(0))
-                .with_context(|| format!("label {} is missing from the store", key.2))?;
+            let item = events::label_text(conn, key.2)?;
             entries.push((key.1, item, score, stored.get(&key).map(|old| score - old)));
         }
         entries.sort_by(|a, b| {

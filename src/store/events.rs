@@ -297,3 +297,30 @@ pub(crate) fn custom_events_by_name(
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
+
+/// Call `f(site_id, kind, label_id, ts_ms)` for every pageview and custom
+/// event with a label in `(start_ms, end_ms]`, in time order.
+pub(crate) fn for_each_labelled(
+    conn: &Connection,
+    start_ms: i64,
+    end_ms: i64,
+    mut f: impl FnMut(i64, i64, i64, i64),
+) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT site_id, kind, label_id, id >> 14 FROM events
+         WHERE id >= (?1 + 1) * 16384 AND id < (?2 + 1) * 16384
+           AND kind IN (0, 1) AND label_id IS NOT NULL",
+    )?;
+    let mut rows = stmt.query([start_ms, end_ms])?;
+    while let Some(row) = rows.next()? {
+        f(row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
+    }
+    Ok(())
+}
+
+/// The text of a label (a path, referrer host or event name).
+pub(crate) fn label_text(conn: &Connection, id: i64) -> Result<String> {
+    conn.prepare_cached("SELECT value FROM labels WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .with_context(|| format!("label {id} is missing from the store"))
+}

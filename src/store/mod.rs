@@ -6,10 +6,12 @@
 
 pub mod encoding;
 pub(crate) mod events;
+pub(crate) mod purge;
 pub(crate) mod rollups;
 pub(crate) mod runs;
 pub mod schema;
 pub(crate) mod sessions;
+pub(crate) mod trending;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -301,6 +303,13 @@ impl Store {
             names.join(", ")
         )
     }
+}
+
+/// Every site's id and name.
+pub(crate) fn site_names(conn: &Connection) -> Result<Vec<(i64, String)>> {
+    let mut stmt = conn.prepare_cached("SELECT id, name FROM sites")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 fn not_a_store(path: &Path, e: rusqlite::Error) -> anyhow::Error {

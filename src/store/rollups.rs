@@ -299,3 +299,36 @@ pub(crate) fn newest_complete_date(conn: &Connection) -> rusqlite::Result<Option
     )
     .optional()
 }
+
+/// The newest day with a rollup row, complete or not.
+pub(crate) fn newest_date(conn: &Connection) -> Result<Option<NaiveDate>> {
+    let newest: Option<String> =
+        conn.query_row("SELECT max(date) FROM daily_rollups", [], |r| r.get(0))?;
+    Ok(newest.and_then(|d| d.parse().ok()))
+}
+
+/// The days before `before` that are marked for re-aggregation or whose
+/// rollup is incomplete.
+pub(crate) fn unsettled_before(
+    conn: &Connection,
+    before: NaiveDate,
+) -> Result<std::collections::BTreeSet<NaiveDate>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT date FROM dirty_days WHERE date < ?1
+         UNION SELECT date FROM daily_rollups WHERE date < ?1 AND complete = 0",
+    )?;
+    let rows = stmt.query_map([before.to_string()], |r| r.get::<_, String>(0))?;
+    Ok(rows
+        .filter_map(|d| d.map(|d| d.parse().ok()).transpose())
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+/// Whether a site that had started before `end_ms` has no row for `day`.
+pub(crate) fn some_site_lacks_row(conn: &Connection, day: NaiveDate, end_ms: i64) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM sites s WHERE s.first_ts < ?1 AND NOT EXISTS
+                 (SELECT 1 FROM daily_rollups r WHERE r.site_id = s.id AND r.date = ?2))",
+        )?
+        .query_row((end_ms, day.to_string()), |r| r.get(0))?)
+}

@@ -28,3 +28,12 @@ pub(crate) fn open_count(conn: &Connection) -> Result<u64> {
         .context("cannot count the open sessions")?;
     Ok(n.max(0) as u64)
 }
+
+/// Whether a closed session's last activity is before `cutoff_ms`.
+pub(crate) fn any_closed_before(conn: &Connection, cutoff_ms: i64) -> Result<bool> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sessions WHERE ended_ts IS NOT NULL AND last_ts < ?1)",
+        [cutoff_ms],
+        |r| r.get(0),
+    )?)
+}
