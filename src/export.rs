@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 
 use crate::artifacts::write_atomic;
 use crate::job::{JobContext, JobOutcome, Severity, usage};
-use crate::rollup::{DailyRollup, load};
+use crate::store::rollups::{DailyRollup, load};
 use crate::time::{DayRange, compact_date};
 
 /// Output formats.

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::artifacts::write_json;
 use crate::job::{JobContext, JobOutcome, Severity, usage};
-use crate::rollup::{DailyRollup, load};
+use crate::store::rollups::{DailyRollup, load};
 use crate::time::{compact_date, parse_date, rfc3339, yesterday};
 use detect::{CheckResult, DailyPoint, GuardSettings, Status, check_day};
 

@@ -9,4 +9,3 @@ pub(crate) mod engine;
 pub mod jobs;
 mod rezone;
 
-pub(crate) use crate::store::rollups::{DailyRollup, TopItem, load};

@@ -21,7 +21,7 @@ use serde::ser::{SerializeMap, Serializer};
 
 use crate::artifacts::write_json;
 use crate::job::{JobContext, JobOutcome, Severity, usage};
-use crate::rollup::{DailyRollup, TopItem, load};
+use crate::store::rollups::{DailyRollup, TopItem, load};
 use crate::time::{parse_date, rfc3339, yesterday};
 use engagement::{NamedCount, add_engagement, events_by_name};
 use figures::{Counts, Figure, History, Metric, Scope, ratio};

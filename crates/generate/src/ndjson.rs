@@ -167,16 +167,6 @@ pub(crate) fn push_hex(buf: &mut Vec<u8>, v: u64) {
     buf.extend_from_slice(&text);
 }
 
-pub(crate) fn push_decimal(buf: &mut Vec<u8>, mut v: u64) {
-    let mut text = [0u8; 20];
-    let mut at = text.len();
-    loop {
-        at -= 1;
-        text[at] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    buf.extend_from_slice(&text[at..]);
+pub(crate) fn push_decimal(buf: &mut Vec<u8>, v: u64) {
+    buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
