@@ -7,6 +7,7 @@
 //! whose commit failed (store busy) is written again on the next attempt, and
 //! nothing is read twice, so even stdin can be retried exactly.
 
+pub mod formats;
 pub mod keycache;
 pub mod keyfilter;
 pub mod parse;
