@@ -28,6 +28,8 @@ fn every_line_of_a_real_apache_log() {
     let mut rejects = Vec::new();
     let mut statuses = std::collections::BTreeMap::new();
     let mut replaced_referers = 0;
+    let mut classifier = Classifier::new();
+    let mut left_out = std::collections::BTreeMap::new();
     for (n, line) in lines.iter().enumerate() {
         match parser.parse(line) {
             Ok(request) => {
@@ -39,10 +41,15 @@ fn every_line_of_a_real_apache_log() {
                 {
                     replaced_referers += 1;
                 }
+                let class = classifier.left_out_by(&request, ClassSet::EMPTY);
+                *left_out
+                    .entry(class.map_or("counted", |c| c.name()))
+                    .or_insert(0) += 1;
             }
             Err(err) => rejects.push((n + 1, err)),
         }
     }
+    eprintln!("left out by class: {left_out:?}");
     // The one line that does not fit is cut short in the file itself: its
     // user agent lacks the closing `)"` (`... +http://www.google.com/bot.html`).
     assert_eq!(lines.len(), 10_000);

@@ -14,6 +14,7 @@
 //! line unless it had escapes to undo (`Cow::Owned` then), times are parsed
 //! by hand (no chrono, no regex on the hot path).
 
+pub mod classify;
 pub mod compressed;
 pub mod definition;
 pub mod detect;
@@ -23,9 +24,12 @@ pub mod template;
 pub mod times;
 pub mod w3c;
 
+mod bots;
+
 use std::borrow::Cow;
 use std::fmt;
 
+pub use classify::{ClassSet, Classifier, RequestClass, site_from_host};
 pub use compressed::{Compression, open_input, open_reader};
 pub use detect::{DetectError, Detection, SAMPLE_LINES, detect};
 
