@@ -8,4 +8,3 @@
 pub(crate) mod engine;
 pub mod jobs;
 mod rezone;
-
