@@ -1,10 +1,59 @@
-//! Files a job leaves behind, written so that no reader ever sees half of one:
-//! into a temporary file in the same directory, flushed, then renamed.
+//! Files a job leaves behind: their names (contract, "Artifacts"), built
+//! here once for the jobs that write them, health-check that reads them and
+//! retention that removes them; and how they are written, so that no reader
+//! ever sees half of one: into a temporary file in the same directory,
+//! flushed, then renamed.
 
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::time::compact_date;
 
 use anyhow::{Context, Result};
+
+/// The artifact folders, by job.
+pub(crate) const PROOFS: &str = "sampling-proofs";
+pub(crate) const SNAPSHOTS: &str = "snapshots";
+pub(crate) const TRENDING: &str = "trending";
+pub(crate) const REJECTS: &str = "rejects";
+pub(crate) const EXPORTS: &str = "exports";
+
+/// `sampling-proofs/sampling-proof-YYYYMMDD.json` (the checked date).
+pub(crate) fn proof_path(artifacts: &Path, date: NaiveDate) -> PathBuf {
+    artifacts
+        .join(PROOFS)
+        .join(format!("sampling-proof-{}.json", compact_date(date)))
+}
+
+/// `snapshots/YYYY-MM-DD.json` (the captured date).
+pub(crate) fn snapshot_path(artifacts: &Path, date: NaiveDate) -> PathBuf {
+    artifacts.join(SNAPSHOTS).join(format!("{date}.json"))
+}
+
+/// `trending/YYYY-MM-DDTHH.json` (the hour of the run, UTC).
+pub(crate) fn trending_path(artifacts: &Path, now: DateTime<Utc>) -> PathBuf {
+    artifacts
+        .join(TRENDING)
+        .join(format!("{}.json", now.format("%Y-%m-%dT%H")))
+}
+
+/// `rejects/ingest-<UTC timestamp>.ndjson`, ingest's default rejects file.
+pub(crate) fn rejects_path(artifacts: &Path, now: DateTime<Utc>) -> PathBuf {
+    artifacts
+        .join(REJECTS)
+        .join(format!("ingest-{}.ndjson", now.format("%Y%m%dT%H%M%SZ")))
+}
+
+/// `metrics-<start>-<end>.<ext>` with compact dates, in `--output-dir`.
+pub(crate) fn export_name(start: NaiveDate, end: NaiveDate, ext: &str) -> String {
+    format!(
+        "metrics-{}-{}.{ext}",
+        compact_date(start),
+        compact_date(end)
+    )
+}
 
 /// Write `path` atomically with whatever `fill` writes; creates the directory.
 pub fn write_atomic<F>(path: &Path, fill: F) -> Result<()>

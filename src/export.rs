@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use crate::artifacts::write_atomic;
 use crate::job::{JobContext, JobOutcome, Severity, usage};
 use crate::store::rollups::{DailyRollup, load};
-use crate::time::{DayRange, compact_date};
+use crate::time::DayRange;
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,11 +121,10 @@ pub fn export(ctx: &JobContext, opts: &ExportOptions) -> Result<JobOutcome> {
     let site = store.site_filter(opts.site.as_deref())?;
     let rows = load(&store.conn, range.start, range.end, site)?;
     let target = match (&opts.output, &opts.output_dir) {
-        (_, Some(dir)) => Some(dir.join(format!(
-            "metrics-{}-{}.{}",
-            compact_date(range.start),
-            compact_date(range.end),
-            opts.format.extension()
+        (_, Some(dir)) => Some(dir.join(crate::artifacts::export_name(
+            range.start,
+            range.end,
+            opts.format.extension(),
         ))),
         (Some(path), None) if path != "-" => Some(PathBuf::from(path)),
         _ => None,

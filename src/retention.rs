@@ -248,7 +248,7 @@ pub fn retention(ctx: &JobContext, opts: &RetentionOptions) -> Result<JobOutcome
         tz,
         site: None,
         now_ms: ctx.now_ms(),
-        threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+        threads: crate::rollup::engine::scan_threads(),
         busy_timeout_ms: ctx.settings.file.store.busy_timeout_ms,
     };
     let failed = roll_days(&mut store, &roll, rollup, |day, r| {

@@ -193,9 +193,7 @@ pub(crate) struct TrendingFile {
 
 /// The artifact's path for a run at `now`: the hour of the run in UTC.
 pub(crate) fn artifact_path(artifacts: &std::path::Path, now: DateTime<Utc>) -> PathBuf {
-    artifacts
-        .join("trending")
-        .join(format!("{}.json", now.format("%Y-%m-%dT%H")))
+    crate::artifacts::trending_path(artifacts, now)
 }
 
 fn round2(v: f64) -> f64 {
@@ -286,11 +284,7 @@ fn top_lists(
     let mut sites = BTreeMap::new();
     for (site, name) in crate::store::site_names(conn)? {
         let mut items = by_site.remove(&site).unwrap_or_default();
-        items.sort_unstable_by(|a, b| b.1.total_cmp(&a.1));
-        if items.len() > n {
-            let cutoff = items[n - 1].1;
-            items.retain(|i| i.1 >= cutoff);
-        }
+        crate::util::keep_top_candidates(&mut items, n, |a, b| b.1.total_cmp(&a.1));
         let mut entries = Vec::with_capacity(items.len());
         for (key, score) in items {
             let item = events::label_text(conn, key.2)?;

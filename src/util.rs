@@ -23,6 +23,27 @@ pub(crate) fn counted(n: u64, noun: &str) -> String {
     }
 }
 
+/// Keep the items that can make a top `n`: sorted by `cmp` (best first),
+/// then everything after the `n`-th that does not tie with it dropped. The
+/// ties are kept so that the caller can break them by text it looks up only
+/// for these candidates (top pages, trending items).
+pub(crate) fn keep_top_candidates<T>(
+    items: &mut Vec<T>,
+    n: usize,
+    mut cmp: impl FnMut(&T, &T) -> std::cmp::Ordering,
+) {
+    items.sort_unstable_by(&mut cmp);
+    if n == 0 {
+        items.clear();
+    } else if items.len() > n {
+        let mut end = n;
+        while end < items.len() && cmp(&items[n - 1], &items[end]).is_eq() {
+            end += 1;
+        }
+        items.truncate(end);
+    }
+}
+
 /// Write data to stdout. A closed pipe (`| head`) is not an error: the
 /// reader has what it wanted. Any other failure is a `StdoutError`, which
 /// the job runner never retries (`crate::errors::StdoutError`): part of the data may already be out, and a
@@ -46,6 +67,18 @@ mod tests {
         assert_eq!(super::thousands(999), "999");
         assert_eq!(super::thousands(1000), "1,000");
         assert_eq!(super::thousands(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn top_candidates_keep_the_ties_of_the_last_place() {
+        let mut v = vec![1, 5, 3, 5, 3, 3, 2];
+        super::keep_top_candidates(&mut v, 3, |a, b| b.cmp(a));
+        assert_eq!(v, [5, 5, 3, 3, 3]);
+        let mut v = vec![1, 2];
+        super::keep_top_candidates(&mut v, 3, |a, b| b.cmp(a));
+        assert_eq!(v, [2, 1]);
+        super::keep_top_candidates(&mut v, 0, |a, b| b.cmp(a));
+        assert!(v.is_empty());
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use cronlytics::job::{self, JobSpec};
 use cronlytics::rollup::jobs::{Backfill, BackfillOptions, backfill_dry_run};
-use cronlytics::settings::CommonArgs;
+use cronlytics::settings::{CommonArgs, RangeArgs};
 
 /// The allocator of every job (ARCHITECTURE.md says why).
 #[global_allocator]
@@ -17,18 +17,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(name = "backfill", version)]
 struct Args {
-    /// First day (YYYY-MM-DD).
-    #[arg(long, value_name = "YYYY-MM-DD")]
-    start: Option<String>,
-    /// Last day, inclusive (YYYY-MM-DD; default yesterday).
-    #[arg(long, value_name = "YYYY-MM-DD")]
-    end: Option<String>,
-    /// The N days ending yesterday.
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
-    days: Option<i64>,
-    /// Only this site.
-    #[arg(long, value_name = "SITE")]
-    site: Option<String>,
+    #[command(flatten)]
+    range: RangeArgs,
     /// Print each day with its UTC bounds and change nothing.
     #[arg(long)]
     dry_run: bool,
@@ -52,10 +42,10 @@ fn main() -> ExitCode {
         args.common.tz = Some(zone.clone());
     }
     let opts = BackfillOptions {
-        start: args.start,
-        end: args.end,
-        days: args.days,
-        site: args.site,
+        start: args.range.start,
+        end: args.range.end,
+        days: args.range.days,
+        site: args.range.site,
         dry_run: args.dry_run,
         rezone: args.rezone.is_some(),
     };

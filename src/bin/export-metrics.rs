@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, ValueEnum};
 use cronlytics::export::{ExportFormat, ExportOptions, export};
 use cronlytics::job::{self, JobSpec};
-use cronlytics::settings::CommonArgs;
+use cronlytics::settings::{CommonArgs, RangeArgs};
 
 /// The allocator of every job (ARCHITECTURE.md says why).
 #[global_allocator]
@@ -32,18 +32,8 @@ struct Args {
     /// Write DIR/metrics-<start>-<end>.<format> (no % needed in crontab).
     #[arg(long, value_name = "DIR", conflicts_with = "output")]
     output_dir: Option<PathBuf>,
-    /// First day (YYYY-MM-DD).
-    #[arg(long, value_name = "YYYY-MM-DD")]
-    start: Option<String>,
-    /// Last day, inclusive (default yesterday).
-    #[arg(long, value_name = "YYYY-MM-DD")]
-    end: Option<String>,
-    /// The N days ending yesterday.
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
-    days: Option<i64>,
-    /// Only this site.
-    #[arg(long, value_name = "SITE")]
-    site: Option<String>,
+    #[command(flatten)]
+    range: RangeArgs,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -58,10 +48,10 @@ fn main() -> ExitCode {
         },
         output: args.output,
         output_dir: args.output_dir,
-        start: args.start,
-        end: args.end,
-        days: args.days,
-        site: args.site,
+        start: args.range.start,
+        end: args.range.end,
+        days: args.range.days,
+        site: args.range.site,
     };
     let spec = JobSpec::reading("export-metrics");
     job::run(spec, &args.common, |ctx| export(ctx, &opts))

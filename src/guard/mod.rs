@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::artifacts::write_json;
 use crate::job::{JobContext, JobOutcome, Severity, usage};
 use crate::store::rollups::{DailyRollup, load};
-use crate::time::{compact_date, parse_date, rfc3339, yesterday};
+use crate::time::{parse_date, rfc3339, yesterday};
 use detect::{CheckResult, DailyPoint, GuardSettings, Status, check_day};
 
 /// Days of history loaded before the first checked day (the detector reads
@@ -300,10 +300,10 @@ fn summary_words(s: &ProofSummary) -> String {
 
 /// `<artifacts>/sampling-proofs`.
 pub(crate) fn proof_dir(ctx: &JobContext) -> PathBuf {
-    ctx.settings.artifacts.join("sampling-proofs")
+    ctx.settings.artifacts.join(crate::artifacts::PROOFS)
 }
 
 /// `<artifacts>/sampling-proofs/sampling-proof-YYYYMMDD.json`.
 pub(crate) fn proof_path(ctx: &JobContext, day: NaiveDate) -> PathBuf {
-    proof_dir(ctx).join(format!("sampling-proof-{}.json", compact_date(day)))
+    crate::artifacts::proof_path(&ctx.settings.artifacts, day)
 }

@@ -14,7 +14,7 @@ use super::integrity::store_check;
 use super::report::{Check, PerfDatum, human_duration};
 use crate::job::Severity;
 use crate::store::{Store, rollups, runs};
-use crate::time::{compact_date, day_bounds_ms, rfc3339_ms, yesterday};
+use crate::time::{day_bounds_ms, rfc3339_ms, yesterday};
 use crate::util::thousands;
 
 /// Run every check, in the order they are reported.
@@ -256,10 +256,7 @@ fn text<'a>(item: &'a Value, key: &str) -> &'a str {
 
 /// Yesterday's sampling proof: present, readable, and its own status.
 fn proof_check(input: &CheckInput, date: NaiveDate) -> Check {
-    let path = input
-        .artifacts
-        .join("sampling-proofs")
-        .join(format!("sampling-proof-{}.json", compact_date(date)));
+    let path = crate::artifacts::proof_path(&input.artifacts, date);
     let proof = match read_artifact(input, &path, "sampling-guard", date) {
         Ok(v) => v,
         Err(m) => return Check::new("proof", Severity::Critical, m),
@@ -296,10 +293,7 @@ fn proof_check(input: &CheckInput, date: NaiveDate) -> Check {
 /// Yesterday's snapshot: present and readable; a partial one (with
 /// `errors`) is a warning.
 fn snapshot_check(input: &CheckInput, date: NaiveDate) -> Check {
-    let path = input
-        .artifacts
-        .join("snapshots")
-        .join(format!("{date}.json"));
+    let path = crate::artifacts::snapshot_path(&input.artifacts, date);
     let snapshot = match read_artifact(input, &path, "snapshot", date) {
         Ok(v) => v,
         Err(m) => return Check::new("snapshot", Severity::Critical, m),

@@ -192,10 +192,7 @@ impl<'a> RawEvent<'a> {
             return Err(format!("ts {ts_ms} is outside the years 1970 to 9999"));
         }
         let site = check_text("site", self.site, 64)?;
-        if let Some(bad) = site
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-        {
+        if let Some(bad) = crate::store::encoding::first_bad_site_char(&site) {
             return Err(format!(
                 "site '{site}' contains '{bad}': only letters, digits, '.', '_' and '-' are allowed"
             ));

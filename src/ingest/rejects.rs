@@ -34,9 +34,7 @@ impl Reject {
 
 /// `<artifacts>/rejects/ingest-<UTC timestamp>.ndjson`.
 pub(crate) fn default_path(artifacts: &Path, now: DateTime<Utc>) -> PathBuf {
-    artifacts
-        .join("rejects")
-        .join(format!("ingest-{}.ndjson", now.format("%Y%m%dT%H%M%SZ")))
+    crate::artifacts::rejects_path(artifacts, now)
 }
 
 /// The rejects of one run, opened at the first reject.

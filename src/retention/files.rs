@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+
+use crate::artifacts::{EXPORTS, PROOFS, REJECTS, SNAPSHOTS, TRENDING};
 use chrono::NaiveDate;
 
 /// A cronlytics artifact and the date its name carries.
@@ -27,22 +29,22 @@ fn exact_date(text: &str, format: &str) -> Option<NaiveDate> {
 pub(crate) fn artifact_date(folder: &str, name: &str) -> Option<NaiveDate> {
     match folder {
         // sampling-guard: sampling-proof-YYYYMMDD.json
-        "sampling-proofs" => exact_date(
+        PROOFS => exact_date(
             name.strip_prefix("sampling-proof-")?
                 .strip_suffix(".json")?,
             "%Y%m%d",
         ),
         // snapshot: YYYY-MM-DD.json
-        "snapshots" => exact_date(name.strip_suffix(".json")?, "%Y-%m-%d"),
+        SNAPSHOTS => exact_date(name.strip_suffix(".json")?, "%Y-%m-%d"),
         // trending: YYYY-MM-DDTHH.json (the hour in UTC)
-        "trending" => {
+        TRENDING => {
             let (date, hour) = name.strip_suffix(".json")?.split_once('T')?;
             let hour_ok = hour.len() == 2 && hour.parse::<u8>().is_ok_and(|h| h < 24);
             exact_date(date, "%Y-%m-%d").filter(|_| hour_ok)
         }
         // ingest: ingest-YYYYMMDDTHHMMSSZ.ndjson (UTC), and -N before the
         // extension for a second run in the same second.
-        "rejects" => {
+        REJECTS => {
             let stem = name.strip_prefix("ingest-")?.strip_suffix(".ndjson")?;
             let stamp = match stem.split_once('-') {
                 Some((stamp, n))
@@ -60,7 +62,7 @@ pub(crate) fn artifact_date(folder: &str, name: &str) -> Option<NaiveDate> {
         }
         // export-metrics --output-dir: metrics-<start>-<end>.<format>,
         // dated by its last day.
-        "" | "exports" => {
+        "" | EXPORTS => {
             let stem = ["csv", "json", "ndjson"]
                 .iter()
                 .find_map(|ext| name.strip_suffix(&format!(".{ext}")))?;
@@ -73,14 +75,7 @@ pub(crate) fn artifact_date(folder: &str, name: &str) -> Option<NaiveDate> {
 }
 
 /// The folders of the artifacts directory that hold cronlytics' files.
-const FOLDERS: [&str; 6] = [
-    "",
-    "exports",
-    "sampling-proofs",
-    "snapshots",
-    "trending",
-    "rejects",
-];
+const FOLDERS: [&str; 6] = ["", EXPORTS, PROOFS, SNAPSHOTS, TRENDING, REJECTS];
 
 /// Every cronlytics artifact under `artifacts`, and every export in
 /// `export_dirs` (where `export-metrics --output-dir` writes outside the

@@ -20,6 +20,15 @@ pub(crate) use crate::store::rollups::DayReport;
 use crate::store::rollups::{self, DayWrite};
 use crate::time::day_bounds_ms;
 
+/// Worker threads for scans: every core up to 4 (the benchmark's two cores
+/// both scan).
+pub(crate) fn scan_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(4)
+}
+
 /// How to roll up.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RollupOptions {

@@ -12,20 +12,12 @@ use crate::store::{Store, rollups};
 use crate::time::{DayRange, day_bounds_ms, parse_date, rfc3339_ms, today, yesterday};
 use crate::util::{counted, thousands};
 
-/// Worker threads for scans: both cores, as the benchmark shows.
-fn scan_threads() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(4)
-}
-
 fn rollup_options(ctx: &JobContext, site: Option<i64>) -> RollupOptions {
     RollupOptions {
         tz: ctx.settings.tz,
         site,
         now_ms: ctx.now_ms(),
-        threads: scan_threads(),
+        threads: super::engine::scan_threads(),
         busy_timeout_ms: ctx.settings.file.store.busy_timeout_ms,
     }
 }

@@ -53,6 +53,24 @@ pub struct CommonArgs {
     pub verbose: bool,
 }
 
+/// `--start/--end/--days` and `--site`: the days and sites a backfill or an
+/// export covers, flattened into those binaries.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RangeArgs {
+    /// First day (YYYY-MM-DD).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub start: Option<String>,
+    /// Last day, inclusive (YYYY-MM-DD; default yesterday).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub end: Option<String>,
+    /// The N days ending yesterday.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub days: Option<i64>,
+    /// Only this site.
+    #[arg(long, value_name = "SITE")]
+    pub site: Option<String>,
+}
+
 /// The config file. Every table denies unknown keys, so a typo is an error
 /// that names the key instead of a setting silently ignored.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -311,11 +311,7 @@ pub fn snapshot(ctx: &JobContext, opts: &SnapshotOptions) -> Result<JobOutcome> 
         },
         errors,
     };
-    let path = ctx
-        .settings
-        .artifacts
-        .join("snapshots")
-        .join(format!("{date}.json"));
+    let path = crate::artifacts::snapshot_path(&ctx.settings.artifacts, date);
     write_json(&path, &snapshot)?;
     let mut message = format!(
         "snapshot of {date}: {}, {} of 4 categories, written to {}",

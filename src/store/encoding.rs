@@ -40,3 +40,16 @@ pub(crate) const EVENT_KEYS_PER_MS: i64 = 16384;
 pub(crate) fn event_key(ts_ms: i64) -> i64 {
     ts_ms * EVENT_KEYS_PER_MS
 }
+
+/// The site rule (contract, "Events"): 1 to 64 characters of
+/// `[A-Za-z0-9._-]`, so that a site name is safe in any store, export or
+/// message (it never becomes part of a path).
+pub fn is_site_name(name: &str) -> bool {
+    (1..=64).contains(&name.len()) && first_bad_site_char(name).is_none()
+}
+
+/// The first character the site rule does not allow, for the message.
+pub fn first_bad_site_char(name: &str) -> Option<char> {
+    name.chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+}

@@ -167,11 +167,7 @@ pub(crate) fn top_list(
     counts: &rustc_hash::FxHashMap<i64, u64>,
 ) -> Result<Vec<TopItem>> {
     let mut entries: Vec<(i64, u64)> = counts.iter().map(|(k, v)| (*k, *v)).collect();
-    entries.sort_unstable_by_key(|e| std::cmp::Reverse(e.1));
-    if entries.len() > TOP_N {
-        let cutoff = entries[TOP_N - 1].1;
-        entries.retain(|e| e.1 >= cutoff);
-    }
+    crate::util::keep_top_candidates(&mut entries, TOP_N, |a, b| b.1.cmp(&a.1));
     let mut stmt = conn.prepare_cached("SELECT value FROM labels WHERE id = ?1")?;
     let mut items = Vec::with_capacity(entries.len());
     for (id, count) in entries {

@@ -57,7 +57,7 @@ impl FromStr for Incident {
         };
         let (body, site) = match spec.split_once('@') {
             Some((body, site)) => {
-                if !valid_site_name(site) {
+                if !cronlytics::store::encoding::is_site_name(site) {
                     return Err(bad(format!(
                         "site \"{site}\" must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-'"
                     )));

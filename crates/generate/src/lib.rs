@@ -243,7 +243,7 @@ fn validate(opts: &GenerateOptions) -> Result<()> {
     );
     for (i, name) in opts.sites.iter().enumerate() {
         ensure!(
-            valid_site_name(name),
+            cronlytics::store::encoding::is_site_name(name),
             "site name \"{name}\" is invalid: use 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-'"
         );
         ensure!(
@@ -293,11 +293,4 @@ fn validate(opts: &GenerateOptions) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn valid_site_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }

@@ -233,12 +233,7 @@ pub fn site_from_host(host: &str) -> Option<Cow<'_, str>> {
         .get(..4)
         .filter(|prefix| prefix.eq_ignore_ascii_case("www."))
         .map_or(host, |_| host.get(4..).unwrap_or(""));
-    let valid = !host.is_empty()
-        && host.len() <= 64
-        && host
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'));
-    if !valid {
+    if !crate::store::encoding::is_site_name(host) {
         return None;
     }
     Some(if host.bytes().any(|c| c.is_ascii_uppercase()) {
