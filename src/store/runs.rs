@@ -68,45 +68,28 @@ pub(crate) fn start(conn: &Connection, job: &str, started_ms: i64) -> Result<i64
     Ok(conn.last_insert_rowid())
 }
 
-/// Complete the row `id` (or insert one when the start could not be written).
+/// Complete the row `id`, or insert the whole row when the start could not
+/// be written (`id` is `None`) or its row is gone.
 pub(crate) fn finish(conn: &Connection, id: Option<i64>, r: &RunRecord) -> Result<()> {
-    let duration = r.ended_ms - r.started_ms;
-    let (records, errors) = (r.records as i64, r.errors as i64);
-    if let Some(id) = id {
-        let updated = conn.execute(
-            "UPDATE job_runs SET ended_at = ?2, duration_ms = ?3, status = ?4, exit_code = ?5,
-                    records = ?6, errors = ?7, attempts = ?8, message = ?9, started_at = ?10
-             WHERE id = ?1",
-            params![
-                id,
-                r.ended_ms,
-                duration,
-                r.status.as_str(),
-                r.exit_code,
-                records,
-                errors,
-                r.attempts,
-                r.message,
-                r.started_ms
-            ],
-        )?;
-        if updated == 1 {
-            return Ok(());
-        }
-    }
     conn.execute(
-        "INSERT INTO job_runs (job, started_at, ended_at, duration_ms, status, exit_code,
+        "INSERT INTO job_runs (id, job, started_at, ended_at, duration_ms, status, exit_code,
                                records, errors, attempts, message)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT (id) DO UPDATE SET
+             started_at = excluded.started_at, ended_at = excluded.ended_at,
+             duration_ms = excluded.duration_ms, status = excluded.status,
+             exit_code = excluded.exit_code, records = excluded.records,
+             errors = excluded.errors, attempts = excluded.attempts, message = excluded.message",
         params![
+            id,
             r.job,
             r.started_ms,
             r.ended_ms,
-            duration,
+            r.ended_ms - r.started_ms,
             r.status.as_str(),
             r.exit_code,
-            records,
-            errors,
+            r.records as i64,
+            r.errors as i64,
             r.attempts,
             r.message
         ],
