@@ -7,18 +7,19 @@
 //! A file is known by the xxh3-128 hash of its content (its fingerprint),
 //! computed while it is read, so knowing it costs no extra pass. Its row is
 //! written in the same transaction as the batch that holds its last event
-//! (`writer::write_batch`). Looking a file up reads at most the prefix that
+//! (`store::writer::write_batch`). Looking a file up reads at most the prefix that
 //! a stored file may share with it: the candidates are the stored files with
 //! the same first line and at most its size; the hash of their first 4 KiB
 //! rules out most of them, and one pass over the file compares the hash at
 //! each remaining candidate's size. Stdin is never remembered.
 
+use crate::store::files::{self, StoredFile};
 use std::fs::{File, Metadata};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
-use anyhow::{Context, Result};
-use rusqlite::{Connection, params};
+use anyhow::Result;
+use rusqlite::Connection;
 use xxhash_rust::xxh3::{Xxh3Default, xxh3_128};
 
 /// Bytes of a file's start kept for the `head` and `first_line` hashes.
@@ -110,27 +111,12 @@ pub(crate) fn plan(conn: &Connection, file: &mut File, size: u64) -> Result<Plan
     file.read_exact(&mut head)?;
     start.update(&head);
     let head_hash = start.head_hash();
-    let mut stmt = conn.prepare_cached(
-        "SELECT fingerprint, size, head FROM ingested_files
-         WHERE first_line = ?1 AND size > 0 AND size <= ?2 ORDER BY size",
-    )?;
-    let candidates: Vec<(String, u64)> = stmt
-        .query_map(params![start.first_line_hash(), size as i64], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?
-        .filter_map(|row| match row {
-            Ok((fingerprint, len, head)) => {
-                let len = len as u64;
-                // A longer file shares our first 4 KiB or is not ours.
-                (len <= HEAD_BYTES as u64 || head == head_hash).then_some(Ok((fingerprint, len)))
-            }
-            Err(e) => Some(Err(e)),
-        })
-        .collect::<rusqlite::Result<_>>()?;
+    let candidates: Vec<(String, u64)> = files::prefixes(conn, &start.first_line_hash(), size)?
+        .into_iter()
+        // A longer file shares our first 4 KiB or is not ours.
+        .filter(|(_, len, head)| *len <= HEAD_BYTES as u64 || *head == head_hash)
+        .map(|(fingerprint, len, _)| (fingerprint, len))
+        .collect();
     // One pass from the start, comparing at each candidate's size; the
     // longest stored prefix wins.
     file.seek(SeekFrom::Start(0))?;
@@ -246,41 +232,24 @@ pub(crate) struct FileRecord {
     pub(crate) digest: ContentDigest,
 }
 
-/// Remember `files` (in the transaction of the batch holding their last
-/// events). A content given again (`--force`, a copy) updates its row.
-pub(crate) fn remember(
-    tx: &rusqlite::Transaction,
-    files: &[FileRecord],
-    now_ms: i64,
-) -> Result<()> {
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO ingested_files (fingerprint, size, lines, first_line, head, path, dev, inode,
-                                     mtime_ms, format, completed_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-         ON CONFLICT (fingerprint) DO UPDATE SET
-             path = excluded.path, dev = excluded.dev, inode = excluded.inode,
-             mtime_ms = excluded.mtime_ms, format = excluded.format,
-             completed_at = excluded.completed_at",
-    )?;
-    for f in files {
-        let d = &f.digest;
-        insert
-            .execute(params![
-                d.fingerprint(),
-                d.size() as i64,
-                d.lines() as i64,
-                d.first_line_hash(),
-                d.head_hash(),
-                f.info.path,
-                f.info.dev as i64,
-                f.info.inode as i64,
-                f.info.mtime_ms,
-                f.info.format,
-                now_ms
-            ])
-            .with_context(|| format!("cannot remember the input file {}", f.info.name))?;
+impl FileRecord {
+    /// The row the store keeps of it.
+    pub(crate) fn stored(&self) -> StoredFile {
+        let d = &self.digest;
+        StoredFile {
+            fingerprint: d.fingerprint(),
+            size: d.size(),
+            lines: d.lines(),
+            first_line: d.first_line_hash(),
+            head: d.head_hash(),
+            name: self.info.name.clone(),
+            path: self.info.path.clone(),
+            dev: self.info.dev,
+            inode: self.info.inode,
+            mtime_ms: self.info.mtime_ms,
+            format: self.info.format,
+        }
     }
-    Ok(())
 }
 
 #[cfg(test)]

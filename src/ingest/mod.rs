@@ -20,7 +20,6 @@ mod rejects;
 pub(crate) mod resolve;
 mod sink;
 mod source;
-pub(crate) mod writer;
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -31,6 +30,7 @@ use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::job::{JobContext, JobOutcome, Severity, usage};
+use crate::store::writer;
 use crate::util::thousands;
 use inputs::{FileInfo, Plan};
 use pipeline::{Commit, Msg, Workers};
@@ -149,10 +149,11 @@ impl IngestRun {
                     // store says the file is read.
                     rejects.flush()?;
                 }
+                let files: Vec<_> = commit.files.iter().map(|f| f.stored()).collect();
                 let counts = writer::write_batch(
                     &mut store.conn,
                     commit.batch.as_ref(),
-                    &commit.files,
+                    &files,
                     ctx.now_ms(),
                 )?;
                 self.stored += counts.stored;

@@ -15,10 +15,11 @@ use anyhow::{Result, anyhow};
 
 use super::inputs::FileRecord;
 use super::rejects::Reject;
-use super::resolve::{Chunk, ResolvedBatch, Resolver};
+use super::resolve::{Chunk, Resolver};
 use super::sink::{ParseSink, Parsed};
 use super::source::Source;
 use crate::log::Logger;
+use crate::store::batch::ResolvedBatch;
 use crate::util::thousands;
 
 /// What the writer commits in one transaction: a batch of events (none

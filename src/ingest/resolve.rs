@@ -12,22 +12,24 @@
 //! committed, so a key is never looked up while its row is still in flight,
 //! and (sessions and visitors) once its entry in `session_keys` /
 //! `visitor_keys` is written: the writer fills those in large sorted flushes
-//! ([`super::writer::flush_keys`]) and publishes how far it got in
+//! (`store::writer::flush_keys`) and publishes how far it got in
 //! [`KeysUpto`], so every key created by this run stays cached until then.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use chrono::NaiveDate;
 use chrono_tz::Tz;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::keycache::{KeyCache, Span};
 use super::keyfilter::{KeyFilter, KeyKind, fingerprint};
 use super::parse::ParsedEvent;
+use crate::store::batch::{EventRow, NewKey, ResolvedBatch};
 use crate::store::encoding::key_hash;
+use crate::store::keys;
 use crate::time::day_bounds_ms;
 
 /// Cached keys (sessions + visitors + labels) above which committed entries
@@ -48,110 +50,16 @@ impl KeysUpto {
     }
 }
 
-/// Insert the fingerprint of every key entry of the store into `filter`,
-/// from one statement (one read snapshot).
+/// Insert the fingerprint of every key entry of the store into `filter`
+/// (one statement, one read snapshot).
 fn fill_filter(conn: &Connection, filter: &mut KeyFilter) -> Result<()> {
-    let mut stmt = conn.prepare(
-        "SELECT 0, site_id, key_hash FROM session_keys
-         UNION ALL SELECT 1, site_id, key_hash FROM visitor_keys",
-    )?;
-    let mut rows = stmt.query([])?;
-    while let Some(row) = rows.next()? {
-        let kind = if row.get::<_, i64>(0)? == 0 {
-            KeyKind::Session
-        } else {
-            KeyKind::Visitor
+    keys::for_each_key_entry(conn, |table, site, hash| {
+        let kind = match table {
+            keys::IdTable::Sessions => KeyKind::Session,
+            _ => KeyKind::Visitor,
         };
-        filter.insert(fingerprint(kind, row.get(1)?, row.get(2)?));
-    }
-    Ok(())
-}
-
-/// The rows of a session key: id, key, span and visitor.
-///
-/// A subquery rather than a join of the key table with `sessions`: SQLite
-/// marks the join's plan as depending on the bound site (because of the
-/// partial index `sessions_open`) and compiles the statement again whenever
-/// the site changes, which cost more than the lookups themselves.
-const LOOK_UP_SESSION: &str = "SELECT id, key, started_ts, last_ts, visitor_id FROM sessions
-     WHERE id IN (SELECT id FROM session_keys WHERE site_id = ?1 AND key_hash = ?2)";
-
-/// The rows of a visitor key, in the columns of [`LOOK_UP_SESSION`].
-const LOOK_UP_VISITOR: &str = "SELECT id, key, first_ts, first_ts, 0 FROM visitors
-     WHERE id IN (SELECT id FROM visitor_keys WHERE site_id = ?1 AND key_hash = ?2)";
-
-/// An event as the `events` table stores it.
-#[derive(Debug, Clone)]
-pub(crate) struct EventRow {
-    pub(crate) ts: i64,
-    pub(crate) site: i64,
-    pub(crate) kind: i64,
-    pub(crate) session: i64,
-    pub(crate) visitor: i64,
-    pub(crate) label: Option<i64>,
-    pub(crate) referrer: Option<i64>,
-    pub(crate) revenue_cents: Option<i64>,
-    pub(crate) extra: Option<String>,
-    /// The input's id, for dedupe.
-    pub(crate) id: Option<String>,
-}
-
-/// A new session or visitor row.
-#[derive(Debug, Clone)]
-pub(crate) struct NewKey {
-    pub(crate) id: i64,
-    pub(crate) site: i64,
-    pub(crate) hash: i64,
-    pub(crate) key: String,
-    /// Sessions: the visitor; visitors: unused.
-    pub(crate) visitor: i64,
-    pub(crate) first: i64,
-    pub(crate) last: i64,
-}
-
-/// Everything one transaction writes.
-#[derive(Debug, Default)]
-pub(crate) struct ResolvedBatch {
-    pub(crate) number: u64,
-    pub(crate) events: Vec<EventRow>,
-    pub(crate) new_sites: Vec<(i64, String, i64, i64)>,
-    pub(crate) site_spans: Vec<(i64, i64, i64)>,
-    pub(crate) new_labels: Vec<(i64, String)>,
-    /// Sorted by id: appended to the table.
-    pub(crate) new_sessions: Vec<NewKey>,
-    pub(crate) session_spans: Vec<(i64, i64, i64)>,
-    pub(crate) new_visitors: Vec<NewKey>,
-    pub(crate) visitor_firsts: Vec<(i64, i64)>,
-    /// The local days (per site) the batch's events fall in.
-    pub(crate) days: Vec<(i64, NaiveDate)>,
-}
-
-impl ResolvedBatch {
-    /// Empty every list, keeping the room they have.
-    fn clear(&mut self) {
-        // Named one by one, so that a new list cannot be forgotten here.
-        let ResolvedBatch {
-            number: _,
-            events,
-            new_sites,
-            site_spans,
-            new_labels,
-            new_sessions,
-            session_spans,
-            new_visitors,
-            visitor_firsts,
-            days,
-        } = self;
-        events.clear();
-        new_sites.clear();
-        site_spans.clear();
-        new_labels.clear();
-        new_sessions.clear();
-        session_spans.clear();
-        new_visitors.clear();
-        visitor_firsts.clear();
-        days.clear();
-    }
+        filter.insert(fingerprint(kind, site, hash));
+    })
 }
 
 /// A text of [`Chunk::text`]: start and end byte.
@@ -284,20 +192,14 @@ impl Resolver {
         keys_upto: Arc<KeysUpto>,
         expected_new: usize,
     ) -> Result<Resolver> {
-        let next = |table: &str| -> Result<i64> {
-            Ok(conn.query_row(
-                &format!("SELECT coalesce(max(id), 0) + 1 FROM {table}"),
-                [],
-                |r| r.get(0),
-            )?)
-        };
+        let next = |table: keys::IdTable| keys::next_id(&conn, table);
         // Never below a key entry's id, even if retention deleted the
         // newest rows: ids above `*_keys_upto` must be new.
         let (next_site, next_label, next_session, next_visitor) = (
-            next("sites")?,
-            next("labels")?,
-            next("sessions")?.max(keys_upto.sessions.load(Ordering::Acquire) + 1),
-            next("visitors")?.max(keys_upto.visitors.load(Ordering::Acquire) + 1),
+            next(keys::IdTable::Sites)?,
+            next(keys::IdTable::Labels)?,
+            next(keys::IdTable::Sessions)?.max(keys_upto.sessions.load(Ordering::Acquire) + 1),
+            next(keys::IdTable::Visitors)?.max(keys_upto.visitors.load(Ordering::Acquire) + 1),
         );
         // The writer has flushed the key entries of every older row before
         // the resolver starts, so the key tables hold every stored key. Ids
@@ -571,20 +473,14 @@ impl Resolver {
         self.lookups.0 += keys.len() as u64;
         for &(kind, site, hash, text) in &keys {
             let key = chunk.str(text);
-            let (sql, cache) = match kind {
-                KeyKind::Session => (LOOK_UP_SESSION, &mut self.sessions),
-                KeyKind::Visitor => (LOOK_UP_VISITOR, &mut self.visitors),
+            let (table, cache) = match kind {
+                KeyKind::Session => (keys::IdTable::Sessions, &mut self.sessions),
+                KeyKind::Visitor => (keys::IdTable::Visitors, &mut self.visitors),
             };
-            let mut stmt = self.conn.prepare_cached(sql)?;
-            let mut rows = stmt.query(params![site, hash])?;
-            while let Some(row) = rows.next()? {
-                if row.get_ref(1)?.as_str()? != key {
-                    continue;
-                }
+            if let Some(row) = keys::find_key(&self.conn, table, site, hash, key)? {
                 self.lookups.1 += 1;
-                let span = Span::stored(row.get(0)?, row.get(4)?, row.get(2)?, row.get(3)?);
+                let span = Span::stored(row.id, row.visitor, row.first, row.last);
                 cache.insert_stored(site, hash, key, span);
-                break;
             }
         }
         keys.clear();
@@ -596,15 +492,7 @@ impl Resolver {
         let id = match self.sites.get(name) {
             Some(id) => *id,
             None => {
-                let found: Option<(i64, i64, i64)> = self
-                    .conn
-                    .query_row(
-                        "SELECT id, first_ts, last_ts FROM sites WHERE name = ?1",
-                        [name],
-                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                    )
-                    .optional()
-                    .context("cannot read the sites of the store")?;
+                let found = keys::find_site(&self.conn, name)?;
                 let (id, first, last) = match found {
                     Some(row) => row,
                     None => {
@@ -633,11 +521,7 @@ impl Resolver {
             l.1 = batch;
             return Ok(l.0);
         }
-        let found: Option<i64> = self
-            .conn
-            .prepare_cached("SELECT id FROM labels WHERE value = ?1")?
-            .query_row([value], |r| r.get(0))
-            .optional()?;
+        let found = keys::find_label(&self.conn, value)?;
         let id = match found {
             Some(id) => id,
             None => {
@@ -662,53 +546,5 @@ impl Resolver {
         let (start, end) = day_bounds_ms(day, self.tz);
         self.day_cache = Some((start, end, day));
         day
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::Store;
-
-    /// The key lookups run once per key the cache lacks: a statement that
-    /// SQLite compiles again whenever a parameter changes made them the
-    /// resolver's largest cost.
-    #[test]
-    fn key_lookups_are_not_compiled_again_for_each_key() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.db"), 1000).unwrap();
-        store
-            .conn
-            .execute_batch(
-                "INSERT INTO sites (id, name, first_ts, last_ts) VALUES (1, 'a', 0, 0), (2, 'b', 0, 0);
-                 INSERT INTO visitors (id, site_id, key, first_ts) VALUES (1, 1, 'v', 0);
-                 INSERT INTO sessions (id, site_id, key, visitor_id, started_ts, last_ts)
-                     VALUES (1, 1, 's', 1, 0, 5);",
-            )
-            .unwrap();
-        store
-            .conn
-            .execute(
-                "INSERT INTO session_keys (site_id, key_hash, id) VALUES (1, ?1, 1)",
-                [key_hash("s")],
-            )
-            .unwrap();
-        for (sql, expected) in [(LOOK_UP_SESSION, 4), (LOOK_UP_VISITOR, 0)] {
-            let mut stmt = store.conn.prepare(sql).unwrap();
-            let mut found = 0;
-            for i in 0..20i64 {
-                let (site, hash) = (1 + i % 2, if i % 3 == 0 { key_hash("s") } else { i });
-                let mut rows = stmt.query(params![site, hash]).unwrap();
-                while rows.next().unwrap().is_some() {
-                    found += 1;
-                }
-            }
-            assert_eq!(
-                stmt.get_status(rusqlite::StatementStatus::RePrepare),
-                0,
-                "{sql}"
-            );
-            assert_eq!(found, expected, "{sql}");
-        }
     }
 }

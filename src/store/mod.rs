@@ -4,14 +4,18 @@
 //! with a busy timeout, so that a job meeting another writer waits a little
 //! and then fails with a passing error that the job runner retries.
 
+pub(crate) mod batch;
 pub mod encoding;
 pub(crate) mod events;
+pub(crate) mod files;
+pub(crate) mod keys;
 pub(crate) mod purge;
 pub(crate) mod rollups;
 pub(crate) mod runs;
 pub mod schema;
 pub(crate) mod sessions;
 pub(crate) mod trending;
+pub(crate) mod writer;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -37,3 +37,26 @@ pub(crate) fn any_closed_before(conn: &Connection, cutoff_ms: i64) -> Result<boo
         |r| r.get(0),
     )?)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::store::Store;
+
+    #[test]
+    fn the_update_walks_the_open_sessions_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("a.db"), 1000).unwrap();
+        let plan: Vec<String> = store
+            .conn
+            .prepare(
+                "EXPLAIN QUERY PLAN UPDATE sessions SET ended_ts = last_ts
+                 WHERE ended_ts IS NULL AND last_ts < ?1",
+            )
+            .unwrap()
+            .query_map([0], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(plan.iter().any(|p| p.contains("sessions_open")), "{plan:?}");
+    }
+}

@@ -7,9 +7,9 @@
 use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::inputs::{FileRecord, remember};
-use super::resolve::ResolvedBatch;
+use crate::store::batch::{EventRow, ResolvedBatch};
 use crate::store::encoding::{EVENT_KEYS_PER_MS, event_key, key_hash};
+use crate::store::files::{StoredFile, remember};
 use crate::util::thousands;
 
 /// What one committed batch did.
@@ -27,7 +27,7 @@ pub(crate) struct BatchCounts {
 pub(crate) fn write_batch(
     conn: &mut Connection,
     batch: Option<&ResolvedBatch>,
-    files: &[FileRecord],
+    files: &[StoredFile],
     now_ms: i64,
 ) -> Result<BatchCounts> {
     let tx = conn
@@ -204,11 +204,7 @@ fn insert_many<T>(
 }
 
 /// Insert `rows` (key, event), all of batch `seq`.
-fn insert_events(
-    tx: &rusqlite::Transaction,
-    seq: i64,
-    rows: &[(i64, &super::resolve::EventRow)],
-) -> Result<()> {
+fn insert_events(tx: &rusqlite::Transaction, seq: i64, rows: &[(i64, &EventRow)]) -> Result<()> {
     insert_many(
         tx,
         "OR FAIL",

@@ -1,0 +1,78 @@
+//! The rows one ingest batch adds or changes, as the resolver prepares them
+//! and the writer (`store::writer`) stores them in one transaction.
+
+use chrono::NaiveDate;
+
+/// An event as the `events` table stores it.
+#[derive(Debug, Clone)]
+pub(crate) struct EventRow {
+    pub(crate) ts: i64,
+    pub(crate) site: i64,
+    pub(crate) kind: i64,
+    pub(crate) session: i64,
+    pub(crate) visitor: i64,
+    pub(crate) label: Option<i64>,
+    pub(crate) referrer: Option<i64>,
+    pub(crate) revenue_cents: Option<i64>,
+    pub(crate) extra: Option<String>,
+    /// The input's id, for dedupe.
+    pub(crate) id: Option<String>,
+}
+
+/// A new session or visitor row.
+#[derive(Debug, Clone)]
+pub(crate) struct NewKey {
+    pub(crate) id: i64,
+    pub(crate) site: i64,
+    pub(crate) hash: i64,
+    pub(crate) key: String,
+    /// Sessions: the visitor; visitors: unused.
+    pub(crate) visitor: i64,
+    pub(crate) first: i64,
+    pub(crate) last: i64,
+}
+
+/// Everything one transaction writes.
+#[derive(Debug, Default)]
+pub(crate) struct ResolvedBatch {
+    pub(crate) number: u64,
+    pub(crate) events: Vec<EventRow>,
+    pub(crate) new_sites: Vec<(i64, String, i64, i64)>,
+    pub(crate) site_spans: Vec<(i64, i64, i64)>,
+    pub(crate) new_labels: Vec<(i64, String)>,
+    /// Sorted by id: appended to the table.
+    pub(crate) new_sessions: Vec<NewKey>,
+    pub(crate) session_spans: Vec<(i64, i64, i64)>,
+    pub(crate) new_visitors: Vec<NewKey>,
+    pub(crate) visitor_firsts: Vec<(i64, i64)>,
+    /// The local days (per site) the batch's events fall in.
+    pub(crate) days: Vec<(i64, NaiveDate)>,
+}
+
+impl ResolvedBatch {
+    /// Empty every list, keeping the room they have.
+    pub(crate) fn clear(&mut self) {
+        // Named one by one, so that a new list cannot be forgotten here.
+        let ResolvedBatch {
+            number: _,
+            events,
+            new_sites,
+            site_spans,
+            new_labels,
+            new_sessions,
+            session_spans,
+            new_visitors,
+            visitor_firsts,
+            days,
+        } = self;
+        events.clear();
+        new_sites.clear();
+        site_spans.clear();
+        new_labels.clear();
+        new_sessions.clear();
+        session_spans.clear();
+        new_visitors.clear();
+        visitor_firsts.clear();
+        days.clear();
+    }
+}
