@@ -13,6 +13,7 @@
 //! rules out most of them, and one pass over the file compares the hash at
 //! each remaining candidate's size. Stdin is never remembered.
 
+pub(crate) use crate::store::files::FileInfo;
 use crate::store::files::{self, StoredFile};
 use std::fs::{File, Metadata};
 use std::io::{Read, Seek, SeekFrom};
@@ -153,19 +154,6 @@ pub(crate) fn plan(conn: &Connection, file: &mut File, size: u64) -> Result<Plan
     Ok(plan)
 }
 
-/// Where an input file was when it was opened.
-#[derive(Debug, Clone)]
-pub(crate) struct FileInfo {
-    /// As given on the command line, for messages.
-    pub(crate) name: String,
-    /// Absolute, as stored.
-    pub(crate) path: String,
-    pub(crate) dev: u64,
-    pub(crate) inode: u64,
-    pub(crate) mtime_ms: i64,
-    pub(crate) format: &'static str,
-}
-
 impl FileInfo {
     pub(crate) fn new(name: &str, meta: &Metadata, format: &'static str) -> FileInfo {
         let path = std::fs::canonicalize(name)
@@ -242,12 +230,7 @@ impl FileRecord {
             lines: d.lines(),
             first_line: d.first_line_hash(),
             head: d.head_hash(),
-            name: self.info.name.clone(),
-            path: self.info.path.clone(),
-            dev: self.info.dev,
-            inode: self.info.inode,
-            mtime_ms: self.info.mtime_ms,
-            format: self.info.format,
+            at: self.info.clone(),
         }
     }
 }

@@ -13,8 +13,15 @@ pub(crate) struct StoredFile {
     pub(crate) lines: u64,
     pub(crate) first_line: String,
     pub(crate) head: String,
+    pub(crate) at: FileInfo,
+}
+
+/// Where an input file was when it was opened.
+#[derive(Debug, Clone)]
+pub(crate) struct FileInfo {
     /// As given on the command line, for messages.
     pub(crate) name: String,
+    /// Absolute, as stored.
     pub(crate) path: String,
     pub(crate) dev: u64,
     pub(crate) inode: u64,
@@ -63,14 +70,14 @@ pub(crate) fn remember(conn: &Connection, files: &[StoredFile], now_ms: i64) -> 
                 f.lines as i64,
                 f.first_line,
                 f.head,
-                f.path,
-                f.dev as i64,
-                f.inode as i64,
-                f.mtime_ms,
-                f.format,
+                f.at.path,
+                f.at.dev as i64,
+                f.at.inode as i64,
+                f.at.mtime_ms,
+                f.at.format,
                 now_ms
             ])
-            .with_context(|| format!("cannot remember the input file {}", f.name))?;
+            .with_context(|| format!("cannot remember the input file {}", f.at.name))?;
     }
     Ok(())
 }
