@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use cronlytics::job::{self, JobSpec};
 use cronlytics::rollup::jobs::{AggregateOptions, aggregate};
-use cronlytics::settings::CommonArgs;
+use cronlytics::settings::{CommonArgs, SiteArg};
 
 /// The allocator of every job (ARCHITECTURE.md says why).
 #[global_allocator]
@@ -22,9 +22,8 @@ struct Args {
     /// Refresh today's running totals.
     #[arg(long)]
     today: bool,
-    /// Only this site.
-    #[arg(long, value_name = "SITE")]
-    site: Option<String>,
+    #[command(flatten)]
+    site: SiteArg,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -34,7 +33,7 @@ fn main() -> ExitCode {
     let opts = AggregateOptions {
         date: args.date,
         today: args.today,
-        site: args.site,
+        site: args.site.name,
     };
     job::run(JobSpec::new("aggregate"), &args.common, |ctx| {
         aggregate(ctx, &opts)

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use cronlytics::guard::{GuardOptions, run};
 use cronlytics::job::{self, JobSpec};
-use cronlytics::settings::CommonArgs;
+use cronlytics::settings::{CommonArgs, SiteArg};
 
 /// The allocator of every job (ARCHITECTURE.md says why).
 #[global_allocator]
@@ -27,9 +27,8 @@ struct Args {
     /// Last day of the range, inclusive.
     #[arg(long, value_name = "YYYY-MM-DD")]
     end: Option<String>,
-    /// Only this site.
-    #[arg(long, value_name = "SITE")]
-    site: Option<String>,
+    #[command(flatten)]
+    site: SiteArg,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -40,7 +39,7 @@ fn main() -> ExitCode {
         date: args.date,
         start: args.start,
         end: args.end,
-        site: args.site,
+        site: args.site.name,
     };
     let spec = JobSpec::reading("sampling-guard");
     job::run(spec, &args.common, |ctx| run(ctx, &opts))

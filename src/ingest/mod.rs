@@ -10,6 +10,7 @@
 //! files read to their end are remembered (`inputs`), so that a file given
 //! again is skipped and one that grew is read from where it stopped.
 
+mod chunk;
 pub mod formats;
 pub(crate) mod inputs;
 pub(crate) mod keycache;

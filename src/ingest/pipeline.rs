@@ -13,9 +13,10 @@ use std::thread::JoinHandle;
 
 use anyhow::{Result, anyhow};
 
+use super::chunk::Chunk;
 use super::inputs::FileRecord;
 use super::rejects::Reject;
-use super::resolve::{Chunk, Resolver};
+use super::resolve::Resolver;
 use super::sink::{ParseSink, Parsed};
 use super::source::Source;
 use crate::log::Logger;

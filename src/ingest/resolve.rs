@@ -24,11 +24,11 @@ use chrono_tz::Tz;
 use rusqlite::Connection;
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use super::chunk::Text;
+use super::chunk::{Chunk, ChunkEvent};
 use super::keycache::{KeyCache, Span};
 use super::keyfilter::{KeyFilter, KeyKind, fingerprint};
-use super::parse::ParsedEvent;
 use crate::store::batch::{EventRow, NewKey, ResolvedBatch};
-use crate::store::encoding::key_hash;
 use crate::store::keys;
 use crate::time::day_bounds_ms;
 
@@ -60,86 +60,6 @@ fn fill_filter(conn: &Connection, filter: &mut KeyFilter) -> Result<()> {
         };
         filter.insert(fingerprint(kind, site, hash));
     })
-}
-
-/// A text of [`Chunk::text`]: start and end byte.
-type Text = (u32, u32);
-
-/// A checked event kept in a [`Chunk`]: its strings live in the chunk's
-/// text, its session and visitor keys are hashed once.
-#[derive(Debug)]
-pub(crate) struct ChunkEvent {
-    ts_ms: i64,
-    kind: i64,
-    revenue_cents: Option<i64>,
-    site: Text,
-    session: Text,
-    visitor: Text,
-    session_hash: i64,
-    visitor_hash: i64,
-    label: Option<Text>,
-    referrer: Option<Text>,
-    id: Option<String>,
-    extra: Option<String>,
-}
-
-/// Events read but not yet resolved, their strings in one buffer that is
-/// reused from chunk to chunk (no allocation per event for the usual
-/// fields).
-#[derive(Debug, Default)]
-pub(crate) struct Chunk {
-    text: String,
-    pub(crate) events: Vec<ChunkEvent>,
-}
-
-impl Chunk {
-    /// Keep `e` (its text copied into the chunk).
-    pub(crate) fn push(&mut self, e: ParsedEvent<'_>) {
-        let mut text = |s: &str| -> Text {
-            let start = self.text.len();
-            self.text.push_str(s);
-            let offset = |n: usize| u32::try_from(n).expect("a chunk's text stays below 4 GiB");
-            (offset(start), offset(self.text.len()))
-        };
-        let site = text(&e.site);
-        let session = text(&e.session);
-        let visitor = text(&e.visitor);
-        let label = e.label.as_deref().map(&mut text);
-        let referrer = e.referrer.as_deref().map(&mut text);
-        self.events.push(ChunkEvent {
-            ts_ms: e.ts_ms,
-            kind: e.kind as i64,
-            revenue_cents: e.revenue_cents,
-            site,
-            session,
-            visitor,
-            session_hash: key_hash(&e.session),
-            visitor_hash: key_hash(&e.visitor),
-            label,
-            referrer,
-            id: e.id.map(|id| id.into_owned()),
-            extra: e.extra,
-        });
-    }
-
-    /// Bytes of text held: a chunk is resolved before it could outgrow the
-    /// 32-bit offsets.
-    pub(crate) fn text_len(&self) -> usize {
-        self.text.len()
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.events.len()
-    }
-
-    pub(crate) fn clear(&mut self) {
-        self.text.clear();
-        self.events.clear();
-    }
-
-    fn str(&self, (start, end): Text) -> &str {
-        &self.text[start as usize..end as usize]
-    }
 }
 
 /// The caches and id counters of one ingest run.

@@ -6,10 +6,10 @@ use std::sync::mpsc::{Receiver, SyncSender};
 
 use anyhow::{Result, anyhow};
 
+use super::chunk::Chunk;
 use super::inputs::FileRecord;
 use super::parse::ParsedEvent;
 use super::rejects::Reject;
-use super::resolve::Chunk;
 
 /// Lines per message from the parsing thread.
 const CHUNK_LINES: usize = 4096;

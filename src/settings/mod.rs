@@ -71,6 +71,14 @@ pub struct RangeArgs {
     pub site: Option<String>,
 }
 
+/// `--site`: only this site, flattened into the jobs that take it.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SiteArg {
+    /// Only this site.
+    #[arg(long = "site", value_name = "SITE")]
+    pub name: Option<String>,
+}
+
 /// The config file. Every table denies unknown keys, so a typo is an error
 /// that names the key instead of a setting silently ignored.
 #[derive(Debug, Clone, Default, Deserialize)]
