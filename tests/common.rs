@@ -84,6 +84,20 @@ impl Workdir {
         cmd
     }
 
+    /// The same as [`Workdir::cmd`] as a `std::process::Command`, for runs
+    /// that are spawned, killed or given their own stdout.
+    pub fn process(&self, bin: &str) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin(bin));
+        cmd.current_dir(self.dir.path())
+            .arg("--db")
+            .arg(&self.db)
+            .arg("--artifacts")
+            .arg(&self.artifacts)
+            .arg("--now")
+            .arg(&self.now);
+        cmd
+    }
+
     /// Write a file (creating its directory); returns its path.
     pub fn write(&self, name: &str, text: &str) -> PathBuf {
         let path = self.path(name);

@@ -43,13 +43,8 @@ fn old_and_new() -> (String, String) {
 }
 
 fn spawn(w: &Workdir, bin: &str, args: &[&str], config: &std::path::Path) -> Child {
-    std::process::Command::new(assert_cmd::cargo::cargo_bin(bin))
-        .current_dir(w.root())
-        .arg("--db")
-        .arg(&w.db)
-        .arg("--artifacts")
-        .arg(&w.artifacts)
-        .args(["--now", NOW, "--config"])
+    w.process(bin)
+        .arg("--config")
         .arg(config)
         .args(args)
         .stdout(Stdio::null())

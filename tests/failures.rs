@@ -98,11 +98,9 @@ fn a_failed_write_to_stdout_is_not_retried_so_nothing_is_printed_twice() {
         .write(true)
         .open("/dev/full")
         .expect("/dev/full");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_export-metrics"))
-        .current_dir(w.root())
-        .arg("--db")
-        .arg(&w.db)
-        .args(["--now", NOW, "--days", "1", "--format", "csv"])
+    let out = w
+        .process("export-metrics")
+        .args(["--days", "1", "--format", "csv"])
         .stdout(Stdio::from(full))
         .output()
         .unwrap();

@@ -664,13 +664,9 @@ fn killed_ingest_rolls_back_and_a_rerun_stores_each_event_once() {
     // Create the store first so that the test can watch it fill.
     w.ingest("empty.ndjson", &[]);
 
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ingest"))
-        .current_dir(w.root())
-        .arg("--db")
-        .arg(&w.db)
-        .arg("--artifacts")
-        .arg(&w.artifacts)
-        .args(["--now", NOW, "--config"])
+    let child = w
+        .process("ingest")
+        .arg("--config")
         .arg(&config)
         .arg("big.ndjson")
         .stdout(Stdio::null())

@@ -168,13 +168,12 @@ pub(crate) fn top_list(
 ) -> Result<Vec<TopItem>> {
     let mut entries: Vec<(i64, u64)> = counts.iter().map(|(k, v)| (*k, *v)).collect();
     crate::util::keep_top_candidates(&mut entries, TOP_N, |a, b| b.1.cmp(&a.1));
-    let mut stmt = conn.prepare_cached("SELECT value FROM labels WHERE id = ?1")?;
     let mut items = Vec::with_capacity(entries.len());
     for (id, count) in entries {
-        let item: String = stmt
-            .query_row([id], |r| r.get(0))
-            .with_context(|| format!("label {id} is missing from the store"))?;
-        items.push(TopItem { item, count });
+        items.push(TopItem {
+            item: label_text(conn, id)?,
+            count,
+        });
     }
     items.sort_by(|a, b| {
         b.count
