@@ -295,6 +295,8 @@ pub fn retention(ctx: &JobContext, opts: &RetentionOptions) -> Result<JobOutcome
     )?;
     let (sessions, visitors) = if keys.is_some() {
         let sessions = purger.run(&SESSIONS, &aux_cut)?;
+        // Log visitors whose latest session is deleted start a new one.
+        crate::store::logs::forget_before(&store.conn, aux_cut[0].1)?;
         let sid = purge::mark_live_visitors(&store.conn, None)?;
         (
             sessions,

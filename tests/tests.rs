@@ -11,6 +11,7 @@ mod failures;
 mod guard;
 mod health;
 mod ingest;
+mod logs;
 mod ops;
 mod retention;
 mod runner;

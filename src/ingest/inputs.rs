@@ -189,27 +189,60 @@ pub(crate) fn identity(_meta: &Metadata) -> (u64, u64) {
     (0, 0)
 }
 
-/// A file being read: its content is hashed as it passes.
+/// A file being read: its content is hashed as it passes, up to a limit
+/// (an access log is read to its last complete line). The digest is
+/// shared, so that a reader built over the file (a decompressor) can be
+/// dropped and the digest still taken.
 pub(crate) struct HashedFile {
     file: File,
-    digest: ContentDigest,
+    digest: std::sync::Arc<std::sync::Mutex<ContentDigest>>,
+    left: u64,
 }
 
 impl HashedFile {
     /// `file` positioned after the bytes `digest` holds.
     pub(crate) fn new(file: File, digest: ContentDigest) -> HashedFile {
-        HashedFile { file, digest }
+        HashedFile {
+            file,
+            digest: std::sync::Arc::new(std::sync::Mutex::new(digest)),
+            left: u64::MAX,
+        }
+    }
+
+    /// Read no more than `bytes`.
+    pub(crate) fn limit(mut self, bytes: u64) -> HashedFile {
+        self.left = bytes;
+        self
+    }
+
+    /// A handle on the digest, to take it once the reading is done.
+    pub(crate) fn digest_handle(&self) -> DigestHandle {
+        DigestHandle(self.digest.clone())
     }
 
     pub(crate) fn into_digest(self) -> ContentDigest {
-        self.digest
+        self.digest_handle().take()
+    }
+}
+
+/// The digest of a [`HashedFile`] being read by someone else.
+pub(crate) struct DigestHandle(std::sync::Arc<std::sync::Mutex<ContentDigest>>);
+
+impl DigestHandle {
+    pub(crate) fn take(&self) -> ContentDigest {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
 impl Read for HashedFile {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.file.read(buf)?;
-        self.digest.update(&buf[..n]);
+        let want = buf.len().min(self.left.min(usize::MAX as u64) as usize);
+        let n = self.file.read(&mut buf[..want])?;
+        self.left -= n as u64;
+        self.digest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .update(&buf[..n]);
         Ok(n)
     }
 }

@@ -15,6 +15,8 @@ pub mod formats;
 pub(crate) mod inputs;
 pub(crate) mod keycache;
 pub(crate) mod keyfilter;
+pub(crate) mod logs;
+mod open;
 pub(crate) mod parse;
 mod pipeline;
 mod rejects;
@@ -22,18 +24,19 @@ pub(crate) mod resolve;
 mod sink;
 mod source;
 
-use std::fs::File;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::job::{JobContext, JobOutcome, Severity, usage};
+use crate::job::{JobContext, JobOutcome, Severity};
 use crate::store::writer;
 use crate::util::thousands;
-use inputs::{FileInfo, Plan};
+use logs::sessions::Sessionizer;
+use logs::{LogLines, LogOptions, LogStats};
+use open::Opener;
 use pipeline::{Commit, Msg, Workers};
 use rejects::RejectsFile;
 use resolve::{KeysUpto, Resolver};
@@ -44,22 +47,15 @@ use source::Source;
 pub enum Format {
     Ndjson,
     Csv,
+    AccessLog,
 }
 
 impl Format {
-    /// By file extension: `.csv` is CSV, anything else NDJSON.
-    fn for_path(path: &str) -> Format {
-        if path.to_ascii_lowercase().ends_with(".csv") {
-            Format::Csv
-        } else {
-            Format::Ndjson
-        }
-    }
-
     fn name(self) -> &'static str {
         match self {
             Format::Ndjson => "ndjson",
             Format::Csv => "csv",
+            Format::AccessLog => "access-log",
         }
     }
 }
@@ -75,6 +71,12 @@ pub struct IngestOptions {
     pub rejects: Option<PathBuf>,
     /// Read files whose content is stored already again, whole.
     pub force: bool,
+    /// `--log-format`: `auto` or absent decides from each log's first lines.
+    pub log_format: Option<String>,
+    /// `--keep`: request classes counted although left out by default.
+    pub keep: Option<String>,
+    /// `--site`: the site of every request of an access log.
+    pub site: Option<String>,
 }
 
 /// State that outlives one attempt.
@@ -96,6 +98,11 @@ pub struct IngestRun {
     skipped: Vec<String>,
     /// Files that grew since an earlier run, with the first line read.
     continued: Vec<(String, u64)>,
+    /// Access logs with no new line, and rotated ones read first.
+    unchanged: Vec<String>,
+    rotated: Vec<(String, String)>,
+    /// What the access logs read held.
+    log_stats: Arc<Mutex<LogStats>>,
 }
 
 struct Started {
@@ -121,6 +128,9 @@ impl IngestRun {
             unflushed: writer::KeyEntries::default(),
             skipped: Vec::new(),
             continued: Vec::new(),
+            unchanged: Vec::new(),
+            rotated: Vec::new(),
+            log_stats: Arc::default(),
         }
     }
 
@@ -155,6 +165,7 @@ impl IngestRun {
                     &mut store.conn,
                     commit.batch.as_ref(),
                     &files,
+                    &commit.visitors,
                     ctx.now_ms(),
                 )?;
                 self.stored += counts.stored;
@@ -242,57 +253,45 @@ impl IngestRun {
         store: &crate::store::Store,
         keys_upto: (i64, i64),
     ) -> Result<()> {
-        let mut sources = Vec::new();
-        let mut total_bytes = 0u64;
-        let mut stdin_used = false;
-        let mut opened: Vec<((u64, u64), &str)> = Vec::new();
+        let log_options = self.log_options(ctx)?;
+        let mut opener = Opener::new(
+            &store.conn,
+            self.options.force,
+            log_options.as_ref(),
+            &self.log_stats,
+        );
         for input in &self.options.inputs {
-            let format = self
-                .options
-                .format
-                .unwrap_or_else(|| Format::for_path(input));
             if input == "-" {
-                if stdin_used {
-                    return Err(usage("'-' (stdin) is given twice"));
-                }
-                stdin_used = true;
-                sources.push(Source::stdin(format == Format::Csv)?);
-                continue;
-            }
-            let mut file = File::open(input)
-                .map_err(|e| usage(format!("cannot read the input file {input}: {e}")))?;
-            let meta = file
-                .metadata()
-                .map_err(|e| usage(format!("cannot read the input file {input}: {e}")))?;
-            if meta.is_dir() {
-                return Err(usage(format!(
-                    "the input {input} is a directory: give the files in it"
-                )));
-            }
-            let identity = inputs::identity(&meta);
-            if let Some((_, first)) = opened.iter().find(|(id, _)| *id == identity) {
-                return Err(usage(format!(
-                    "the input file {input} is given twice (also as {first}): give it once"
-                )));
-            }
-            opened.push((identity, input));
-            let plan = if self.options.force {
-                Plan::whole()
+                opener.stdin(self.options.format.unwrap_or(Format::Ndjson))?;
             } else {
-                inputs::plan(&store.conn, &mut file, meta.len())
-                    .map_err(|e| e.context(format!("cannot read the input file {input}")))?
-            };
-            let Plan::Read { offset, digest } = plan else {
-                self.skipped.push(input.clone());
-                continue;
-            };
-            if offset > 0 {
-                self.continued.push((input.clone(), digest.lines() + 1));
+                opener.file(input, self.options.format)?;
             }
-            total_bytes += meta.len().saturating_sub(offset);
-            let info = FileInfo::new(input, &meta, format.name());
-            sources.push(Source::file(file, info, digest)?);
         }
+        let Opener {
+            sources,
+            total_bytes,
+            stdin_used,
+            skipped,
+            unchanged,
+            continued,
+            rotated,
+            ..
+        } = opener;
+        self.skipped = skipped;
+        self.unchanged = unchanged;
+        self.continued = continued;
+        self.rotated = rotated;
+        let log_lines = match log_options {
+            Some(options) if sources.iter().any(Source::is_log) => {
+                let sessions = Sessionizer::new(
+                    crate::store::logs::secret(&store.conn)?,
+                    ctx.settings.file.sessions.idle_minutes,
+                    store.reopen_read_only(ctx.settings.file.store.busy_timeout_ms)?,
+                )?;
+                Some(LogLines::new(options, sessions, self.log_stats.clone()))
+            }
+            _ => None,
+        };
         let rejects_path =
             self.options.rejects.clone().unwrap_or_else(|| {
                 rejects::default_path(&ctx.settings.artifacts, ctx.settings.now)
@@ -332,6 +331,7 @@ impl IngestRun {
             resolver,
             ctx.settings.file.ingest.batch_size,
             store.purged_before()?,
+            log_lines,
             ctx.log.clone(),
         )?;
         self.started = Some(Started {
@@ -341,6 +341,18 @@ impl IngestRun {
             keys_upto: upto,
         });
         Ok(())
+    }
+
+    /// How access logs are read: the flags over `[logs]`, checked.
+    fn log_options(&self, ctx: &JobContext) -> Result<Option<LogOptions>> {
+        let o = &self.options;
+        LogOptions::resolve(
+            o.log_format.as_deref(),
+            o.keep.as_deref(),
+            o.site.as_deref(),
+            &ctx.settings.file.logs,
+        )
+        .map(Some)
     }
 
     fn finish(&mut self, ctx: &JobContext) -> Result<JobOutcome> {
@@ -371,6 +383,13 @@ impl IngestRun {
                 files.join(", ")
             ));
         }
+        message.push_str(
+            &self
+                .log_stats
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .summary(&self.rotated, &self.unchanged),
+        );
         if !self.skipped.is_empty() {
             let n = self.skipped.len();
             message.push_str(&format!(

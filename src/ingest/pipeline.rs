@@ -15,12 +15,14 @@ use anyhow::{Result, anyhow};
 
 use super::chunk::Chunk;
 use super::inputs::FileRecord;
+use super::logs::LogLines;
 use super::rejects::Reject;
 use super::resolve::Resolver;
 use super::sink::{ParseSink, Parsed};
 use super::source::Source;
 use crate::log::Logger;
 use crate::store::batch::ResolvedBatch;
+use crate::store::logs::LogVisitor;
 use crate::util::thousands;
 
 /// What the writer commits in one transaction: a batch of events (none
@@ -28,6 +30,8 @@ use crate::util::thousands;
 pub(crate) struct Commit {
     pub(crate) batch: Option<ResolvedBatch>,
     pub(crate) files: Vec<FileRecord>,
+    /// Log visitors' latest sessions, moved by lines up to this batch's.
+    pub(crate) visitors: Vec<LogVisitor>,
 }
 
 /// What the resolving thread sends the writer.
@@ -56,6 +60,7 @@ impl Workers {
         mut resolver: Resolver,
         batch_size: usize,
         purged_before: Option<i64>,
+        logs: Option<LogLines>,
         log: Logger,
     ) -> Result<Workers> {
         let (tx, rx) = sync_channel::<Msg>(2);
@@ -66,7 +71,7 @@ impl Workers {
         let parsing = std::thread::Builder::new()
             .name("ingest-parse".into())
             .spawn(move || {
-                let mut sink = ParseSink::new(chunks_tx, recycle_rx, purged_before);
+                let mut sink = ParseSink::new(chunks_tx, recycle_rx, purged_before, logs);
                 for source in sources {
                     match source.read_into(&mut sink) {
                         Ok(file) => sink.files.extend(file),
@@ -76,7 +81,9 @@ impl Workers {
                         }
                     }
                     // A file's record leaves with its last lines.
-                    if !sink.files.is_empty() && sink.send_chunk().is_err() {
+                    if !(sink.files.is_empty() && sink.visitors.is_empty())
+                        && sink.send_chunk().is_err()
+                    {
                         return;
                     }
                 }
@@ -94,6 +101,7 @@ impl Workers {
                     batch_size,
                     bytes: 0,
                     files: Vec::new(),
+                    visitors: Vec::new(),
                 };
                 let mut ended = false;
                 for parsed in chunks_rx {
@@ -103,9 +111,10 @@ impl Workers {
                             rejects,
                             bytes,
                             files,
+                            visitors,
                         } => {
                             sink.bytes += bytes;
-                            let result = sink.resolve_chunk(&mut chunk, rejects, files);
+                            let result = sink.resolve_chunk(&mut chunk, rejects, files, visitors);
                             let _ = recycle_tx.send(chunk);
                             result
                         }
@@ -193,6 +202,8 @@ struct BatchSink<'a> {
     bytes: u64,
     /// Files whose last event is in the current batch.
     files: Vec<FileRecord>,
+    /// Log visitors' sessions moved by lines up to the current batch's.
+    visitors: Vec<LogVisitor>,
 }
 
 impl BatchSink<'_> {
@@ -207,6 +218,7 @@ impl BatchSink<'_> {
         chunk: &mut Chunk,
         rejects: Vec<Reject>,
         files: Vec<FileRecord>,
+        visitors: Vec<LogVisitor>,
     ) -> Result<()> {
         if !rejects.is_empty() {
             self.send(Msg::Rejects(rejects, 0))?;
@@ -225,6 +237,7 @@ impl BatchSink<'_> {
             start = end;
         }
         self.files.extend(files);
+        self.visitors.extend(visitors);
         Ok(())
     }
 
@@ -234,6 +247,7 @@ impl BatchSink<'_> {
         let commit = Box::new(Commit {
             batch: Some(batch),
             files: std::mem::take(&mut self.files),
+            visitors: std::mem::take(&mut self.visitors),
         });
         let bytes = std::mem::take(&mut self.bytes);
         self.send(Msg::Commit(commit, bytes))
@@ -244,10 +258,11 @@ impl BatchSink<'_> {
         let bytes = self.bytes;
         if !self.resolver.is_empty() {
             self.send_batch()?;
-        } else if !self.files.is_empty() {
+        } else if !(self.files.is_empty() && self.visitors.is_empty()) {
             let commit = Box::new(Commit {
                 batch: None,
                 files: std::mem::take(&mut self.files),
+                visitors: std::mem::take(&mut self.visitors),
             });
             self.bytes = 0;
             self.send(Msg::Commit(commit, bytes))?;

@@ -8,8 +8,10 @@ use anyhow::{Result, anyhow};
 
 use super::chunk::Chunk;
 use super::inputs::FileRecord;
+use super::logs::LogLines;
 use super::parse::ParsedEvent;
 use super::rejects::Reject;
+use crate::store::logs::LogVisitor;
 
 /// Lines per message from the parsing thread.
 const CHUNK_LINES: usize = 4096;
@@ -31,6 +33,8 @@ pub(super) enum Parsed {
         rejects: Vec<Reject>,
         bytes: u64,
         files: Vec<FileRecord>,
+        /// The latest sessions of the log visitors the chunk's lines moved.
+        visitors: Vec<LogVisitor>,
     },
     /// Reading failed; nothing more will come.
     Failed(anyhow::Error),
@@ -51,6 +55,10 @@ pub(crate) struct ParseSink {
     rejects: Vec<Reject>,
     /// Files read to their end since the last chunk.
     pub(super) files: Vec<FileRecord>,
+    /// Log visitors whose latest session moved, since the last chunk.
+    pub(super) visitors: Vec<LogVisitor>,
+    /// Turns access-log lines into events (a run reading logs).
+    pub(super) logs: Option<LogLines>,
 }
 
 impl ParseSink {
@@ -58,6 +66,7 @@ impl ParseSink {
         tx: SyncSender<Parsed>,
         recycle: Receiver<Chunk>,
         purged_before: Option<i64>,
+        logs: Option<LogLines>,
     ) -> ParseSink {
         ParseSink {
             tx,
@@ -67,6 +76,8 @@ impl ParseSink {
             chunk: Chunk::default(),
             rejects: Vec::new(),
             files: Vec::new(),
+            visitors: Vec::new(),
+            logs,
         }
     }
 
@@ -112,6 +123,7 @@ impl ParseSink {
                 rejects: std::mem::take(&mut self.rejects),
                 bytes: std::mem::take(&mut self.bytes),
                 files: std::mem::take(&mut self.files),
+                visitors: std::mem::take(&mut self.visitors),
             })
             .map_err(|_| anyhow!("the writer stopped"))?;
         crate::fault::inject("ingest-parse");

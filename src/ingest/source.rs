@@ -10,7 +10,8 @@ use std::io::{BufRead, BufReader, Read};
 
 use anyhow::{Context, Result};
 
-use super::inputs::{ContentDigest, FileInfo, FileRecord, HashedFile};
+use super::inputs::{ContentDigest, DigestHandle, FileInfo, FileRecord, HashedFile};
+use super::logs::Prepared;
 use super::parse::{parse_csv_record, parse_json_line};
 use super::rejects::Reject;
 use super::sink::{Item, ParseSink};
@@ -33,6 +34,14 @@ impl Read for Input {
 
 enum Reader {
     Ndjson(BufReader<Input>),
+    /// An access log: its text (decompressed), after the first lines that
+    /// chose its parser.
+    Log {
+        reader: Box<dyn BufRead + Send>,
+        prepared: Prepared,
+        /// The file's digest, taken once it is read (not stdin).
+        digest: Option<DigestHandle>,
+    },
     Csv {
         reader: Box<csv::Reader<LineEnds<Input>>>,
         headers: Vec<String>,
@@ -72,6 +81,36 @@ impl Source {
         )?;
         source.file = Some(info);
         Ok(source)
+    }
+
+    /// An access log (a file when `file` is given, else stdin): `reader` is
+    /// its text, after the lines `prepared` holds; a continued file's
+    /// lines are numbered after `lines_before`.
+    pub(crate) fn log(
+        name: String,
+        reader: Box<dyn BufRead + Send>,
+        prepared: Prepared,
+        file: Option<(FileInfo, DigestHandle)>,
+        lines_before: u64,
+    ) -> Source {
+        let (file, digest) = match file {
+            Some((info, digest)) => (Some(info), Some(digest)),
+            None => (None, None),
+        };
+        Source {
+            name,
+            reader: Reader::Log {
+                reader,
+                prepared,
+                digest,
+            },
+            lines_before,
+            file,
+        }
+    }
+
+    pub(crate) fn is_log(&self) -> bool {
+        matches!(self.reader, Reader::Log { .. })
     }
 
     /// `header_from`: a continued CSV file whose header is read from its
@@ -150,6 +189,11 @@ impl Source {
                 read_csv(&mut reader, &headers, sink, &name, lines_before)?;
                 reader.into_inner().inner
             }
+            Reader::Log {
+                reader,
+                prepared,
+                digest,
+            } => return read_log(sink, name, reader, prepared, digest, lines_before, file),
         };
         Ok(match (input, file) {
             (Input::File(f), Some(info)) => Some(FileRecord {
@@ -159,6 +203,56 @@ impl Source {
             _ => None,
         })
     }
+}
+
+/// Read an access log into `sink`. A read error (a compressed file cut
+/// short) keeps the complete lines read before it and is a rejected line
+/// saying where the file stopped; such a file is not remembered, so that
+/// a later run reads it whole (its stored lines are duplicates by id).
+fn read_log(
+    sink: &mut ParseSink,
+    name: String,
+    reader: Box<dyn BufRead + Send>,
+    prepared: Prepared,
+    digest: Option<DigestHandle>,
+    lines_before: u64,
+    file: Option<FileInfo>,
+) -> Result<Option<FileRecord>> {
+    let Prepared { prefix, mut parser } = prepared;
+    let mut lines = sink
+        .logs
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("an access log without the log options"))?;
+    lines.start_file();
+    let mut text = std::io::Cursor::new(prefix).chain(reader);
+    let mut line_no = lines_before;
+    let read = for_each_line(&mut text, |raw| {
+        line_no += 1;
+        lines.line(sink, parser.as_mut(), &name, line_no, raw)
+    });
+    // The sessions it moved leave with its last lines.
+    sink.visitors.extend(lines.end_file());
+    sink.logs = Some(lines);
+    let complete = match read {
+        Ok(result) => {
+            result?;
+            true
+        }
+        Err(e) => {
+            let reason = format!(
+                "the file stops after line {line_no}: {e}; the lines before it are read, and the file is read again (without counting them twice) when it is whole"
+            );
+            sink.push(Item::Reject(Reject::new(&name, line_no + 1, reason, "")), 0)?;
+            false
+        }
+    };
+    Ok(match (file, digest) {
+        (Some(info), Some(digest)) if complete => Some(FileRecord {
+            info,
+            digest: digest.take(),
+        }),
+        _ => None,
+    })
 }
 
 /// Passes bytes through, remembering where the line ends (`\n`) of the

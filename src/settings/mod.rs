@@ -7,6 +7,7 @@
 //! arrive as `Option`s and the file only fills what they left empty.
 
 pub mod guard;
+pub(crate) mod logs;
 
 use std::path::{Path, PathBuf};
 
@@ -98,6 +99,8 @@ pub struct ConfigFile {
     pub(crate) retention: RetentionConfig,
     pub(crate) trending: TrendingConfig,
     pub(crate) health: HealthConfig,
+    /// `[logs]`: reading web-server access logs.
+    pub(crate) logs: logs::LogsConfig,
 }
 
 /// `[store]`

@@ -9,6 +9,7 @@ pub mod encoding;
 pub(crate) mod events;
 pub(crate) mod files;
 pub(crate) mod keys;
+pub(crate) mod logs;
 pub(crate) mod purge;
 pub(crate) mod rollups;
 pub(crate) mod runs;

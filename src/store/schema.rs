@@ -246,6 +246,21 @@ CREATE TABLE ingested_files (
 ) WITHOUT ROWID;
 CREATE INDEX ingested_files_first_line ON ingested_files (first_line, size);
 "#,
+    // 4 -> 5: access logs. Each log visitor's latest session, so that a
+    // session continues across files and runs (written with the file
+    // record of the input that moved it, see store/logs.rs); the path each
+    // log input was given as, so that the next run finds it rotated.
+    r#"
+CREATE TABLE log_visitors (
+    site       TEXT NOT NULL,
+    visitor    TEXT NOT NULL,
+    session    TEXT NOT NULL,
+    started_ts INTEGER NOT NULL,
+    last_ts    INTEGER NOT NULL,
+    PRIMARY KEY (site, visitor)
+) WITHOUT ROWID;
+CREATE INDEX ingested_files_path ON ingested_files (path, completed_at);
+"#,
 ];
 
 /// The schema version this build writes.

@@ -28,6 +28,7 @@ pub(crate) fn write_batch(
     conn: &mut Connection,
     batch: Option<&ResolvedBatch>,
     files: &[StoredFile],
+    visitors: &[crate::store::logs::LogVisitor],
     now_ms: i64,
 ) -> Result<BatchCounts> {
     let tx = conn
@@ -38,6 +39,7 @@ pub(crate) fn write_batch(
         None => BatchCounts::default(),
     };
     remember(&tx, files, now_ms)?;
+    crate::store::logs::remember(&tx, visitors)?;
     crate::fault::inject("ingest-write");
     tx.commit().context("cannot commit a batch of events")?;
     Ok(counts)
@@ -142,7 +144,8 @@ fn write_in(tx: &rusqlite::Transaction, batch: &ResolvedBatch) -> Result<BatchCo
     }
     // Rolled-up days are read inside the write transaction, so that no
     // aggregate can slip between this read and our commit.
-    if !batch.days.is_empty() {
+    // A batch whose events were all stored before changes no day.
+    if !batch.days.is_empty() && counts.stored > 0 {
         // Only the batch's own days, each one probe of the date index: the
         // rollups table grows with the history, the batch's days do not.
         let mut rolled =

@@ -150,6 +150,12 @@ pub trait LogParser: Send {
     fn directive(&mut self, _line: &str) -> bool {
         false
     }
+
+    /// Whether the format logs the user agent: without it (`common`) no
+    /// request can be told a bot's.
+    fn has_user_agent(&self) -> bool {
+        true
+    }
 }
 
 /// What `--log-format` names.

@@ -360,6 +360,12 @@ impl LogParser for Template {
         &self.name
     }
 
+    fn has_user_agent(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| matches!(s.field, super::definition::Field::UserAgent))
+    }
+
     fn parse<'a>(&self, line: &'a str) -> Result<Request<'a>, LineError> {
         let line = line.strip_suffix('\n').unwrap_or(line);
         let line = line.strip_suffix('\r').unwrap_or(line);
@@ -389,7 +395,12 @@ impl LogParser for Template {
                         && end <= rest.len()
                         && has_at(rest.as_bytes(), end, until.text.as_bytes()))
                     .then_some((end, true));
-                    let found = at_end.or_else(|| find_until(rest, &until.text, step.quoted));
+                    let found = at_end
+                        .or_else(|| find_until(rest, &until.text, step.quoted))
+                        // A line cut short inside its last quoted field
+                        // (a user agent without its closing quote) keeps
+                        // what it has, as GoAccess reads it.
+                        .or_else(|| (until.last && step.quoted).then_some((rest.len(), true)));
                     let Some((at, backslash)) = found else {
                         return Err(LineError::new(
                             step.field.label(),
@@ -399,7 +410,7 @@ impl LogParser for Template {
                     let may_escape = backslash || !step.quoted;
                     (
                         rest.get(..at).unwrap_or(""),
-                        pos + at + until.text.len(),
+                        (pos + at + until.text.len()).min(line.len()),
                         may_escape,
                     )
                 }

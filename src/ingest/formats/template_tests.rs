@@ -119,10 +119,10 @@ fn broken_lines_name_their_field() {
             r#"1.2.3.4 - - [06/Feb/2019:15:30:25 +0000] "GET / HTTP/1.1" 200 x "-" "-""#,
             "bytes",
         ),
-        // Cut short: the user agent has no closing quote.
+        // Cut short before the user agent.
         (
-            r#"1.2.3.4 - - [06/Feb/2019:15:30:25 +0000] "GET / HTTP/1.1" 200 0 "-" "Googlebot"#,
-            "user_agent",
+            r#"1.2.3.4 - - [06/Feb/2019:15:30:25 +0000] "GET / HTTP/1.1" 200 0 "-""#,
+            "referer",
         ),
         ("", "remote_addr"),
         ("#Fields: date time", "user"),
@@ -131,6 +131,19 @@ fn broken_lines_name_their_field() {
         let err = combined.parse(line).unwrap_err();
         assert_eq!(err.field, field, "{line}: {err}");
     }
+}
+
+/// A line cut short inside its last quoted field keeps what it has (GoAccess
+/// counts it too).
+#[test]
+fn a_line_cut_inside_its_last_quoted_field_is_read() {
+    let combined = Template::combined(&opts());
+    let line = r#"1.2.3.4 - - [06/Feb/2019:15:30:25 +0000] "GET / HTTP/1.1" 200 0 "-" "Googlebot/2.1 (+http://www.google.com/bot.html"#;
+    let request = combined.parse(line).unwrap();
+    assert_eq!(
+        request.user_agent.as_deref(),
+        Some("Googlebot/2.1 (+http://www.google.com/bot.html")
+    );
 }
 
 #[test]

@@ -1,0 +1,206 @@
+//! Visitors and sessions of access-log requests. A visitor is a keyed hash
+//! of (site, client address, user agent) under the store's secret, so the
+//! address is never stored; a session is a visitor's requests with no gap
+//! over the idle time. A visitor's latest session is kept in the store
+//! (`log_visitors`, written with the file record of the input that moved
+//! it), so sessions continue across files and runs, and a file read again
+//! after a crash gives its lines the same session keys as the first time.
+
+use std::collections::HashMap;
+
+use anyhow::Result;
+use rusqlite::Connection;
+use rustc_hash::FxBuildHasher;
+use xxhash_rust::xxh3::xxh3_128_with_seed;
+
+use crate::store::logs::{self, LogVisitor};
+
+/// A visitor's latest session.
+#[derive(Debug, Clone, Copy)]
+struct Latest {
+    /// The time that names the session (its first request as read).
+    named: i64,
+    started: i64,
+    last: i64,
+    /// Moved since the last [`Sessionizer::take_moved`].
+    moved: bool,
+}
+
+/// Assigns each request its visitor and session key.
+pub(crate) struct Sessionizer {
+    secret: u64,
+    idle_ms: i64,
+    /// A read-only connection for visitors the run has not met yet; none
+    /// when the store keeps no log visitors.
+    lookup: Option<Connection>,
+    /// Keyed by the visitor hash, which covers the site.
+    latest: HashMap<u128, (Box<str>, Latest), FxBuildHasher>,
+    /// Text buffer for the key of the last request.
+    visitor_text: String,
+    session_text: String,
+}
+
+impl Sessionizer {
+    pub(crate) fn new(secret: u64, idle_minutes: i64, lookup: Connection) -> Result<Sessionizer> {
+        let lookup = if logs::any_visitor(&lookup)? {
+            Some(lookup)
+        } else {
+            None
+        };
+        Ok(Sessionizer {
+            secret,
+            idle_ms: idle_minutes.max(1) * 60_000,
+            lookup,
+            latest: HashMap::with_hasher(FxBuildHasher),
+            visitor_text: String::new(),
+            session_text: String::new(),
+        })
+    }
+
+    /// The visitor and session keys of a request of `site` at `ts_ms` from
+    /// `addr` with `agent`.
+    pub(crate) fn assign(
+        &mut self,
+        site: &str,
+        addr: &str,
+        agent: &str,
+        ts_ms: i64,
+    ) -> Result<(&str, &str)> {
+        let mut key = Vec::with_capacity(site.len() + addr.len() + agent.len() + 2);
+        key.extend_from_slice(site.as_bytes());
+        key.push(0);
+        key.extend_from_slice(addr.as_bytes());
+        key.push(0);
+        key.extend_from_slice(agent.as_bytes());
+        let hash = xxh3_128_with_seed(&key, self.secret);
+        self.visitor_text.clear();
+        push_hex(&mut self.visitor_text, hash, 32);
+        if !self.latest.contains_key(&hash) {
+            let stored = match &self.lookup {
+                Some(conn) => logs::latest_session(conn, site, &self.visitor_text)?.and_then(
+                    |(session, started, last)| {
+                        let named = session.rsplit_once('.')?.1;
+                        let named = i64::from_str_radix(named, 16).ok()?;
+                        Some(Latest {
+                            named,
+                            started,
+                            last,
+                            moved: false,
+                        })
+                    },
+                ),
+                None => None,
+            };
+            if let Some(latest) = stored {
+                self.latest.insert(hash, (site.into(), latest));
+            }
+        }
+        let idle = self.idle_ms;
+        let named = match self.latest.get_mut(&hash) {
+            Some((_, s)) if ts_ms >= s.started - idle && ts_ms <= s.last + idle => {
+                s.started = s.started.min(ts_ms);
+                s.last = s.last.max(ts_ms);
+                s.moved = true;
+                s.named
+            }
+            // A line older than the visitor's latest session (a copy read
+            // again): a session of its own, the latest one kept.
+            Some((_, s)) if ts_ms < s.started => ts_ms,
+            _ => {
+                let fresh = Latest {
+                    named: ts_ms,
+                    started: ts_ms,
+                    last: ts_ms,
+                    moved: true,
+                };
+                self.latest.insert(hash, (site.into(), fresh));
+                ts_ms
+            }
+        };
+        self.session_text.clear();
+        self.session_text.push_str(&self.visitor_text);
+        self.session_text.push('.');
+        push_hex(&mut self.session_text, named.max(0) as u128, 0);
+        Ok((&self.visitor_text, &self.session_text))
+    }
+
+    /// The latest sessions moved since the last call, to be kept with the
+    /// file record of the input just read.
+    pub(crate) fn take_moved(&mut self) -> Vec<LogVisitor> {
+        let mut moved = Vec::new();
+        for (&hash, (site, s)) in self.latest.iter_mut() {
+            if !s.moved {
+                continue;
+            }
+            s.moved = false;
+            let mut visitor = String::with_capacity(32);
+            push_hex(&mut visitor, hash, 32);
+            let mut session = visitor.clone();
+            session.push('.');
+            push_hex(&mut session, s.named.max(0) as u128, 0);
+            moved.push(LogVisitor {
+                site: site.to_string(),
+                visitor,
+                session,
+                started_ts: s.started,
+                last_ts: s.last,
+            });
+        }
+        moved
+    }
+}
+
+/// Lower-case hex of `value`, padded to `width` digits (0: no padding).
+fn push_hex(out: &mut String, value: u128, width: usize) {
+    use std::fmt::Write;
+    let _ = write!(out, "{value:0width$x}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sessionizer() -> Sessionizer {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE log_visitors (site TEXT, visitor TEXT, session TEXT,
+             started_ts INTEGER, last_ts INTEGER, PRIMARY KEY (site, visitor));",
+        )
+        .unwrap();
+        Sessionizer::new(7, 30, conn).unwrap()
+    }
+
+    #[test]
+    fn sessions_end_after_the_idle_time() {
+        let mut s = sessionizer();
+        let min = 60_000;
+        let (v1, s1) = s.assign("shop", "10.0.0.1", "UA", 0).map(own).unwrap();
+        let (_, s2) = s
+            .assign("shop", "10.0.0.1", "UA", 29 * min)
+            .map(own)
+            .unwrap();
+        let (_, s3) = s
+            .assign("shop", "10.0.0.1", "UA", 59 * min)
+            .map(own)
+            .unwrap();
+        let (_, s4) = s
+            .assign("shop", "10.0.0.1", "UA", 90 * min)
+            .map(own)
+            .unwrap();
+        assert_eq!(s1, s2);
+        assert_eq!(s2, s3);
+        assert_ne!(s3, s4);
+        let (v2, _) = s.assign("shop", "10.0.0.1", "UA2", 0).map(own).unwrap();
+        let (v3, _) = s.assign("blog", "10.0.0.1", "UA", 0).map(own).unwrap();
+        assert_ne!(v1, v2);
+        assert_ne!(v1, v3);
+        assert_eq!(v1.len(), 32);
+        let moved = s.take_moved();
+        assert_eq!(moved.len(), 3);
+        assert!(s.take_moved().is_empty());
+    }
+
+    fn own((a, b): (&str, &str)) -> (String, String) {
+        (a.to_string(), b.to_string())
+    }
+}

@@ -1,0 +1,276 @@
+//! Exactly once: a log read by cron every ten minutes while it grows, is
+//! rotated, truncated or copied; identical lines within a file; sessions
+//! across files and runs.
+
+use std::io::Write;
+
+use super::*;
+use crate::common::*;
+
+fn append(w: &Workdir, name: &str, text: &str) {
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(w.path(name))
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+fn gzip(w: &Workdir, from: &str, to: &str) {
+    let data = std::fs::read(w.path(from)).unwrap();
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(&data).unwrap();
+    std::fs::write(w.path(to), encoder.finish().unwrap()).unwrap();
+}
+
+fn events(w: &Workdir) -> i64 {
+    count(w, "SELECT count(*) FROM events")
+}
+
+/// The crontab's run every ten minutes: a growing file is read from where
+/// the last run stopped, a line being written (no line end yet) waits for
+/// the next run, and a run with nothing new says so.
+#[test]
+fn a_growing_log_is_read_from_where_the_last_run_stopped() {
+    let w = Workdir::new();
+    w.write(
+        "access.log",
+        &lines(&[page(1, "10:00:00", "/a"), page(2, "10:00:01", "/b")]),
+    );
+    append(&w, "access.log", &page(3, "10:00:02", "/half")[..20]);
+    let out = w.ingest_log(&["access.log", "--site", "s"]);
+    assert_exit(&out, 0);
+    assert_eq!(events(&w), 2);
+    append(
+        &w,
+        "access.log",
+        &format!("{}\n", &page(3, "10:00:02", "/half")[20..]),
+    );
+    append(&w, "access.log", &lines(&[page(4, "10:00:03", "/d")]));
+    let out = w.ingest_log(&["access.log", "--site", "s"]);
+    assert_exit(&out, 0);
+    assert_stderr_has(
+        &out,
+        &[
+            "stored 2 events, 0 duplicates",
+            "continued 1 file",
+            "access.log from line 3",
+        ],
+    );
+    let out = w.ingest_log(&["access.log", "--site", "s"]);
+    assert_exit(&out, 0);
+    assert_stderr_has(&out, &["stored 0 events", "nothing new in access.log"]);
+    let paths: Vec<String> = pageviews(&w).into_iter().map(|p| p.1).collect();
+    assert_eq!(paths, ["/a", "/b", "/half", "/d"]);
+}
+
+/// logrotate renames access.log to access.log.1 after lines were written
+/// since the last run; the next run, given access.log, reads those lines
+/// from access.log.1 first. A day later access.log.1 becomes
+/// access.log.2.gz: read again, it counts nothing twice.
+#[test]
+fn rotation_loses_no_line_written_before_it() {
+    let w = Workdir::new();
+    w.write(
+        "access.log",
+        &lines(&[page(1, "10:00:00", "/1"), page(1, "10:01:00", "/2")]),
+    );
+    assert_exit(&w.ingest_log(&["access.log", "--site", "s"]), 0);
+    // Written after the run, before the rotation.
+    append(&w, "access.log", &lines(&[page(1, "10:02:00", "/3")]));
+    std::fs::rename(w.path("access.log"), w.path("access.log.1")).unwrap();
+    w.write("access.log", &lines(&[page(1, "10:03:00", "/4")]));
+    let out = w.ingest_log(&["access.log", "--site", "s"]);
+    assert_exit(&out, 0);
+    assert_stderr_has(
+        &out,
+        &[
+            "stored 2 events, 0 duplicates",
+            "access.log.1 first (access.log was rotated)",
+        ],
+    );
+    assert_eq!(events(&w), 4);
+    // The next rotation compresses it; reading every file counts nothing twice.
+    gzip(&w, "access.log.1", "access.log.2.gz");
+    std::fs::remove_file(w.path("access.log.1")).unwrap();
+    std::fs::rename(w.path("access.log"), w.path("access.log.1")).unwrap();
+    w.write("access.log", &lines(&[page(1, "10:04:00", "/5")]));
+    let out = w.ingest_log(&[
+        "access.log.2.gz",
+        "access.log.1",
+        "access.log",
+        "--site",
+        "s",
+    ]);
+    assert_exit(&out, 0);
+    assert_stderr_has(&out, &["stored 1 events, 3 duplicates"]);
+    let paths: Vec<String> = pageviews(&w).into_iter().map(|p| p.1).collect();
+    assert_eq!(paths, ["/1", "/2", "/3", "/4", "/5"]);
+    // One visitor, one session: no gap over 30 minutes across three runs
+    // and three files.
+    assert_eq!(count(&w, "SELECT count(*) FROM sessions"), 1);
+    assert_eq!(
+        w.sql_rows("SELECT started_ts, last_ts FROM sessions"),
+        vec![vec![
+            ms("2026-11-21T10:00:00Z").to_string(),
+            ms("2026-11-21T10:04:00Z").to_string()
+        ]]
+    );
+}
+
+/// `copytruncate`: the log is copied to access.log.1 and emptied in
+/// place; the lines written before the copy are read from the copy, the
+/// ones after from the truncated file.
+#[test]
+fn a_truncated_log_is_noticed_and_its_copy_read() {
+    let w = Workdir::new();
+    w.write("access.log", &lines(&[page(1, "10:00:00", "/1")]));
+    assert_exit(&w.ingest_log(&["access.log", "--site", "s"]), 0);
+    append(&w, "access.log", &lines(&[page(1, "10:01:00", "/2")]));
+    std::fs::copy(w.path("access.log"), w.path("access.log.1")).unwrap();
+    std::fs::write(w.path("access.log"), lines(&[page(1, "10:02:00", "/3")])).unwrap();
+    let out = w.ingest_log(&["access.log", "--site", "s"]);
+    assert_exit(&out, 0);
+    assert_stderr_has(
+        &out,
+        &["stored 2 events, 0 duplicates", "read access.log.1 first"],
+    );
+    let paths: Vec<String> = pageviews(&w).into_iter().map(|p| p.1).collect();
+    assert_eq!(paths, ["/1", "/2", "/3"]);
+}
+
+/// The same lines from the plain file, its gzip copy and a concatenation
+/// count once; two identical lines in one file (the same request twice in
+/// one second) count twice, and again only twice from a copy.
+#[test]
+fn copies_count_nothing_twice_and_identical_lines_count_each() {
+    let w = Workdir::new();
+    let twice = page(1, "10:00:00", "/same");
+    w.write(
+        "a.log",
+        &lines(&[twice.clone(), twice.clone(), page(2, "10:00:01", "/x")]),
+    );
+    w.write("b.log", &lines(&[page(3, "10:00:02", "/y")]));
+    assert_exit(&w.ingest_log(&["a.log", "--site", "s"]), 0);
+    assert_eq!(events(&w), 3);
+    gzip(&w, "a.log", "a.log.1.gz");
+    let out = w.ingest_log(&["a.log.1.gz", "--site", "s"]);
+    assert_exit(&out, 0);
+    assert_stderr_has(&out, &["stored 0 events, 3 duplicates"]);
+    let both = format!("{}{}", w.read("b.log"), w.read("a.log"));
+    w.write("all.log", &both);
+    let out = w.ingest_log(&["all.log", "--site", "s"]);
+    assert_exit(&out, 0);
+    assert_stderr_has(&out, &["stored 1 events, 3 duplicates"]);
+    assert_eq!(
+        count(
+            &w,
+            "SELECT count(*) FROM events e JOIN labels l ON l.id = e.label_id WHERE l.value = '/same'"
+        ),
+        2
+    );
+}
+
+/// A session continues across two files read in two runs, and ends after
+/// 30 idle minutes; cleanup-sessions then closes it with its real span.
+#[test]
+fn a_session_spans_two_files_and_two_runs() {
+    let w = Workdir::new();
+    w.write(
+        "day1.log",
+        &lines(&[page(1, "23:50:00", "/a"), page(1, "23:59:00", "/b")]),
+    );
+    w.write(
+        "day2.log",
+        &lines(&[
+            combined(
+                "10.0.0.1",
+                "22/Nov/2026:00:10:00 +0000",
+                "GET /c HTTP/1.1",
+                200,
+                "-",
+                FIREFOX,
+            ),
+            combined(
+                "10.0.0.1",
+                "22/Nov/2026:01:00:00 +0000",
+                "GET /d HTTP/1.1",
+                200,
+                "-",
+                FIREFOX,
+            ),
+        ]),
+    );
+    assert_exit(&w.ingest_log(&["day1.log", "--site", "s"]), 0);
+    assert_exit(&w.ingest_log(&["day2.log", "--site", "s"]), 0);
+    assert_eq!(
+        w.sql_rows("SELECT started_ts, last_ts FROM sessions ORDER BY started_ts"),
+        vec![
+            vec![
+                ms("2026-11-21T23:50:00Z").to_string(),
+                ms("2026-11-22T00:10:00Z").to_string()
+            ],
+            vec![
+                ms("2026-11-22T01:00:00Z").to_string(),
+                ms("2026-11-22T01:00:00Z").to_string()
+            ],
+        ]
+    );
+    assert_eq!(
+        count(&w, "SELECT count(DISTINCT visitor_id) FROM sessions"),
+        1
+    );
+    let out = w.cmd("cleanup-sessions").output().unwrap();
+    assert_exit(&out, 0);
+    assert_eq!(
+        w.sql_rows("SELECT duration_s FROM session_durations ORDER BY started_ts"),
+        vec![vec!["1200".to_string()], vec!["0".to_string()]]
+    );
+}
+
+/// A gzip file cut short: the complete lines before the cut are stored,
+/// the rejects file says where it stopped, and the whole file read later
+/// adds only the rest.
+#[test]
+fn a_gzip_file_cut_short_keeps_what_was_read() {
+    let w = Workdir::new();
+    let many: Vec<String> = (0..3000)
+        .map(|i| {
+            page(
+                (i % 200) as u8,
+                &format!("10:{:02}:{:02}", i / 60 % 60, i % 60),
+                &format!("/p{i}"),
+            )
+        })
+        .collect();
+    w.write("full.log", &lines(&many));
+    gzip(&w, "full.log", "full.log.gz");
+    let bytes = std::fs::read(w.path("full.log.gz")).unwrap();
+    std::fs::write(w.path("cut.log.gz"), &bytes[..bytes.len() / 2]).unwrap();
+    let out = w.ingest_log(&["cut.log.gz", "--site", "s"]);
+    assert_exit(&out, 1);
+    let stored = events(&w);
+    assert!(stored > 500 && stored < 3000, "{stored}");
+    let rejected = rejects_text(&w);
+    assert!(
+        rejected.contains(&format!("the file stops after line {stored}")),
+        "{rejected}"
+    );
+    let out = w.ingest_log(&["full.log.gz", "--site", "s"]);
+    assert_exit(&out, 0);
+    let thousands = |n: i64| {
+        if n >= 1000 {
+            format!("{},{:03}", n / 1000, n % 1000)
+        } else {
+            n.to_string()
+        }
+    };
+    assert_stderr_has(
+        &out,
+        &[&format!(
+            "stored {} events, {} duplicates",
+            thousands(3000 - stored),
+            thousands(stored)
+        )],
+    );
+}
