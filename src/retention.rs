@@ -21,7 +21,9 @@ use rusqlite::Connection;
 
 use crate::job::{JobContext, JobOutcome, KEYS_WAIT, Severity, lock, usage};
 use crate::rollup::engine::{RollupOptions, roll_days};
-use crate::store::purge::{self, EVENT_IDS, EVENTS, PagesBack, Purger, SESSIONS, VISITORS};
+use crate::store::purge::{
+    self, EVENT_IDS, EVENTS, LINE_IDS, PagesBack, Purger, SESSIONS, VISITORS,
+};
 use crate::store::{events, rollups, sessions};
 use crate::time::rfc3339;
 use crate::time::{day_bounds_ms, local_date, today};
@@ -199,7 +201,10 @@ pub fn retention_dry_run(ctx: &JobContext, opts: &RetentionOptions) -> Result<Jo
             purge::count(conn, &EVENTS, &[(":lo", 0), (":hi", plan.cutoff_ms)])?,
         ),
         ("sessions", purge::count(conn, &SESSIONS, &cut)?),
-        ("event_ids", purge::count(conn, &EVENT_IDS, &cut)?),
+        (
+            "event_ids",
+            purge::count(conn, &EVENT_IDS, &cut)? + purge::count(conn, &LINE_IDS, &cut)?,
+        ),
         ("visitors", {
             let sid = purge::mark_live_visitors(conn, Some(plan.cutoff_ms))?;
             purge::count(conn, &VISITORS, &[(":cut", plan.cutoff_ms), (":sid", sid)])?
@@ -280,7 +285,7 @@ pub fn retention(ctx: &JobContext, opts: &RetentionOptions) -> Result<JobOutcome
     for (lo, hi) in ranges {
         events += purger.run(&EVENTS, &[(":lo", lo), (":hi", hi)])?;
     }
-    let event_ids = purger.run(&EVENT_IDS, &aux_cut)?;
+    let event_ids = purger.run(&EVENT_IDS, &aux_cut)? + purger.run(&LINE_IDS, &aux_cut)?;
     // Sessions and visitors only while no ingest holds some in memory.
     let keys = lock::wait_for(
         &ctx.settings.db,

@@ -22,6 +22,7 @@ pub(crate) struct ChunkEvent {
     pub(super) label: Option<Text>,
     pub(super) referrer: Option<Text>,
     pub(super) id: Option<String>,
+    pub(super) line: Option<i64>,
     pub(super) extra: Option<String>,
 }
 
@@ -60,6 +61,7 @@ impl Chunk {
             label,
             referrer,
             id: e.id.map(|id| id.into_owned()),
+            line: e.line,
             extra: e.extra,
         });
     }

@@ -29,6 +29,8 @@ pub(crate) struct ParsedEvent<'a> {
     /// or `direct`. Always set for pageviews.
     pub(crate) referrer: Option<Cow<'a, str>>,
     pub(crate) revenue_cents: Option<i64>,
+    /// An access-log line's dedupe hash (instead of an `id`).
+    pub(crate) line: Option<i64>,
     /// Unknown fields (and known ones this kind does not use), as a JSON
     /// object, so that nothing given is lost.
     pub(crate) extra: Option<String>,
@@ -278,6 +280,7 @@ impl<'a> RawEvent<'a> {
             label,
             referrer,
             revenue_cents: self.revenue_cents,
+            line: None,
             extra,
         })
     }

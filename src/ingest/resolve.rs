@@ -212,6 +212,7 @@ impl Resolver {
                 revenue_cents: e.revenue_cents,
                 extra: e.extra.take(),
                 id: e.id.take(),
+                line: e.line,
             });
         }
         if !left {

@@ -17,6 +17,8 @@ pub(crate) struct EventRow {
     pub(crate) extra: Option<String>,
     /// The input's id, for dedupe.
     pub(crate) id: Option<String>,
+    /// An access-log line's dedupe hash.
+    pub(crate) line: Option<i64>,
 }
 
 /// A new session or visitor row.

@@ -53,6 +53,14 @@ pub(crate) const EVENT_IDS: Purge = Purge {
     key_entries: None,
 };
 
+/// Dedupe keys of deleted access-log lines (the front of the key).
+pub(crate) const LINE_IDS: Purge = Purge {
+    table: "line_ids",
+    key: &["ts", "site_id", "hash"],
+    condition: "ts < :cut",
+    key_entries: None,
+};
+
 /// Visitors first seen before the cutoff that no session references any
 /// more (run after [`SESSIONS`], and after [`mark_live_visitors`]): the
 /// referenced ones are in `temp.live_visitors`, plus those of sessions
@@ -360,6 +368,7 @@ mod tests {
             (&EVENTS, "PRIMARY KEY"),
             (&SESSIONS, "INTEGER PRIMARY KEY"),
             (&EVENT_IDS, "PRIMARY KEY"),
+            (&LINE_IDS, "PRIMARY KEY"),
             (&VISITORS, "INTEGER PRIMARY KEY"),
         ] {
             let cols = purge.key.join(", ");

@@ -259,6 +259,16 @@ CREATE TABLE log_visitors (
     last_ts    INTEGER NOT NULL,
     PRIMARY KEY (site, visitor)
 ) WITHOUT ROWID;
+-- The dedupe key of an access-log line: its time, its site and 64 bits of
+-- the hash of its content (numbered among identical lines of a file).
+-- Keyed by time first, so that a log read in time order appends to it
+-- (event_ids, keyed by site and a text id, takes random inserts).
+CREATE TABLE line_ids (
+    ts      INTEGER NOT NULL,
+    site_id INTEGER NOT NULL,
+    hash    INTEGER NOT NULL,
+    PRIMARY KEY (ts, site_id, hash)
+) WITHOUT ROWID;
 CREATE INDEX ingested_files_path ON ingested_files (path, completed_at);
 "#,
 ];

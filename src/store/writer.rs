@@ -68,6 +68,9 @@ fn write_in(tx: &rusqlite::Transaction, batch: &ResolvedBatch) -> Result<BatchCo
         let mut insert_id = tx.prepare_cached(
             "INSERT OR IGNORE INTO event_ids (site_id, id, ts) VALUES (?1, ?2, ?3)",
         )?;
+        let mut insert_line = tx.prepare_cached(
+            "INSERT OR IGNORE INTO line_ids (ts, site_id, hash) VALUES (?1, ?2, ?3)",
+        )?;
         // In time order, so that the rows are appended to the table (events
         // of one millisecond keep their input order).
         let mut order: Vec<usize> = (0..batch.events.len()).collect();
@@ -80,6 +83,12 @@ fn write_in(tx: &rusqlite::Transaction, batch: &ResolvedBatch) -> Result<BatchCo
             let e = &batch.events[i];
             if let Some(id) = &e.id
                 && insert_id.execute(params![e.site, id, e.ts])? == 0
+            {
+                counts.duplicates += 1;
+                continue;
+            }
+            if let Some(hash) = e.line
+                && insert_line.execute(params![e.ts, e.site, hash])? == 0
             {
                 counts.duplicates += 1;
                 continue;

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
 use rustc_hash::FxBuildHasher;
-use xxhash_rust::xxh3::xxh3_128;
+use xxhash_rust::xxh3::xxh3_64;
 
 use super::formats::{
     ClassSet, Classifier, LogFormat, LogParser, ParserOptions, Request, RequestClass, SAMPLE_LINES,
@@ -235,7 +235,7 @@ pub(crate) struct LogLines {
     /// How often each line content was met: the current and the previous
     /// generation of [`SEEN_LINES`] lines (identical lines of a real log
     /// are the same request twice in one second, so they lie close).
-    seen: [HashMap<u128, u32, FxBuildHasher>; 2],
+    seen: [HashMap<u64, u32, FxBuildHasher>; 2],
 }
 
 impl LogLines {
@@ -309,7 +309,7 @@ impl LogLines {
             sink.bytes += n;
             return Ok(());
         }
-        let id = self.line_id(line);
+        let id = self.line_hash(line);
         let item = match self.event(&request, id) {
             Ok(event) => match sink.admit(event) {
                 Ok(event) => Item::Event(event),
@@ -320,10 +320,11 @@ impl LogLines {
         sink.push(item, n)
     }
 
-    /// The line's id: 96 bits of its content's hash, then `-N` for the
-    /// N-th identical line (N > 1).
-    fn line_id(&mut self, line: &[u8]) -> String {
-        let hash = xxh3_128(line);
+    /// The line's dedupe hash: 64 bits of its content's hash, mixed with
+    /// N for the N-th identical line of the file (the store's key adds the
+    /// line's time and site).
+    fn line_hash(&mut self, line: &[u8]) -> i64 {
+        let hash = xxh3_64(line);
         if self.seen[0].len() >= SEEN_LINES {
             self.seen.swap(0, 1);
             self.seen[0].clear();
@@ -331,18 +332,14 @@ impl LogLines {
         let before = self.seen[1].get(&hash).copied().unwrap_or(0);
         let count = self.seen[0].entry(hash).or_insert(before);
         *count += 1;
-        let mut id = format!("{:024x}", hash >> 32);
-        if *count > 1 {
-            id.push_str(&format!("-{count}"));
-        }
-        id
+        (hash ^ u64::from(*count).wrapping_mul(0x9e37_79b9_7f4a_7c15)) as i64
     }
 
     /// The event of a request that is counted, or why the line is rejected.
     fn event<'r>(
         &mut self,
         request: &Request<'r>,
-        id: String,
+        line: i64,
     ) -> std::result::Result<ParsedEvent<'r>, String> {
         let host_site = request.host.as_deref().map(|host| {
             site_from_host(host).ok_or_else(|| {
@@ -389,10 +386,11 @@ impl LogLines {
             kind,
             session: Cow::Owned(session),
             visitor: Cow::Owned(visitor),
-            id: Some(Cow::Owned(id)),
+            id: None,
             label,
             referrer,
             revenue_cents,
+            line: Some(line),
             extra: None,
         })
     }
