@@ -274,3 +274,38 @@ fn a_gzip_file_cut_short_keeps_what_was_read() {
         )],
     );
 }
+
+/// retention deletes the dedupe keys of the lines it deletes and forgets
+/// the log visitors idle since before its cutoff.
+#[test]
+fn retention_forgets_old_line_keys_and_log_visitors() {
+    let mut w = Workdir::new();
+    let next_day = combined(
+        "10.0.0.3",
+        "22/Nov/2026:10:00:00 +0000",
+        "GET /c HTTP/1.1",
+        200,
+        "-",
+        FIREFOX,
+    );
+    w.write(
+        "access.log",
+        &lines(&[
+            page(1, "10:00:00", "/a"),
+            page(2, "10:00:01", "/b"),
+            next_day,
+        ]),
+    );
+    assert_exit(&w.ingest_log(&["access.log", "--site", "s"]), 0);
+    assert_eq!(count(&w, "SELECT count(*) FROM line_ids"), 3);
+    assert_eq!(count(&w, "SELECT count(*) FROM log_visitors"), 3);
+    w.backfill("2026-11-21", "2026-11-22", "UTC");
+    w.now = "2027-02-20T06:00:00Z".to_string();
+    assert_exit(&w.cmd("cleanup-sessions").output().unwrap(), 0);
+    let out = w.cmd("retention").args(["--days", "90"]).output().unwrap();
+    assert_exit(&out, 0);
+    // The day before the cutoff (2026-11-22) goes; the day of it stays.
+    assert_eq!(count(&w, "SELECT count(*) FROM events"), 1);
+    assert_eq!(count(&w, "SELECT count(*) FROM line_ids"), 1);
+    assert_eq!(count(&w, "SELECT count(*) FROM log_visitors"), 1);
+}
