@@ -286,7 +286,12 @@ impl LogLines {
         while let [rest @ .., b'\n' | b'\r'] = line {
             line = rest;
         }
-        let text = String::from_utf8_lossy(line);
+        // Valid UTF-8 is the rule; a server that logs raw bytes gets them
+        // replaced, as GoAccess shows them.
+        let text = match std::str::from_utf8(line) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(line),
+        };
         if text.trim().is_empty() || parser.directive(&text) {
             sink.bytes += n;
             return Ok(());
