@@ -20,6 +20,7 @@
 //! Same options give byte-identical output on the same platform (the float
 //! maths behind the distributions comes from the platform's libm).
 
+mod access_log;
 mod incident;
 mod ndjson;
 mod profile;
@@ -39,6 +40,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, RngExt, SeedableRng};
 use rand_distr::{Distribution, Exp1, LogNormal, Normal};
 
+use access_log::AccessLogWriter;
 pub use incident::{Incident, IncidentKind, ParseIncidentError};
 use ndjson::*;
 use profile::*;
@@ -67,6 +69,46 @@ pub struct GenerateOptions {
     /// Share (0..=1) of events emitted late, a minute to four hours after
     /// their `ts`, behind later events.
     pub late_fraction: f64,
+    /// What is written: NDJSON events, or the access log of the same
+    /// traffic.
+    pub format: OutputFormat,
+}
+
+/// What `generate` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputFormat {
+    #[default]
+    Ndjson,
+    /// A web server's access log: combined for one site, vhost-combined
+    /// for several.
+    AccessLog,
+}
+
+/// The writer of the chosen format.
+enum Writer<'a> {
+    Ndjson(NdjsonWriter<'a>),
+    AccessLog(AccessLogWriter<'a>),
+}
+
+impl Writer<'_> {
+    fn write_events(
+        &mut self,
+        events: &[Event],
+        sites: &[SiteGen],
+        summary: &mut GenerateSummary,
+    ) -> Result<()> {
+        match self {
+            Writer::Ndjson(w) => w.write_events(events, sites, summary),
+            Writer::AccessLog(w) => w.write_events(events, sites, summary),
+        }
+    }
+
+    fn finish(self, summary: &mut GenerateSummary) -> Result<()> {
+        match self {
+            Writer::Ndjson(w) => w.finish(),
+            Writer::AccessLog(w) => w.finish(summary),
+        }
+    }
 }
 
 impl Default for GenerateOptions {
@@ -81,6 +123,7 @@ impl Default for GenerateOptions {
             with_ids: true,
             incidents: Vec::new(),
             late_fraction: 0.0,
+            format: OutputFormat::Ndjson,
         }
     }
 }
@@ -118,7 +161,12 @@ pub fn generate(opts: &GenerateOptions, out: &mut dyn Write) -> Result<GenerateS
         .enumerate()
         .map(|(i, name)| SiteGen::new(name, i, opts.events_per_day as f64 / total_weight))
         .collect();
-    let mut writer = NdjsonWriter::new(out, opts.with_ids);
+    let mut writer = match opts.format {
+        OutputFormat::Ndjson => Writer::Ndjson(NdjsonWriter::new(out, opts.with_ids)),
+        OutputFormat::AccessLog => {
+            Writer::AccessLog(AccessLogWriter::new(out, opts.tz, opts.sites.len()))
+        }
+    };
     let mut summary = GenerateSummary::default();
     let mut batch: Vec<Event> = Vec::new();
     let mut carry: Vec<Event> = Vec::new();
@@ -163,7 +211,7 @@ pub fn generate(opts: &GenerateOptions, out: &mut dyn Write) -> Result<GenerateS
         sort_for_emission(&mut carry, base);
         writer.write_events(&carry, &sites, &mut summary)?;
     }
-    writer.finish()?;
+    writer.finish(&mut summary)?;
     Ok(summary)
 }
 
@@ -213,8 +261,12 @@ pub fn run(
     Ok(cronlytics::job::JobOutcome::ok(
         summary.events,
         format!(
-            "generated {} events ({} sessions, {} orders, revenue {}) for {} days from {}",
+            "generated {} {} ({} sessions, {} orders, revenue {}) for {} days from {}",
             cronlytics::util::thousands(summary.events),
+            match opts.format {
+                OutputFormat::Ndjson => "events",
+                OutputFormat::AccessLog => "access-log lines",
+            },
             cronlytics::util::thousands(summary.sessions),
             cronlytics::util::thousands(summary.orders),
             cronlytics::export::cents_to_units(summary.revenue_cents),
@@ -251,6 +303,10 @@ fn validate(opts: &GenerateOptions) -> Result<()> {
             "site \"{name}\" is listed twice: give each site once"
         );
     }
+    ensure!(
+        !(opts.format == OutputFormat::AccessLog && opts.late_fraction > 0.0),
+        "--late-fraction is for NDJSON: a web server writes its access log in time order"
+    );
     ensure!(
         opts.late_fraction.is_finite() && (0.0..=1.0).contains(&opts.late_fraction),
         "late fraction {} is out of range: use a number from 0 to 1",

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use cronlytics::job::{self, JobSpec};
 use cronlytics::settings::CommonArgs;
-use cronlytics_generate::{GenerateOptions, Incident};
+use cronlytics_generate::{GenerateOptions, Incident, OutputFormat};
 
 /// The allocator of every job (ARCHITECTURE.md says why).
 #[global_allocator]
@@ -43,11 +43,22 @@ struct Args {
     /// Share of events emitted late, behind later ones (0..1).
     #[arg(long, default_value_t = 0.0)]
     late_fraction: f64,
+    /// What to write: NDJSON events, or the same traffic as a web server's
+    /// access log (combined for one site, vhost-combined for several, with
+    /// assets, crawlers, errors and redirects around the page views).
+    #[arg(long, value_enum, default_value = "ndjson")]
+    format: FormatArg,
     /// Write to this file (atomically) instead of stdout.
     #[arg(long, value_name = "PATH")]
     output: Option<PathBuf>,
     #[command(flatten)]
     common: CommonArgs,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FormatArg {
+    Ndjson,
+    AccessLog,
 }
 
 fn main() -> ExitCode {
@@ -71,6 +82,10 @@ fn main() -> ExitCode {
                 with_ids: !args.no_ids,
                 incidents: args.incident.clone(),
                 late_fraction: args.late_fraction,
+                format: match args.format {
+                    FormatArg::Ndjson => OutputFormat::Ndjson,
+                    FormatArg::AccessLog => OutputFormat::AccessLog,
+                },
             };
             cronlytics_generate::run(&opts, args.output.as_deref())
         },

@@ -471,3 +471,97 @@ fn empty_ranges_write_nothing() {
     assert!(out.is_empty());
     assert_eq!(summary, GenerateSummary::default());
 }
+
+fn access_log(opts: &GenerateOptions) -> (String, GenerateSummary) {
+    let (out, summary) = run(&GenerateOptions {
+        format: OutputFormat::AccessLog,
+        ..opts.clone()
+    });
+    (String::from_utf8(out).expect("a log is UTF-8"), summary)
+}
+
+/// The access log: deterministic, one combined line per request in time
+/// order, the orders' totals adding up to the revenue, IPv6 clients, and
+/// the noise a real log has in plausible shares.
+#[test]
+fn access_logs_look_like_a_servers() {
+    let opts = GenerateOptions {
+        sites: vec!["shop".into()],
+        ..small()
+    };
+    let (log, summary) = access_log(&opts);
+    assert_eq!(access_log(&opts).0, log);
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len() as u64, summary.events);
+    let mut last = String::new();
+    let (mut bots, mut assets, mut errors, mut redirects, mut posts, mut ipv6, mut twice) =
+        (0, 0, 0, 0, 0, 0, 0);
+    let mut revenue_cents = 0u64;
+    let mut previous = "";
+    for line in &lines {
+        // addr - - [dd/Mon/yyyy:HH:MM:SS +0000] "METHOD target HTTP/1.1" status bytes "referer" "agent"
+        let (head, rest) = line.split_once(" [").expect("a time");
+        let (time, rest) = rest.split_once("] \"").expect("a request");
+        assert!(head.ends_with(" - -"), "{line}");
+        assert_eq!(time.len(), 26, "{line}");
+        // November 2026 throughout: the day, then the time.
+        assert_eq!(&time[2..12], "/Nov/2026:", "{line}");
+        let stamp = format!("{}{}", &time[0..2], &time[12..20]);
+        assert!(stamp >= last, "out of order: {line}");
+        last = stamp;
+        let fields: Vec<&str> = rest.splitn(2, "\" ").collect();
+        let request = fields[0];
+        let status: u16 = fields[1]
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .expect("a status");
+        assert!(line.ends_with('"'), "{line}");
+        ipv6 += usize::from(head.contains(':'));
+        bots += usize::from(
+            line.contains("bot") || line.contains("curl/") || line.contains("python-requests"),
+        );
+        assets += usize::from(
+            request.contains("/static/")
+                || request.contains("/img/")
+                || request.contains("/fonts/")
+                || request.contains("favicon"),
+        );
+        errors += usize::from(status >= 400);
+        redirects += usize::from(status == 301);
+        posts += usize::from(request.starts_with("POST"));
+        twice += usize::from(*line == previous);
+        previous = line;
+        if let Some(total) = request.split("total=").nth(1) {
+            let total = total.split(' ').next().unwrap();
+            let (units, cents) = total.split_once('.').unwrap();
+            revenue_cents += units.parse::<u64>().unwrap() * 100 + cents.parse::<u64>().unwrap();
+        }
+    }
+    assert_eq!(revenue_cents, summary.revenue_cents);
+    assert!(summary.orders > 0);
+    let share = |n: usize| n as f64 / lines.len() as f64;
+    assert!((0.05..0.15).contains(&share(ipv6)), "ipv6 {ipv6}");
+    assert!((0.02..0.15).contains(&share(bots)), "bots {bots}");
+    assert!((0.3..0.7).contains(&share(assets)), "assets {assets}");
+    assert!((0.002..0.05).contains(&share(errors)), "errors {errors}");
+    assert!(
+        redirects > 0 && posts > 0 && twice > 0,
+        "{redirects} {posts} {twice}"
+    );
+    // Several sites: the site is the virtual host in front.
+    let (log, _) = access_log(&small());
+    assert!(
+        log.lines()
+            .all(|l| ["shop ", "blog ", "saas "].iter().any(|s| l.starts_with(s)))
+    );
+    // Late events belong to NDJSON.
+    let late = GenerateOptions {
+        format: OutputFormat::AccessLog,
+        late_fraction: 0.1,
+        ..small()
+    };
+    let err = generate(&late, &mut Vec::new()).unwrap_err().to_string();
+    assert!(err.contains("--late-fraction is for NDJSON"), "{err}");
+}
