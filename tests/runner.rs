@@ -105,12 +105,18 @@ fn two_concurrent_runs_of_one_job_the_second_exits_1() {
         assert!(Instant::now() < deadline, "the first run wrote nothing");
         std::thread::sleep(Duration::from_millis(2));
     }
+    // Hold the store's write lock: the first run waits at its next day's
+    // write (holding its job lock) however fast the machine is.
+    let blocker = w.db();
+    blocker.busy_timeout(Duration::from_secs(20)).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
     let out = w
         .cmd("backfill")
         .args(["--start", "2000-01-01", "--end", "2026-11-21"])
         .output()
         .unwrap();
     let still_running = first.try_wait().unwrap().is_none();
+    blocker.execute_batch("ROLLBACK").unwrap();
     first.kill().ok();
     first.wait().unwrap();
     assert!(

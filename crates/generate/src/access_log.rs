@@ -179,7 +179,11 @@ impl<'a> AccessLogWriter<'a> {
                 for i in 0..(h >> 8) % 4 {
                     // A page's assets are distinct.
                     let asset = ASSETS[(((h >> 12) + i) % ASSETS.len() as u64) as usize];
-                    let status = if (h >> (20 + i)).is_multiple_of(5) { 304 } else { 200 };
+                    let status = if (h >> (20 + i)).is_multiple_of(5) {
+                        304
+                    } else {
+                        200
+                    };
                     let text = self.request(
                         site,
                         &addr,
