@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The demo: every job, in the order cron runs them, on a fresh embedded store
 # filled with 90 days of generated events for 3 sites, with one planted
-# incident. Each job's output goes to logs/<job>.log, as its crontab line
+# incident, and a fourth site read from its rotated access log. Each job's output goes to logs/<job>.log, as its crontab line
 # would write it, and to the screen; a tour of what each job wrote follows.
 # Run from anywhere:
 #
@@ -75,6 +75,39 @@ run "generate-events (checkout-break@shop on $incident_day)" 0 \
   "$bin/generate-events" --days 90 --events-per-day 20000 \
   --incident "$incident_day:checkout-break@shop" --late-fraction 0.001 --output events.ndjson
 run ingest 0 "$bin/ingest" events.ndjson
+
+# The web-log part: a fourth site, docs, whose traffic is only in its web
+# server's access log (7 days, with crawlers, assets, errors and redirects),
+# rotated by logrotate: the older days compressed, yesterday in
+# access.log.1, today's in access.log. Its orders and signups come from
+# [[logs.goal]] entries (generate-events logs an order as
+# /checkout/thank-you?total=... and a custom event as /goal/<name>).
+mkdir -p weblogs
+cat >weblogs/cronlytics.toml <<'TOML'
+[[logs.goal]]
+path = "/checkout/thank-you*"
+kind = "order"
+revenue_param = "total"
+
+[[logs.goal]]
+path = "/goal/add_to_cart"
+kind = "event"
+name = "add_to_cart"
+TOML
+run "generate-events --format access-log (docs, 7 days)" 0 \
+  "$bin/generate-events" --format access-log --sites docs --days 7 --events-per-day 4000 --output weblogs/docs.log
+total=$(wc -l <weblogs/docs.log)
+head -n $((total * 5 / 7)) weblogs/docs.log | gzip >weblogs/access.log.2.gz
+sed -n "$((total * 5 / 7 + 1)),$((total * 6 / 7))p" weblogs/docs.log >weblogs/access.log.1
+sed -n "$((total * 6 / 7 + 1)),$((total * 13 / 14))p" weblogs/docs.log >weblogs/access.log
+logs=(--config weblogs/cronlytics.toml --site docs)
+run "ingest (the access logs, first import)" 0 "$bin/ingest" "${logs[@]}" weblogs/access.log.2.gz weblogs/access.log.1 weblogs/access.log
+# Ten minutes later the server has written more, then logrotate ran.
+sed -n "$((total * 13 / 14 + 1)),${total}p" weblogs/docs.log >>weblogs/access.log
+mv weblogs/access.log weblogs/access.log.1
+: >weblogs/access.log
+run "ingest weblogs/access.log (cron, after a rotation)" 0 "$bin/ingest" "${logs[@]}" weblogs/access.log
+run "ingest weblogs/access.log (nothing new)" 0 "$bin/ingest" "${logs[@]}" weblogs/access.log
 run "backfill --days 90" 0 "$bin/backfill" --days 90
 run "aggregate (nightly: yesterday)" 0 "$bin/aggregate"
 run cleanup-sessions 0 "$bin/cleanup-sessions"
@@ -125,6 +158,9 @@ printf '  %s\n' textfile/*.prom
 echo
 echo "revenue per site over the last 7 days (jq on exports/last-week.json):"
 jqr 'group_by(.site)[] | "  \(.[0].site): \(map(.revenue_cents) | add / 100) in \(length) days, \(map(.unique_sessions) | add) sessions"' exports/last-week.json
+echo
+echo "the docs site, from its access log alone, last 7 days:"
+"$bin/export-metrics" -q --days 7 --site docs | sed 's/^/  /'
 echo
 echo "the shop on the incident day $incident_day (orders 0):"
 "$bin/export-metrics" -q --start "$incident_day" --end "$incident_day" --site shop | sed 's/^/  /'

@@ -38,6 +38,8 @@ pub(super) struct Opener<'a> {
     pub(super) continued: Vec<(String, u64)>,
     /// Rotated logs read before the file given: (rotated, given).
     pub(super) rotated: Vec<(String, String)>,
+    /// Every rotated predecessor opened, read or not.
+    predecessors: Vec<String>,
 }
 
 impl<'a> Opener<'a> {
@@ -60,6 +62,7 @@ impl<'a> Opener<'a> {
             unchanged: Vec::new(),
             continued: Vec::new(),
             rotated: Vec::new(),
+            predecessors: Vec::new(),
         }
     }
 
@@ -104,7 +107,7 @@ impl<'a> Opener<'a> {
         let info = FileInfo::new(input, &meta, format.name());
         let identity = inputs::identity(&meta);
         if let Some((_, first)) = self.opened.iter().find(|(id, _)| *id == identity) {
-            if self.rotated.iter().any(|(r, _)| r == first) {
+            if self.predecessors.contains(first) {
                 // Read already as a rotated predecessor.
                 return Ok(());
             }
@@ -132,8 +135,12 @@ impl<'a> Opener<'a> {
                 };
                 let rotated_meta = std::fs::metadata(&rotated).map_err(cannot)?;
                 if !self.is_open(inputs::identity(&rotated_meta)) {
-                    self.rotated.push((name.clone(), input.to_string()));
+                    self.predecessors.push(name.clone());
+                    let before = self.sources.len();
                     self.file(&name, Some(Format::AccessLog))?;
+                    if self.sources.len() > before {
+                        self.rotated.push((name, input.to_string()));
+                    }
                 }
             }
         }
