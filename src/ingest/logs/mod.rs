@@ -236,6 +236,9 @@ pub(crate) struct LogLines {
     /// generation of [`SEEN_LINES`] lines (identical lines of a real log
     /// are the same request twice in one second, so they lie close).
     seen: [HashMap<u64, u32, FxBuildHasher>; 2],
+    /// Latest sessions of visitors evicted from memory, to go with the
+    /// next lines.
+    evicted: Vec<crate::store::logs::LogVisitor>,
 }
 
 impl LogLines {
@@ -252,6 +255,7 @@ impl LogLines {
             left_out: Default::default(),
             requests: 0,
             seen: Default::default(),
+            evicted: Vec::new(),
         }
     }
 
@@ -322,6 +326,9 @@ impl LogLines {
             },
             Err(reason) => Item::Reject(Reject::new(name, line_no, reason, &text)),
         };
+        if !self.evicted.is_empty() {
+            sink.visitors.append(&mut self.evicted);
+        }
         sink.push(item, n)
     }
 
@@ -372,6 +379,7 @@ impl LogLines {
             .assign(&site, addr, agent, request.ts_ms)
             .map_err(|e| format!("cannot look up the visitor's session: {e:#}"))?;
         let (visitor, session) = (visitor.to_string(), session.to_string());
+        self.evicted.extend(self.sessions.evict_idle());
         let hit = if self.options.goals.is_empty() {
             None
         } else {

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use anyhow::Result;
 use rusqlite::Connection;
 use rustc_hash::FxBuildHasher;
-use xxhash_rust::xxh3::xxh3_128_with_seed;
+use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use crate::store::logs::{self, LogVisitor};
 
@@ -34,7 +34,12 @@ pub(crate) struct Sessionizer {
     /// when the store keeps no log visitors.
     lookup: Option<Connection>,
     /// Keyed by the visitor hash, which covers the site.
-    latest: HashMap<u128, (Box<str>, Latest), FxBuildHasher>,
+    latest: HashMap<u64, (Box<str>, Latest), FxBuildHasher>,
+    /// The newest request time met: visitors idle since long before it
+    /// cannot continue a session and leave the memory.
+    newest: i64,
+    /// Requests since the last [`Sessionizer::evict_idle`].
+    since_evict: u32,
     /// Text buffer for the key of the last request.
     visitor_text: String,
     session_text: String,
@@ -52,6 +57,8 @@ impl Sessionizer {
             idle_ms: idle_minutes.max(1) * 60_000,
             lookup,
             latest: HashMap::with_hasher(FxBuildHasher),
+            newest: i64::MIN,
+            since_evict: 0,
             visitor_text: String::new(),
             session_text: String::new(),
         })
@@ -72,9 +79,13 @@ impl Sessionizer {
         key.extend_from_slice(addr.as_bytes());
         key.push(0);
         key.extend_from_slice(agent.as_bytes());
-        let hash = xxh3_128_with_seed(&key, self.secret);
+        // 64 bits: a collision among a site's millions of visitors has a
+        // chance of about 10^-7, and short keys keep the caches small.
+        let hash = xxh3_64_with_seed(&key, self.secret);
         self.visitor_text.clear();
-        push_hex(&mut self.visitor_text, hash, 32);
+        push_hex(&mut self.visitor_text, u128::from(hash), 16);
+        self.newest = self.newest.max(ts_ms);
+        self.since_evict += 1;
         if !self.latest.contains_key(&hash) {
             let stored = match &self.lookup {
                 Some(conn) => logs::latest_session(conn, site, &self.visitor_text)?.and_then(
@@ -124,17 +135,39 @@ impl Sessionizer {
         Ok((&self.visitor_text, &self.session_text))
     }
 
+    /// Every 64k requests: the visitors idle since long before the newest
+    /// request (the idle time and an hour for lines out of order) leave
+    /// the memory, so it holds the last hours' visitors whatever the log's
+    /// size; a later request of theirs starts a new session, as it would.
+    /// Their latest sessions come back, to be kept in the store.
+    pub(crate) fn evict_idle(&mut self) -> Vec<LogVisitor> {
+        if self.since_evict < 1 << 16 {
+            return Vec::new();
+        }
+        self.since_evict = 0;
+        let before = self.newest.saturating_sub(self.idle_ms + 3_600_000);
+        let mut moved = self.moved(|s| s.last < before);
+        self.latest.retain(|_, (_, s)| s.last >= before);
+        moved.shrink_to_fit();
+        moved
+    }
+
     /// The latest sessions moved since the last call, to be kept with the
     /// file record of the input just read.
     pub(crate) fn take_moved(&mut self) -> Vec<LogVisitor> {
+        self.moved(|_| true)
+    }
+
+    /// The moved latest sessions that `which` picks, marked kept.
+    fn moved(&mut self, which: impl Fn(&Latest) -> bool) -> Vec<LogVisitor> {
         let mut moved = Vec::new();
         for (&hash, (site, s)) in self.latest.iter_mut() {
-            if !s.moved {
+            if !s.moved || !which(s) {
                 continue;
             }
             s.moved = false;
-            let mut visitor = String::with_capacity(32);
-            push_hex(&mut visitor, hash, 32);
+            let mut visitor = String::with_capacity(16);
+            push_hex(&mut visitor, u128::from(hash), 16);
             let mut session = visitor.clone();
             session.push('.');
             push_hex(&mut session, s.named.max(0) as u128, 0);
@@ -203,7 +236,7 @@ mod tests {
         let (v3, _) = s.assign("blog", "10.0.0.1", "UA", 0).map(own).unwrap();
         assert_ne!(v1, v2);
         assert_ne!(v1, v3);
-        assert_eq!(v1.len(), 32);
+        assert_eq!(v1.len(), 16);
         let moved = s.take_moved();
         assert_eq!(moved.len(), 3);
         assert!(s.take_moved().is_empty());
