@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The demo: every job, in the order cron runs them, on a fresh embedded store
 # filled with 90 days of generated events for 3 sites, with one planted
-# incident, and a fourth site read from its rotated access log. Each job's output goes to logs/<job>.log, as its crontab line
-# would write it, and to the screen; a tour of what each job wrote follows.
+# incident, and a fourth site read from its rotated access log. Each job's
+# output goes to logs/<job>.log, as its crontab line would write it, and to
+# the screen; a tour of what each job wrote follows.
 # Run from anywhere:
 #
 #   bash scripts/demo.sh

@@ -164,17 +164,9 @@ impl<'a> AccessLogWriter<'a> {
                     self.request(site, &addr, "GET", &target, status, bytes, &referer, agent);
                 if h % 2000 == 11 {
                     // The same request twice in one second.
-                    self.lines.push(Line {
-                        ts_ms: e.ts_ms,
-                        order,
-                        text: line.clone(),
-                    });
+                    self.log(e.ts_ms, order, line.clone());
                 }
-                self.lines.push(Line {
-                    ts_ms: e.ts_ms,
-                    order,
-                    text: line,
-                });
+                self.log(e.ts_ms, order, line);
                 let referer = page_url(path);
                 for i in 0..(h >> 8) % 4 {
                     // A page's assets are distinct.
@@ -194,11 +186,7 @@ impl<'a> AccessLogWriter<'a> {
                         &referer,
                         agent,
                     );
-                    self.lines.push(Line {
-                        ts_ms: e.ts_ms + 300 * (i as i64 + 1),
-                        order: order + 1 + i as u32,
-                        text,
-                    });
+                    self.log(e.ts_ms + 300 * (i as i64 + 1), order + 1 + i as u32, text);
                 }
                 if h % 7 == 3 {
                     let (bot, bot_addr) = BOTS[((h >> 40) % BOTS.len() as u64) as usize];
@@ -217,38 +205,22 @@ impl<'a> AccessLogWriter<'a> {
                         "-",
                         bot,
                     );
-                    self.lines.push(Line {
-                        ts_ms: e.ts_ms + ((h >> 24) % 600_000) as i64,
-                        order: order + 5,
-                        text,
-                    });
+                    self.log(e.ts_ms + ((h >> 24) % 600_000) as i64, order + 5, text);
                 }
                 if h % 50 == 5 {
                     let probe = PROBES[((h >> 36) % PROBES.len() as u64) as usize];
                     let text = self.request(site, &addr, "GET", probe, 404, 162, "-", agent);
-                    self.lines.push(Line {
-                        ts_ms: e.ts_ms + 2_000,
-                        order: order + 6,
-                        text,
-                    });
+                    self.log(e.ts_ms + 2_000, order + 6, text);
                 }
                 if h % 60 == 9 {
                     let text =
                         self.request(site, &addr, "GET", "/old-page", 301, 0, &referer, agent);
-                    self.lines.push(Line {
-                        ts_ms: e.ts_ms + 1_500,
-                        order: order + 6,
-                        text,
-                    });
+                    self.log(e.ts_ms + 1_500, order + 6, text);
                 }
                 if h % 20 == 13 {
                     let text =
                         self.request(site, &addr, "POST", "/api/cart", 200, 74, &referer, agent);
-                    self.lines.push(Line {
-                        ts_ms: e.ts_ms + 2_500,
-                        order: order + 7,
-                        text,
-                    });
+                    self.log(e.ts_ms + 2_500, order + 7, text);
                 }
             }
             Kind::Custom => {
@@ -263,11 +235,7 @@ impl<'a> AccessLogWriter<'a> {
                     &page_url("/"),
                     agent,
                 );
-                self.lines.push(Line {
-                    ts_ms: e.ts_ms,
-                    order,
-                    text,
-                });
+                self.log(e.ts_ms, order, text);
             }
             Kind::Order => {
                 let cents = e.revenue_cents;
@@ -287,13 +255,13 @@ impl<'a> AccessLogWriter<'a> {
                     &page_url("/checkout"),
                     agent,
                 );
-                self.lines.push(Line {
-                    ts_ms: e.ts_ms,
-                    order,
-                    text,
-                });
+                self.log(e.ts_ms, order, text);
             }
         }
+    }
+
+    fn log(&mut self, ts_ms: i64, order: u32, text: Vec<u8>) {
+        self.lines.push(Line { ts_ms, order, text });
     }
 
     /// A line without its time: `[vhost ]addr - - ` then, after the time
