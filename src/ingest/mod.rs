@@ -263,7 +263,7 @@ impl IngestRun {
             log_options.as_ref(),
             &self.log_stats,
         );
-        for input in &self.options.inputs {
+        for input in &open::oldest_first(&self.options.inputs, self.options.format) {
             if input == "-" {
                 opener.stdin(self.options.format.unwrap_or(Format::Ndjson))?;
             } else {

@@ -218,6 +218,29 @@ impl<'a> Opener<'a> {
     }
 }
 
+/// The inputs in the order to read them: access logs oldest first (by
+/// modification time), as `ingest access.log*` lists the live file before
+/// the rotated ones and sessions are built in time order; any other input
+/// (NDJSON, CSV, stdin) keeps the order given.
+pub(super) fn oldest_first(inputs: &[String], format: Option<Format>) -> Vec<String> {
+    let is_log = |input: &String| {
+        input != "-"
+            && match format {
+                Some(f) => f == Format::AccessLog,
+                None => logs::is_log_name(input),
+            }
+    };
+    if !inputs.iter().all(is_log) {
+        return inputs.to_vec();
+    }
+    let mtime = |input: &String| std::fs::metadata(input).and_then(|m| m.modified()).ok();
+    let mut sorted: Vec<(Option<std::time::SystemTime>, String)> =
+        inputs.iter().map(|i| (mtime(i), i.clone())).collect();
+    // Stable: files of one modification time keep the order given.
+    sorted.sort_by_key(|(t, _)| *t);
+    sorted.into_iter().map(|(_, i)| i).collect()
+}
+
 /// The format of a file given without `--format`: `.csv` is CSV; an
 /// access log's name (`*.log`, `access.log*`...) is an access log unless
 /// its first line is an NDJSON event; else NDJSON.

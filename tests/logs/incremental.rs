@@ -309,3 +309,31 @@ fn retention_forgets_old_line_keys_and_log_visitors() {
     assert_eq!(count(&w, "SELECT count(*) FROM line_ids"), 1);
     assert_eq!(count(&w, "SELECT count(*) FROM log_visitors"), 1);
 }
+
+/// `ingest access.log*` lists the live file before the rotated ones: logs
+/// are read oldest first, so a visitor's session crossing the rotation is
+/// one session.
+#[test]
+fn logs_are_read_oldest_first_whatever_the_order_given() {
+    let w = Workdir::new();
+    // 25 minutes apart: one session read in time order, two the other way.
+    w.write(
+        "access.log.1",
+        &lines(&[page(1, "09:30:00", "/a"), page(1, "09:55:00", "/b")]),
+    );
+    w.write("access.log", &lines(&[page(1, "10:20:00", "/c")]));
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(w.path("access.log.1"))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    assert_exit(
+        &w.ingest_log(&["access.log", "access.log.1", "--site", "s"]),
+        0,
+    );
+    let paths: Vec<String> = pageviews(&w).into_iter().map(|p| p.1).collect();
+    assert_eq!(paths, ["/a", "/b", "/c"]);
+    assert_eq!(count(&w, "SELECT count(*) FROM sessions"), 1);
+}
