@@ -47,9 +47,15 @@ pub(crate) fn rejects_path(artifacts: &Path, now: DateTime<Utc>) -> PathBuf {
 }
 
 /// `metrics-<start>-<end>.<ext>` with compact dates, in `--output-dir`.
-pub(crate) fn export_name(start: NaiveDate, end: NaiveDate, ext: &str) -> String {
+pub(crate) fn export_name(
+    start: NaiveDate,
+    end: NaiveDate,
+    tag: Option<&str>,
+    ext: &str,
+) -> String {
+    let tag = tag.map(|t| format!("-{t}")).unwrap_or_default();
     format!(
-        "metrics-{}-{}.{ext}",
+        "metrics-{}-{}{tag}.{ext}",
         compact_date(start),
         compact_date(end)
     )

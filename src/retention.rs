@@ -20,7 +20,7 @@ use chrono::{Days, NaiveDate};
 use rusqlite::Connection;
 
 use crate::job::{JobContext, JobOutcome, KEYS_WAIT, Severity, lock, usage};
-use crate::rollup::engine::{RollupOptions, roll_days};
+use crate::rollup::engine::roll_days;
 use crate::store::purge::{
     self, EVENT_IDS, EVENTS, LINE_IDS, PagesBack, Purger, SESSIONS, VISITORS,
 };
@@ -249,13 +249,7 @@ pub fn retention(ctx: &JobContext, opts: &RetentionOptions) -> Result<JobOutcome
     let oldest = check_against_rollups(&store.conn, &plan)?;
 
     let roll = days_to_roll_up(&store.conn, &plan, tz, oldest)?;
-    let rollup = RollupOptions {
-        tz,
-        site: None,
-        now_ms: ctx.now_ms(),
-        threads: crate::rollup::engine::scan_threads(),
-        busy_timeout_ms: ctx.settings.file.store.busy_timeout_ms,
-    };
+    let rollup = crate::rollup::jobs::rollup_options(ctx, None);
     let failed = roll_days(&mut store, &roll, rollup, |day, r| {
         if r.is_ok() {
             ctx.log.debug(format!("rolled up {day} before deleting it"));

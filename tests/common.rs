@@ -302,6 +302,11 @@ impl Ev {
         self.with("id", id)
     }
 
+    /// Set `props`.
+    pub fn props(self, props: Value) -> Ev {
+        self.with("props", props)
+    }
+
     pub fn referrer(self, referrer: &str) -> Ev {
         self.with("referrer", referrer)
     }
@@ -328,6 +333,14 @@ pub fn order(ts: &str, site: &str, session: &str, visitor: &str, cents: Option<i
         Some(c) => e.with("revenue_cents", c),
         None => e,
     }
+}
+
+/// A gauge `name` at level `value` (session and visitor as the contract
+/// requires of every event).
+pub fn gauge(ts: &str, site: &str, name: &str, value: f64) -> Ev {
+    Ev::base(ts, site, "gauge", "system", "system")
+        .with("name", name)
+        .with("value", value)
 }
 
 /// Events as NDJSON text, one per line.

@@ -13,6 +13,7 @@ mod health;
 mod ingest;
 mod logs;
 mod ops;
+mod props;
 mod retention;
 mod runner;
 mod sessions;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
-use cronlytics::export::{ExportFormat, ExportOptions, export};
+use cronlytics::export::{ExportFormat, ExportOptions, ExportRows, export};
 use cronlytics::job::{self, JobSpec};
 use cronlytics::settings::{CommonArgs, RangeArgs};
 
@@ -32,6 +32,15 @@ struct Args {
     /// Write DIR/metrics-<start>-<end>.<format> (no % needed in crontab).
     #[arg(long, value_name = "DIR", conflicts_with = "output")]
     output_dir: Option<PathBuf>,
+    /// Export this configured breakdown's rows (per value) instead.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["goals", "gauges"])]
+    breakdown: Option<String>,
+    /// Export the goals' rows instead.
+    #[arg(long, conflicts_with = "gauges")]
+    goals: bool,
+    /// Export the gauges' rows instead.
+    #[arg(long)]
+    gauges: bool,
     #[command(flatten)]
     range: RangeArgs,
     #[command(flatten)]
@@ -52,6 +61,12 @@ fn main() -> ExitCode {
         end: args.range.end,
         days: args.range.days,
         site: args.range.site,
+        rows: match (args.breakdown, args.goals, args.gauges) {
+            (Some(name), _, _) => ExportRows::Breakdown(name),
+            (None, true, _) => ExportRows::Goals,
+            (None, false, true) => ExportRows::Gauges,
+            (None, false, false) => ExportRows::Daily,
+        },
     };
     let spec = JobSpec::reading("export-metrics");
     job::run(spec, &args.common, |ctx| export(ctx, &opts))

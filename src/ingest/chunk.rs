@@ -2,10 +2,20 @@
 //! is reused from chunk to chunk.
 
 use super::parse::ParsedEvent;
+use super::props::PropValue;
 use crate::store::encoding::key_hash;
 
 /// A text of [`Chunk::text`]: start and end byte.
 pub(super) type Text = (u32, u32);
+
+/// A property value kept in a [`Chunk`].
+#[derive(Debug, Clone, Copy)]
+pub(super) enum ChunkValue {
+    Text(Text),
+    Int(i64),
+    Num(f64),
+    Bool(bool),
+}
 
 /// A checked event kept in a [`Chunk`]: its strings live in the chunk's
 /// text, its session and visitor keys are hashed once.
@@ -23,6 +33,9 @@ pub(crate) struct ChunkEvent {
     pub(super) referrer: Option<Text>,
     pub(super) id: Option<String>,
     pub(super) line: Option<i64>,
+    /// Its properties: a range of [`Chunk::props`].
+    pub(super) props: (u32, u32),
+    pub(super) value: Option<f64>,
     pub(super) extra: Option<String>,
 }
 
@@ -32,6 +45,8 @@ pub(crate) struct ChunkEvent {
 #[derive(Debug, Default)]
 pub(crate) struct Chunk {
     pub(super) text: String,
+    /// The events' properties (key, value), each event's in one range.
+    pub(super) props: Vec<(Text, ChunkValue)>,
     pub(crate) events: Vec<ChunkEvent>,
 }
 
@@ -49,6 +64,18 @@ impl Chunk {
         let visitor = text(&e.visitor);
         let label = e.label.as_deref().map(&mut text);
         let referrer = e.referrer.as_deref().map(&mut text);
+        let first_prop = self.props.len() as u32;
+        for (key, value) in &e.props {
+            let key = text(key);
+            let value = match value {
+                PropValue::Text(t) => ChunkValue::Text(text(t)),
+                PropValue::Int(i) => ChunkValue::Int(*i),
+                PropValue::Num(n) => ChunkValue::Num(*n),
+                PropValue::Bool(b) => ChunkValue::Bool(*b),
+            };
+            self.props.push((key, value));
+        }
+        let props = (first_prop, self.props.len() as u32);
         self.events.push(ChunkEvent {
             ts_ms: e.ts_ms,
             kind: e.kind as i64,
@@ -62,6 +89,8 @@ impl Chunk {
             referrer,
             id: e.id.map(|id| id.into_owned()),
             line: e.line,
+            props,
+            value: e.value,
             extra: e.extra,
         });
     }
@@ -78,6 +107,7 @@ impl Chunk {
 
     pub(crate) fn clear(&mut self) {
         self.text.clear();
+        self.props.clear();
         self.events.clear();
     }
 

@@ -19,6 +19,7 @@ pub(crate) mod logs;
 mod open;
 pub(crate) mod parse;
 mod pipeline;
+pub(crate) mod props;
 mod rejects;
 pub(crate) mod resolve;
 mod sink;

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde::de::{self, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
+use super::props::{NumberField, Props, PropsField};
 use crate::store::encoding::Kind;
 
 /// A valid event, normalised and ready to store. Its text borrows from the
@@ -31,6 +32,10 @@ pub(crate) struct ParsedEvent<'a> {
     pub(crate) revenue_cents: Option<i64>,
     /// An access-log line's dedupe hash (instead of an `id`).
     pub(crate) line: Option<i64>,
+    /// Custom properties, checked against the limits.
+    pub(crate) props: Props<'a>,
+    /// A gauge's level.
+    pub(crate) value: Option<f64>,
     /// Unknown fields (and known ones this kind does not use), as a JSON
     /// object, so that nothing given is lost.
     pub(crate) extra: Option<String>,
@@ -55,6 +60,8 @@ pub(crate) struct RawEvent<'a> {
     path: Option<Cow<'a, str>>,
     referrer: Option<Cow<'a, str>>,
     revenue_cents: Option<i64>,
+    props: Props<'a>,
+    value: Option<f64>,
     /// Unknown fields as (key, JSON text of the value).
     extra: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
@@ -134,6 +141,8 @@ pub(crate) fn parse_csv_record<'a>(
                         format!("revenue_cents must be an integer >= 0, got '{value}'")
                     })?)
             }
+            "props" => raw.props = super::props::from_json_cell(value)?,
+            "value" => raw.value = Some(super::props::value_from_cell(value)?),
             _ => raw.extra.push((
                 Cow::Owned(key.clone()),
                 Cow::Owned(serde_json::to_string(value).unwrap_or_default()),
@@ -204,9 +213,10 @@ impl<'a> RawEvent<'a> {
             Some("pageview") => Kind::Pageview,
             Some("event") => Kind::Event,
             Some("order") => Kind::Order,
+            Some("gauge") => Kind::Gauge,
             Some(other) => {
                 return Err(format!(
-                    "kind '{other}' is not one of pageview, event, order"
+                    "kind '{other}' is not one of pageview, event, order, gauge"
                 ));
             }
         };
@@ -222,6 +232,16 @@ impl<'a> RawEvent<'a> {
             return Err(format!("revenue_cents must be >= 0, got {cents}"));
         }
         let mut extra = self.extra;
+        // `value` is a gauge's level; on other kinds it is kept as given.
+        let value = match (kind, self.value) {
+            (Kind::Gauge, None) => return Err("value is required for a gauge".to_string()),
+            (Kind::Gauge, v) => v,
+            (_, Some(v)) => {
+                extra.push(("value".into(), super::props::number_json(v).into()));
+                None
+            }
+            (_, None) => None,
+        };
         let label = match kind {
             Kind::Pageview => {
                 let path = self
@@ -248,6 +268,22 @@ impl<'a> RawEvent<'a> {
                 }
                 None
             }
+            Kind::Gauge => {
+                let name =
+                    check_text("name", self.name, 256).map_err(|e| format!("{e} for a gauge"))?;
+                if let Some(path) = self.path {
+                    extra.push(("path".into(), json_string(&path).into()));
+                }
+                if let Some(cents) = self.revenue_cents {
+                    extra.push(("revenue_cents".into(), cents.to_string().into()));
+                }
+                Some(name)
+            }
+        };
+        let revenue_cents = if kind == Kind::Gauge {
+            None
+        } else {
+            self.revenue_cents
         };
         let referrer = match (kind, self.referrer) {
             (Kind::Pageview, None) => Some(Cow::Borrowed("direct")),
@@ -279,8 +315,10 @@ impl<'a> RawEvent<'a> {
             id,
             label,
             referrer,
-            revenue_cents: self.revenue_cents,
+            revenue_cents,
             line: None,
+            props: self.props,
+            value,
             extra,
         })
     }
@@ -355,7 +393,7 @@ fn string_field<'de, A: MapAccess<'de>>(
 }
 
 /// Borrows when the JSON string has no escapes, owns otherwise.
-struct CowStr<'a>(Cow<'a, str>);
+pub(super) struct CowStr<'a>(pub(super) Cow<'a, str>);
 
 impl<'de> Deserialize<'de> for CowStr<'de> {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -436,6 +474,8 @@ impl<'de> Visitor<'de> for RawEventVisitor {
                 "name" => raw.name = string_field(&mut map, "name")?,
                 "path" => raw.path = string_field(&mut map, "path")?,
                 "referrer" => raw.referrer = string_field(&mut map, "referrer")?,
+                "props" => raw.props = map.next_value::<PropsField>()?.0,
+                "value" => raw.value = map.next_value::<NumberField>()?.0,
                 "revenue_cents" => {
                     raw.revenue_cents = map
                         .next_value::<Option<i64>>()

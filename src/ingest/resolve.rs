@@ -25,11 +25,12 @@ use rusqlite::Connection;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::chunk::Text;
-use super::chunk::{Chunk, ChunkEvent};
+use super::chunk::{Chunk, ChunkEvent, ChunkValue};
 use super::keycache::{KeyCache, Span};
 use super::keyfilter::{KeyFilter, KeyKind, fingerprint};
 use crate::store::batch::{EventRow, NewKey, ResolvedBatch};
 use crate::store::keys;
+use crate::store::props::StoredValue;
 use crate::time::day_bounds_ms;
 
 /// Cached keys (sessions + visitors + labels) above which committed entries
@@ -199,6 +200,7 @@ impl Resolver {
                 Some(r) => Some(self.label(chunk.str(r), number)?),
                 None => None,
             };
+            let props = self.props(chunk, e.props, number)?;
             let day = self.local_day(e.ts_ms);
             self.days.insert((site, day));
             self.batch.events.push(EventRow {
@@ -210,6 +212,8 @@ impl Resolver {
                 label,
                 referrer,
                 revenue_cents: e.revenue_cents,
+                props,
+                value: e.value,
                 extra: e.extra.take(),
                 id: e.id.take(),
                 line: e.line,
@@ -454,6 +458,27 @@ impl Resolver {
         };
         self.labels.insert(value.to_string(), (id, batch));
         Ok(id)
+    }
+
+    /// An event's properties (the range `range` of the chunk's), encoded
+    /// with their keys and string values as label ids.
+    fn props(&mut self, chunk: &Chunk, range: (u32, u32), batch: u64) -> Result<Option<Vec<u8>>> {
+        let props = &chunk.props[range.0 as usize..range.1 as usize];
+        if props.is_empty() {
+            return Ok(None);
+        }
+        let mut blob = Vec::with_capacity(props.len() * 6);
+        for &(key, value) in props {
+            let key = self.label(chunk.str(key), batch)?;
+            let value = match value {
+                ChunkValue::Text(t) => StoredValue::Label(self.label(chunk.str(t), batch)?),
+                ChunkValue::Int(i) => StoredValue::Int(i),
+                ChunkValue::Num(n) => StoredValue::Num(n),
+                ChunkValue::Bool(b) => StoredValue::Bool(b),
+            };
+            crate::store::props::encode(&mut blob, key, value);
+        }
+        Ok(Some(blob))
     }
 
     fn local_day(&mut self, ts_ms: i64) -> NaiveDate {

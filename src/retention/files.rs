@@ -67,6 +67,15 @@ pub(crate) fn artifact_date(folder: &str, name: &str) -> Option<NaiveDate> {
                 .iter()
                 .find_map(|ext| name.strip_suffix(&format!(".{ext}")))?;
             let (start, end) = stem.strip_prefix("metrics-")?.split_once('-')?;
+            // A breakdown's, the goals' or the gauges' export has a tag.
+            let (end, tag) = end.split_at_checked(8)?;
+            let tagged = ["-goals", "-gauges"].contains(&tag)
+                || tag
+                    .strip_prefix("-breakdown-")
+                    .is_some_and(|n| !n.is_empty());
+            if !(tag.is_empty() || tagged) {
+                return None;
+            }
             exact_date(start, "%Y%m%d")?;
             exact_date(end, "%Y%m%d")
         }
@@ -168,6 +177,16 @@ mod tests {
                 d("2026-01-07"),
             ),
             ("", "metrics-20260101-20260107.xlsx", None),
+            ("", "metrics-20260101-20260107-goals.csv", d("2026-01-07")),
+            ("", "metrics-20260101-20260107-gauges.json", d("2026-01-07")),
+            (
+                "exports",
+                "metrics-20260101-20260107-breakdown-plan_x.csv",
+                d("2026-01-07"),
+            ),
+            ("", "metrics-20260101-20260107-breakdown-.csv", None),
+            ("", "metrics-20260101-20260107-notes.csv", None),
+            ("", "metrics-20260101-202601070.csv", None),
             ("", "2026-01-02.json", None),
             ("elsewhere", "metrics-20260101-20260107.csv", None),
         ];

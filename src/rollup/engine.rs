@@ -7,6 +7,7 @@
 //! saw; an ingest that commits into the day while we scan leaves its mark
 //! (or gets one from the check in `store::rollups::write_day`), so no late event is missed.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::channel;
 
@@ -15,6 +16,7 @@ use chrono::NaiveDate;
 use chrono_tz::Tz;
 
 use crate::store::Store;
+use crate::store::custom::CustomSpec;
 use crate::store::events::{RangeCounts, scan_range, site_figures};
 pub(crate) use crate::store::rollups::DayReport;
 use crate::store::rollups::{self, DayWrite};
@@ -30,7 +32,7 @@ pub(crate) fn scan_threads() -> usize {
 }
 
 /// How to roll up.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct RollupOptions {
     pub(crate) tz: Tz,
     /// Only this site (its rows and marks); `None` for all.
@@ -39,6 +41,8 @@ pub(crate) struct RollupOptions {
     pub(crate) now_ms: i64,
     pub(crate) threads: usize,
     pub(crate) busy_timeout_ms: u64,
+    /// The configured breakdowns and goals.
+    pub(crate) custom: Arc<CustomSpec>,
 }
 
 /// Roll up `days`, calling `on_day` as each one is written or fails.
@@ -77,6 +81,7 @@ where
             let units = &units;
             let next = &next;
             let conn = store.reopen_read_only(opts.busy_timeout_ms);
+            let opts = &opts;
             scope.spawn(move || {
                 let conn = match conn {
                     Ok(c) => c,
@@ -103,7 +108,7 @@ where
                         return;
                     }
                     let (day, s, e) = units[u];
-                    let counts = scan_range(&conn, s, e, opts.site);
+                    let counts = scan_range(&conn, s, e, opts.site, &opts.custom);
                     if tx.send((day, counts)).is_err() {
                         return;
                     }
@@ -129,7 +134,7 @@ where
             }
             let date = days[day];
             let result = match slot.1.take().expect("set above") {
-                Ok(counts) => write_day(store, date, counts, opts),
+                Ok(counts) => write_day(store, date, counts, &opts),
                 Err(e) => Err(e),
             };
             let result = result.with_context(|| format!("rolling up {date} failed"));
@@ -149,13 +154,13 @@ fn write_day(
     store: &mut Store,
     date: NaiveDate,
     counts: RangeCounts,
-    opts: RollupOptions,
+    opts: &RollupOptions,
 ) -> Result<DayReport> {
     let (start_ms, end_ms) = day_bounds_ms(date, opts.tz);
     let figures = counts
         .sites
         .iter()
-        .map(|(site, c)| site_figures(&store.conn, *site, c))
+        .map(|(site, c)| site_figures(&store.conn, *site, c, &opts.custom))
         .collect::<Result<Vec<_>>>()?;
     let day = DayWrite {
         date,
@@ -166,6 +171,7 @@ fn write_day(
         rolled_at_ms: opts.now_ms,
         site: opts.site,
         seq_seen: counts.seq_seen,
+        empty_custom: &crate::store::custom::rows::empty(&opts.custom),
     };
     rollups::write_day(&mut store.conn, &day, &figures)
 }

@@ -12,13 +12,16 @@ use crate::store::{Store, rollups};
 use crate::time::{DayRange, day_bounds_ms, parse_date, rfc3339_ms, today, yesterday};
 use crate::util::{counted, thousands};
 
-fn rollup_options(ctx: &JobContext, site: Option<i64>) -> RollupOptions {
+/// How this job's run rolls up (of one site, or all).
+pub(crate) fn rollup_options(ctx: &JobContext, site: Option<i64>) -> RollupOptions {
+    let file = &ctx.settings.file;
     RollupOptions {
         tz: ctx.settings.tz,
         site,
         now_ms: ctx.now_ms(),
         threads: super::engine::scan_threads(),
-        busy_timeout_ms: ctx.settings.file.store.busy_timeout_ms,
+        busy_timeout_ms: file.store.busy_timeout_ms,
+        custom: crate::store::custom::CustomSpec::new(&file.breakdown, &file.goal),
     }
 }
 

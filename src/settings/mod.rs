@@ -8,6 +8,7 @@
 
 pub mod guard;
 pub(crate) mod logs;
+pub(crate) mod props;
 
 use std::path::{Path, PathBuf};
 
@@ -101,6 +102,10 @@ pub struct ConfigFile {
     pub(crate) health: HealthConfig,
     /// `[logs]`: reading web-server access logs.
     pub(crate) logs: logs::LogsConfig,
+    /// `[[breakdown]]`: rollups per property value.
+    pub(crate) breakdown: Vec<props::BreakdownConfig>,
+    /// `[[goal]]`: conversions per goal.
+    pub(crate) goal: Vec<props::GoalConfig>,
 }
 
 /// `[store]`
@@ -435,6 +440,7 @@ impl ConfigFile {
             1_000_000.0,
             "events",
         )?;
+        props::check(&self.breakdown, &self.goal).map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(())
     }
 }

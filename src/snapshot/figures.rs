@@ -99,25 +99,35 @@ impl History {
     /// The figure of `metric` for `scope` on `date`, or None when the day
     /// has nothing to measure it on.
     pub(crate) fn figure(&self, date: NaiveDate, scope: Scope, metric: &Metric) -> Option<Figure> {
-        let value = self.value(date, scope, metric)?;
-        let day_before = date.pred_opt().and_then(|d| self.value(d, scope, metric));
-        // The mean of the previous 7 days that have a value: a site's first
-        // week, or days never rolled up, shorten the base.
-        let previous: Vec<f64> = (1..=7)
-            .filter_map(|n| date.checked_sub_days(Days::new(n)))
-            .filter_map(|d| self.value(d, scope, metric))
-            .collect();
-        let mean_7d =
-            (!previous.is_empty()).then(|| previous.iter().sum::<f64>() / previous.len() as f64);
-        Some(Figure {
-            value: round(value),
-            day_before: day_before.map(round),
-            vs_day_before: day_before.map(|b| Change::between(value, b)),
-            mean_7d: mean_7d.map(round),
-            mean_7d_days: previous.len(),
-            vs_mean_7d: mean_7d.map(|b| Change::between(value, b)),
-        })
+        figure_of(date, |d| self.value(d, scope, metric))
     }
+}
+
+/// The figure of a series (`value` of each day, None where it has none) on
+/// `date`, or None when that day has no value.
+pub(crate) fn figure_of(
+    date: NaiveDate,
+    value: impl Fn(NaiveDate) -> Option<f64>,
+) -> Option<Figure> {
+    let value_of = &value;
+    let value = value_of(date)?;
+    let day_before = date.pred_opt().and_then(value_of);
+    // The mean of the previous 7 days that have a value: a site's first
+    // week, or days never rolled up, shorten the base.
+    let previous: Vec<f64> = (1..=7)
+        .filter_map(|n| date.checked_sub_days(Days::new(n)))
+        .filter_map(value_of)
+        .collect();
+    let mean_7d =
+        (!previous.is_empty()).then(|| previous.iter().sum::<f64>() / previous.len() as f64);
+    Some(Figure {
+        value: round(value),
+        day_before: day_before.map(round),
+        vs_day_before: day_before.map(|b| Change::between(value, b)),
+        mean_7d: mean_7d.map(round),
+        mean_7d_days: previous.len(),
+        vs_mean_7d: mean_7d.map(|b| Change::between(value, b)),
+    })
 }
 
 /// A figure of the day with its two comparisons.

@@ -7,6 +7,7 @@
 //! is named in `errors` and left out, the others are still written, and
 //! the run exits 1. `figures.rs` holds the value-and-change arithmetic.
 
+mod custom;
 pub(crate) mod engagement;
 pub(crate) mod figures;
 
@@ -68,6 +69,12 @@ pub(crate) enum Field {
     Figure(Option<Figure>),
     Top(Vec<TopItem>),
     Names(Vec<NamedCount>),
+    /// Named fields (goals, gauges, breakdowns by name).
+    Map(Ordered<Field>),
+    /// A breakdown's rows of the day.
+    Breakdown(Vec<custom::BreakdownItem>),
+    /// A plain number.
+    Value(serde_json::Value),
 }
 
 /// A category: a row for all sites together and one per site.
@@ -233,7 +240,11 @@ fn engagement(
     history: &History,
     date: NaiveDate,
     day: &BTreeMap<String, DailyRollup>,
+    custom: &Result<custom::CustomHistory>,
 ) -> Result<CategoryFigures> {
+    let custom = custom
+        .as_ref()
+        .map_err(|e| anyhow::anyhow!("cannot read breakdowns and gauges: {e:#}"))?;
     let mut history = history.clone();
     add_engagement(conn, tz, date, &mut history)
         .context("cannot read returning visitors and session durations")?;
@@ -247,6 +258,7 @@ fn engagement(
             Scope::All => (Vec::new(), names.all.clone()),
         };
         m.push(("events_by_name".to_string(), Field::Names(list)));
+        m.extend(custom.engagement_fields(date, scope));
         m
     };
     Ok(category(&history, date, ENGAGEMENT, &extras))
@@ -262,6 +274,14 @@ pub fn snapshot(ctx: &JobContext, opts: &SnapshotOptions) -> Result<JobOutcome> 
     let store = ctx.open_store_read_only()?;
     let conn = &store.conn;
     let (history, day) = load_history(conn, date)?;
+    let breakdowns: Vec<String> = ctx
+        .settings
+        .file
+        .breakdown
+        .iter()
+        .map(|b| b.name.clone())
+        .collect();
+    let custom = custom::CustomHistory::load(conn, date, &breakdowns);
     let none = |_: Scope| Vec::new();
     // Paths and referrers of different sites are different things: the
     // top lists are per site only.
@@ -273,13 +293,21 @@ pub fn snapshot(ctx: &JobContext, opts: &SnapshotOptions) -> Result<JobOutcome> 
         ("revenue", Ok(category(&history, date, REVENUE, &none))),
         (
             "conversion",
-            Ok(category(&history, date, CONVERSION, &none)),
+            match &custom {
+                Ok(c) => Ok(category(&history, date, CONVERSION, &|scope| {
+                    c.goals_field(date, scope)
+                })),
+                Err(e) => Err(anyhow::anyhow!("cannot read the goals: {e:#}")),
+            },
         ),
         (
             "traffic",
             Ok(category(&history, date, TRAFFIC, &traffic_tops)),
         ),
-        ("engagement", engagement(conn, tz, &history, date, &day)),
+        (
+            "engagement",
+            engagement(conn, tz, &history, date, &day, &custom),
+        ),
     ];
     let mut metrics = Ordered(Vec::new());
     let mut errors = Vec::new();

@@ -14,6 +14,10 @@ pub(crate) struct EventRow {
     pub(crate) label: Option<i64>,
     pub(crate) referrer: Option<i64>,
     pub(crate) revenue_cents: Option<i64>,
+    /// Custom properties, encoded (`store::props`).
+    pub(crate) props: Option<Vec<u8>>,
+    /// A gauge's level.
+    pub(crate) value: Option<f64>,
     pub(crate) extra: Option<String>,
     /// The input's id, for dedupe.
     pub(crate) id: Option<String>,

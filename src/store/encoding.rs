@@ -8,6 +8,9 @@ pub(crate) enum Kind {
     Pageview = 0,
     Event = 1,
     Order = 2,
+    /// A level measured at `ts` (followers, stock): rolled up as a gauge,
+    /// never counted as an event.
+    Gauge = 3,
 }
 
 impl Kind {
@@ -16,6 +19,7 @@ impl Kind {
             0 => Some(Kind::Pageview),
             1 => Some(Kind::Event),
             2 => Some(Kind::Order),
+            3 => Some(Kind::Gauge),
             _ => None,
         }
     }

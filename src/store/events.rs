@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use rusqlite::Connection;
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use super::custom::{CustomSpec, Plan, SiteCustom};
 use super::encoding::Kind;
 use super::rollups::TopItem;
 
@@ -27,6 +28,8 @@ pub(crate) struct SiteCounts {
     pub(crate) pages: FxHashMap<i64, u64>,
     pub(crate) referrers: FxHashMap<i64, u64>,
     pub(crate) event_names: FxHashMap<i64, u64>,
+    /// Breakdowns, goals and gauges.
+    pub(crate) custom: SiteCustom,
 }
 
 impl SiteCounts {
@@ -40,6 +43,7 @@ impl SiteCounts {
         self.visitors.extend(other.visitors);
         self.sessions.extend(other.sessions);
         self.converting.extend(other.converting);
+        self.custom.merge(other.custom);
         for (mine, theirs) in [
             (&mut self.pages, other.pages),
             (&mut self.referrers, other.referrers),
@@ -80,11 +84,12 @@ pub(crate) fn scan_range(
     start_ms: i64,
     end_ms: i64,
     site: Option<i64>,
+    spec: &CustomSpec,
 ) -> Result<RangeCounts> {
     // One read transaction: the sequence number and the rows come from the
     // same snapshot.
     conn.execute_batch("BEGIN DEFERRED")?;
-    let result = scan_in_snapshot(conn, start_ms, end_ms, site);
+    let result = scan_in_snapshot(conn, start_ms, end_ms, site, spec);
     let _ = conn.execute_batch("COMMIT");
     result.with_context(|| "cannot read events from the store".to_string())
 }
@@ -94,13 +99,16 @@ fn scan_in_snapshot(
     start_ms: i64,
     end_ms: i64,
     site: Option<i64>,
+    spec: &CustomSpec,
 ) -> Result<RangeCounts> {
+    let mut plan = Plan::new(conn, spec)?;
     let seq_seen: i64 =
         conn.query_row("SELECT value FROM meta WHERE key = 'next_seq'", [], |r| {
             r.get(0)
         })?;
     let mut stmt = conn.prepare_cached(
-        "SELECT site_id, kind, session_id, visitor_id, label_id, referrer_id, revenue_cents
+        "SELECT site_id, kind, session_id, visitor_id, label_id, referrer_id, revenue_cents,
+                id, props, value
          FROM events WHERE id >= ?1 * 16384 AND id < ?2 * 16384",
     )?;
     let mut rows = stmt.query([start_ms, end_ms])?;
@@ -118,16 +126,38 @@ fn scan_in_snapshot(
             by_site.resize_with(slot + 1, || None);
         }
         let counts = by_site[slot].get_or_insert_with(SiteCounts::default);
-        let kind = row.get_ref(1)?.as_i64()?;
+        let kind = Kind::from_code(row.get_ref(1)?.as_i64()?);
+        let label = row.get_ref(4)?.as_i64_or_null()?;
+        if kind == Some(Kind::Gauge) {
+            // A level, not an event: only its gauge counts it.
+            if let (Some(name), Some(value)) = (label, row.get_ref(9)?.as_f64_or_null()?) {
+                Plan::gauge(&mut counts.custom, name, row.get_ref(7)?.as_i64()?, value);
+            }
+            continue;
+        }
         let session = row.get_ref(2)?.as_i64()?;
         let visitor = row.get_ref(3)?.as_i64()?;
+        let revenue = row.get_ref(6)?.as_i64_or_null()?.unwrap_or(0);
+        if let Some(kind) = kind {
+            let props = row.get_ref(8)?.as_blob_or_null()?;
+            plan.count(
+                conn,
+                &mut counts.custom,
+                kind,
+                session,
+                visitor,
+                label,
+                revenue,
+                props,
+            )?;
+        }
         counts.events += 1;
         counts.visitors.insert(visitor);
         counts.sessions.insert(session);
-        match Kind::from_code(kind) {
+        match kind {
             Some(Kind::Pageview) => {
                 counts.pageviews += 1;
-                if let Some(label) = row.get_ref(4)?.as_i64_or_null()? {
+                if let Some(label) = label {
                     *counts.pages.entry(label).or_default() += 1;
                 }
                 if let Some(referrer) = row.get_ref(5)?.as_i64_or_null()? {
@@ -136,16 +166,16 @@ fn scan_in_snapshot(
             }
             Some(Kind::Event) => {
                 counts.custom_events += 1;
-                if let Some(label) = row.get_ref(4)?.as_i64_or_null()? {
+                if let Some(label) = label {
                     *counts.event_names.entry(label).or_default() += 1;
                 }
             }
             Some(Kind::Order) => {
                 counts.orders += 1;
-                counts.revenue_cents += row.get_ref(6)?.as_i64_or_null()?.unwrap_or(0);
+                counts.revenue_cents += revenue;
                 counts.converting.insert(session);
             }
-            None => {}
+            Some(Kind::Gauge) | None => {}
         }
     }
     let sites = by_site
@@ -195,6 +225,7 @@ pub(crate) fn site_figures(
     conn: &Connection,
     site_id: i64,
     c: &SiteCounts,
+    spec: &CustomSpec,
 ) -> Result<super::rollups::SiteFigures> {
     Ok(super::rollups::SiteFigures {
         site_id,
@@ -209,6 +240,7 @@ pub(crate) fn site_figures(
         top_pages: top_list(conn, &c.pages)?,
         top_referrers: top_list(conn, &c.referrers)?,
         top_events: top_list(conn, &c.event_names)?,
+        custom: super::custom::rows::figures(conn, spec, &c.custom, c.sessions.len() as u64)?,
     })
 }
 
@@ -230,7 +262,8 @@ pub(crate) fn returning_visitors(
 ) -> Result<Vec<(String, u64)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT s.name, count(*)
-         FROM (SELECT DISTINCT site_id, visitor_id FROM events WHERE id >= ?1 * 16384 AND id < ?2 * 16384) d
+         FROM (SELECT DISTINCT site_id, visitor_id FROM events
+               WHERE id >= ?1 * 16384 AND id < ?2 * 16384 AND kind < 3) d
          JOIN visitors v ON v.id = d.visitor_id
          JOIN sites s ON s.id = d.site_id
          WHERE v.first_ts < ?1
@@ -252,7 +285,8 @@ pub(crate) fn closed_sessions(
 ) -> Result<Vec<(String, u64, u64)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT st.name, count(*), sum(s.ended_ts - s.started_ts)
-         FROM (SELECT DISTINCT session_id FROM events WHERE id >= ?1 * 16384 AND id < ?2 * 16384) d
+         FROM (SELECT DISTINCT session_id FROM events
+               WHERE id >= ?1 * 16384 AND id < ?2 * 16384 AND kind < 3) d
          JOIN sessions s ON s.id = d.session_id
          JOIN sites st ON st.id = s.site_id
          WHERE s.ended_ts IS NOT NULL AND s.started_ts >= ?1 AND s.started_ts < ?2

@@ -5,11 +5,13 @@
 //! and then fails with a passing error that the job runner retries.
 
 pub(crate) mod batch;
+pub(crate) mod custom;
 pub mod encoding;
 pub(crate) mod events;
 pub(crate) mod files;
 pub(crate) mod keys;
 pub(crate) mod logs;
+pub(crate) mod props;
 pub(crate) mod purge;
 pub(crate) mod rollups;
 pub(crate) mod runs;

@@ -128,6 +128,8 @@ pub(crate) struct SiteFigures {
     pub(crate) top_pages: Vec<TopItem>,
     pub(crate) top_referrers: Vec<TopItem>,
     pub(crate) top_events: Vec<TopItem>,
+    /// Breakdowns, goals and gauges.
+    pub(crate) custom: super::custom::rows::CustomFigures,
 }
 
 /// A rolled-up day to write.
@@ -147,6 +149,8 @@ pub(crate) struct DayWrite<'a> {
     /// The ingest batch sequence number the figures saw: marks up to it are
     /// served by this write.
     pub(crate) seq_seen: i64,
+    /// The custom rows of a site without events that day (goals at zero).
+    pub(crate) empty_custom: &'a super::custom::rows::CustomFigures,
 }
 
 /// What writing one day did.
@@ -214,6 +218,12 @@ pub(crate) fn write_day(
                 day.tz,
                 day.rolled_at_ms,
             ])?;
+            let custom = if figures.iter().any(|f| f.site_id == *site) {
+                &f.custom
+            } else {
+                day.empty_custom
+            };
+            super::custom::rows::write(&tx, *site, &date, custom)?;
             report.sites += 1;
             report.events += f.events;
         }
@@ -285,6 +295,7 @@ pub(crate) fn drop_for_rezone(conn: &Connection, from: Option<&str>) -> Result<u
         params![from],
     )?;
     conn.execute("DELETE FROM dirty_days", [])?;
+    super::custom::rows::drop_from(conn, from)?;
     Ok(dropped)
 }
 

@@ -271,6 +271,54 @@ CREATE TABLE line_ids (
 ) WITHOUT ROWID;
 CREATE INDEX ingested_files_path ON ingested_files (path, completed_at);
 "#,
+    // 5 -> 6: custom properties, gauges, and what is rolled up of them.
+    // An event's props are one blob (store/props.rs: key and string value
+    // as label ids, numbers and booleans inline), not JSON text; a gauge
+    // (kind 3) keeps its level in `value`. The rollups of breakdowns, goals
+    // and gauges are keyed like daily_rollups, then by their name: a day's
+    // rows are replaced together with its daily rows.
+    r#"
+ALTER TABLE events ADD COLUMN props BLOB;
+ALTER TABLE events ADD COLUMN value REAL;
+CREATE TABLE breakdown_rollups (
+    site_id         INTEGER NOT NULL,
+    date            TEXT NOT NULL,
+    breakdown       TEXT NOT NULL,
+    value           TEXT NOT NULL,
+    events          INTEGER NOT NULL,
+    pageviews       INTEGER NOT NULL,
+    custom_events   INTEGER NOT NULL,
+    orders          INTEGER NOT NULL,
+    revenue_cents   INTEGER NOT NULL,
+    unique_visitors INTEGER NOT NULL,
+    unique_sessions INTEGER NOT NULL,
+    sums            TEXT NOT NULL,
+    PRIMARY KEY (site_id, date, breakdown, value)
+) WITHOUT ROWID;
+CREATE INDEX breakdown_rollups_date ON breakdown_rollups (date);
+CREATE TABLE goal_rollups (
+    site_id       INTEGER NOT NULL,
+    date          TEXT NOT NULL,
+    goal          TEXT NOT NULL,
+    conversions   INTEGER NOT NULL,
+    events        INTEGER NOT NULL,
+    sessions      INTEGER NOT NULL,
+    revenue_cents INTEGER NOT NULL,
+    PRIMARY KEY (site_id, date, goal)
+) WITHOUT ROWID;
+CREATE INDEX goal_rollups_date ON goal_rollups (date);
+CREATE TABLE gauge_rollups (
+    site_id INTEGER NOT NULL,
+    date    TEXT NOT NULL,
+    gauge   TEXT NOT NULL,
+    last    REAL NOT NULL,
+    min     REAL NOT NULL,
+    max     REAL NOT NULL,
+    samples INTEGER NOT NULL,
+    PRIMARY KEY (site_id, date, gauge)
+) WITHOUT ROWID;
+CREATE INDEX gauge_rollups_date ON gauge_rollups (date);
+"#,
 ];
 
 /// The schema version this build writes.

@@ -221,8 +221,8 @@ fn insert_events(tx: &rusqlite::Transaction, seq: i64, rows: &[(i64, &EventRow)]
         tx,
         "OR FAIL",
         "events (id, batch, site_id, kind, session_id, visitor_id, label_id, referrer_id,
-                 revenue_cents, extra)",
-        10,
+                 revenue_cents, extra, props, value)",
+        12,
         rows,
         |stmt, at, (key, e)| {
             stmt.raw_bind_parameter(at, key)?;
@@ -234,7 +234,9 @@ fn insert_events(tx: &rusqlite::Transaction, seq: i64, rows: &[(i64, &EventRow)]
             stmt.raw_bind_parameter(at + 6, e.label)?;
             stmt.raw_bind_parameter(at + 7, e.referrer)?;
             stmt.raw_bind_parameter(at + 8, e.revenue_cents)?;
-            stmt.raw_bind_parameter(at + 9, &e.extra)
+            stmt.raw_bind_parameter(at + 9, &e.extra)?;
+            stmt.raw_bind_parameter(at + 10, &e.props)?;
+            stmt.raw_bind_parameter(at + 11, e.value)
         },
     )
 }

@@ -365,9 +365,11 @@ fn goals_make_orders_and_a_conversion_rate() {
             page(4, "13:00:00", "/checkout/thank-you?order=18&total=ten"),
         ]),
     );
+    // The config every job reads: the log's goals make events and orders,
+    // which a [[goal]] counts like those of any other input.
     let config = w.write(
-        "logs.toml",
-        "[[logs.goal]]\npath = \"/checkout/thank-you*\"\nkind = \"order\"\nrevenue_param = \"total\"\n\n[[logs.goal]]\npath = \"/signup/*\"\nkind = \"event\"\nname = \"signup\"\n",
+        "cronlytics.toml",
+        "[[logs.goal]]\npath = \"/checkout/thank-you*\"\nkind = \"order\"\nrevenue_param = \"total\"\n\n[[logs.goal]]\npath = \"/signup/*\"\nkind = \"event\"\nname = \"signup\"\n\n[[goal]]\nname = \"Signup\"\nevent = \"signup\"\n",
     );
     let out = w.ingest_log(&[
         "access.log",
@@ -387,6 +389,16 @@ fn goals_make_orders_and_a_conversion_rate() {
     assert_eq!(r["unique_sessions"], 3);
     let rate = r["conversion_rate"].as_f64().unwrap();
     assert!((rate - 1.0 / 3.0).abs() < 1e-4, "{rate}");
+    let out = w
+        .cmd("export-metrics")
+        .args(["--days", "1", "--goals"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    assert_text(
+        &stdout(&out),
+        "date,site,goal,conversions,events,conversion_rate,revenue\n2026-11-21,shop,Signup,1,1,0.3333,0.00\n",
+    );
 }
 
 /// A file whose first lines fit no format is not read: exit 2 naming the

@@ -2,6 +2,7 @@
 //! events or orders instead of pageviews.
 
 use crate::settings::logs::{GoalKind, LogGoal};
+use crate::util::glob_match;
 
 /// What a matching request becomes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,27 +60,6 @@ impl Goals {
             }
         }))
     }
-}
-
-/// Whether `text` matches `pattern`, where `*` matches any run of
-/// characters (none included) and everything else itself.
-pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
-    let mut parts = pattern.split('*');
-    let first = parts.next().unwrap_or("");
-    let Some(mut rest) = text.strip_prefix(first) else {
-        return false;
-    };
-    let parts: Vec<&str> = parts.collect();
-    let Some((last, middle)) = parts.split_last() else {
-        return rest.is_empty();
-    };
-    for part in middle {
-        match rest.find(part) {
-            Some(at) => rest = &rest[at + part.len()..],
-            None => return false,
-        }
-    }
-    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 /// The first value of `name` in a query string, percent-decoded (`+` is a

@@ -404,6 +404,8 @@ impl LogLines {
             referrer,
             revenue_cents,
             line: Some(line),
+            props: Vec::new(),
+            value: None,
             extra: None,
         })
     }

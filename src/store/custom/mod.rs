@@ -1,0 +1,364 @@
+//! Breakdowns, goals and gauges (contract, "Properties, goals and gauges"):
+//! counted during the rollup's scan of a day, next to the daily figures,
+//! and stored with them in the same transaction.
+//!
+//! `Plan` is the config made ready for a scan (property keys and event
+//! names as label ids, found once per scan); `SiteCustom` is what one
+//! site's events add up to; `rows.rs` turns that into rows (the top values
+//! and `(other)`, label ids to text) and stores and loads them.
+
+pub(crate) mod rows;
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use rusqlite::Connection;
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use super::encoding::Kind;
+use super::props::{StoredValue, decode};
+use crate::settings::props::{BreakdownConfig, GoalConfig, GoalTarget, PropMatch};
+
+/// The configured breakdowns and goals, shared by a rollup's workers.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CustomSpec {
+    pub(crate) breakdowns: Vec<BreakdownConfig>,
+    pub(crate) goals: Vec<GoalConfig>,
+}
+
+impl CustomSpec {
+    pub(crate) fn new(breakdowns: &[BreakdownConfig], goals: &[GoalConfig]) -> Arc<CustomSpec> {
+        Arc::new(CustomSpec {
+            breakdowns: breakdowns.to_vec(),
+            goals: goals.to_vec(),
+        })
+    }
+}
+
+/// A property value as a map key (numbers by their bits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum ValueKey {
+    Label(i64),
+    Int(i64),
+    Num(u64),
+    Bool(bool),
+}
+
+impl From<StoredValue> for ValueKey {
+    fn from(v: StoredValue) -> ValueKey {
+        match v {
+            StoredValue::Label(id) => ValueKey::Label(id),
+            StoredValue::Int(i) => ValueKey::Int(i),
+            // -0.0 and 0.0 are one value.
+            StoredValue::Num(n) => ValueKey::Num((n + 0.0).to_bits()),
+            StoredValue::Bool(b) => ValueKey::Bool(b),
+        }
+    }
+}
+
+/// One breakdown value's counts.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ValueCounts {
+    pub(crate) events: u64,
+    pub(crate) pageviews: u64,
+    pub(crate) custom_events: u64,
+    pub(crate) orders: u64,
+    pub(crate) revenue_cents: i64,
+    pub(crate) visitors: FxHashSet<i64>,
+    pub(crate) sessions: FxHashSet<i64>,
+    /// One total per configured sum.
+    pub(crate) sums: Vec<f64>,
+}
+
+impl ValueCounts {
+    pub(crate) fn merge(&mut self, other: ValueCounts) {
+        self.events += other.events;
+        self.pageviews += other.pageviews;
+        self.custom_events += other.custom_events;
+        self.orders += other.orders;
+        self.revenue_cents += other.revenue_cents;
+        self.visitors.extend(other.visitors);
+        self.sessions.extend(other.sessions);
+        if self.sums.len() < other.sums.len() {
+            self.sums.resize(other.sums.len(), 0.0);
+        }
+        for (mine, theirs) in self.sums.iter_mut().zip(other.sums) {
+            *mine += theirs;
+        }
+    }
+}
+
+/// One goal's counts.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct GoalCounts {
+    pub(crate) sessions: FxHashSet<i64>,
+    pub(crate) events: u64,
+}
+
+/// One gauge's day: the latest level (by event key: time, then the order
+/// stored), the lowest, the highest and how many.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GaugeCounts {
+    pub(crate) last_key: i64,
+    pub(crate) last: f64,
+    pub(crate) min: f64,
+    pub(crate) max: f64,
+    pub(crate) samples: u64,
+}
+
+impl GaugeCounts {
+    fn merge(&mut self, o: GaugeCounts) {
+        if o.last_key > self.last_key {
+            self.last_key = o.last_key;
+            self.last = o.last;
+        }
+        self.min = self.min.min(o.min);
+        self.max = self.max.max(o.max);
+        self.samples += o.samples;
+    }
+}
+
+/// What one site's events of a range add up to.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SiteCustom {
+    /// Per breakdown (in config order): value -> counts.
+    pub(crate) breakdowns: Vec<FxHashMap<ValueKey, ValueCounts>>,
+    /// Per goal (in config order).
+    pub(crate) goals: Vec<GoalCounts>,
+    /// Revenue of each session's orders (kept only when there are goals).
+    pub(crate) order_revenue: FxHashMap<i64, i64>,
+    /// Gauge name (label id) -> its day.
+    pub(crate) gauges: FxHashMap<i64, GaugeCounts>,
+}
+
+impl SiteCustom {
+    pub(crate) fn merge(&mut self, other: SiteCustom) {
+        if self.breakdowns.len() < other.breakdowns.len() {
+            self.breakdowns
+                .resize_with(other.breakdowns.len(), Default::default);
+        }
+        for (mine, theirs) in self.breakdowns.iter_mut().zip(other.breakdowns) {
+            for (k, v) in theirs {
+                mine.entry(k).or_default().merge(v);
+            }
+        }
+        if self.goals.len() < other.goals.len() {
+            self.goals.resize_with(other.goals.len(), Default::default);
+        }
+        for (mine, theirs) in self.goals.iter_mut().zip(other.goals) {
+            mine.sessions.extend(theirs.sessions);
+            mine.events += theirs.events;
+        }
+        for (s, r) in other.order_revenue {
+            *self.order_revenue.entry(s).or_default() += r;
+        }
+        for (name, g) in other.gauges {
+            match self.gauges.get_mut(&name) {
+                Some(mine) => mine.merge(g),
+                None => {
+                    self.gauges.insert(name, g);
+                }
+            }
+        }
+    }
+}
+
+/// A value a goal's property filter wants, as stored.
+#[derive(Debug, Clone, Copy)]
+enum Want {
+    /// A string by its label id; `None` when no event ever had it.
+    Label(Option<i64>),
+    Number(f64),
+    Bool(bool),
+}
+
+impl Want {
+    fn matches(self, v: StoredValue) -> bool {
+        match (self, v) {
+            (Want::Label(Some(a)), StoredValue::Label(b)) => a == b,
+            (Want::Bool(a), StoredValue::Bool(b)) => a == b,
+            (Want::Number(a), v) => v.number() == Some(a),
+            _ => false,
+        }
+    }
+}
+
+enum Target {
+    /// A custom event name's label id (`None`: no such event stored).
+    Event(Option<i64>),
+    /// A path pattern, with each pageview label's verdict cached.
+    Path(String, FxHashMap<i64, bool>),
+}
+
+struct GoalPlan {
+    target: Target,
+    /// (key label id, wanted value); a key never stored matches nothing.
+    props: Vec<(Option<i64>, Want)>,
+}
+
+struct BreakdownPlan {
+    property: Option<i64>,
+    sums: Vec<Option<i64>>,
+}
+
+/// The spec made ready for one scan on one connection.
+pub(crate) struct Plan {
+    breakdowns: Vec<BreakdownPlan>,
+    goals: Vec<GoalPlan>,
+    /// The decoded props of the current event (reused).
+    scratch: Vec<(i64, StoredValue)>,
+}
+
+impl Plan {
+    /// Look up the labels the spec names (each once).
+    pub(crate) fn new(conn: &Connection, spec: &CustomSpec) -> Result<Plan> {
+        let label = |text: &str| super::keys::find_label(conn, text);
+        let mut breakdowns = Vec::new();
+        for b in &spec.breakdowns {
+            breakdowns.push(BreakdownPlan {
+                property: label(b.property.as_deref().unwrap_or_default())?,
+                sums: b.sums.iter().map(|s| label(s)).collect::<Result<_>>()?,
+            });
+        }
+        let mut goals = Vec::new();
+        for g in &spec.goals {
+            let target = match g.target() {
+                GoalTarget::Event(name) => Target::Event(label(name)?),
+                GoalTarget::Path(p) => Target::Path(p.to_string(), FxHashMap::default()),
+            };
+            let mut props = Vec::new();
+            for (key, want) in &g.props {
+                let want = match want {
+                    PropMatch::Text(t) => Want::Label(label(t)?),
+                    PropMatch::Int(i) => Want::Number(*i as f64),
+                    PropMatch::Num(n) => Want::Number(*n),
+                    PropMatch::Bool(b) => Want::Bool(*b),
+                };
+                props.push((label(key)?, want));
+            }
+            goals.push(GoalPlan { target, props });
+        }
+        Ok(Plan {
+            breakdowns,
+            goals,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Whether events' props must be read at all.
+    pub(crate) fn reads_props(&self) -> bool {
+        !self.breakdowns.is_empty() || self.goals.iter().any(|g| !g.props.is_empty())
+    }
+
+    /// Count one event (not a gauge) into `site`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn count(
+        &mut self,
+        conn: &Connection,
+        site: &mut SiteCustom,
+        kind: Kind,
+        session: i64,
+        visitor: i64,
+        label: Option<i64>,
+        revenue_cents: i64,
+        props: Option<&[u8]>,
+    ) -> Result<()> {
+        if self.breakdowns.is_empty() && self.goals.is_empty() {
+            return Ok(());
+        }
+        self.scratch.clear();
+        if let Some(blob) = props
+            && self.reads_props()
+        {
+            self.scratch.extend(decode(blob));
+        }
+        let find = |scratch: &[(i64, StoredValue)], key: Option<i64>| {
+            key.and_then(|k| scratch.iter().find(|p| p.0 == k).map(|p| p.1))
+        };
+        if site.breakdowns.len() < self.breakdowns.len() {
+            site.breakdowns
+                .resize_with(self.breakdowns.len(), Default::default);
+        }
+        for (plan, values) in self.breakdowns.iter().zip(&mut site.breakdowns) {
+            let Some(value) = find(&self.scratch, plan.property) else {
+                continue;
+            };
+            let c = values.entry(value.into()).or_default();
+            c.events += 1;
+            match kind {
+                Kind::Pageview => c.pageviews += 1,
+                Kind::Event => c.custom_events += 1,
+                Kind::Order => {
+                    c.orders += 1;
+                    c.revenue_cents += revenue_cents;
+                }
+                Kind::Gauge => {}
+            }
+            c.visitors.insert(visitor);
+            c.sessions.insert(session);
+            if c.sums.len() < plan.sums.len() {
+                c.sums.resize(plan.sums.len(), 0.0);
+            }
+            for (total, key) in c.sums.iter_mut().zip(&plan.sums) {
+                if let Some(n) = find(&self.scratch, *key).and_then(StoredValue::number) {
+                    *total += n;
+                }
+            }
+        }
+        if self.goals.is_empty() {
+            return Ok(());
+        }
+        if site.goals.len() < self.goals.len() {
+            site.goals.resize_with(self.goals.len(), Default::default);
+        }
+        if kind == Kind::Order {
+            *site.order_revenue.entry(session).or_default() += revenue_cents;
+            return Ok(());
+        }
+        for (plan, counts) in self.goals.iter_mut().zip(&mut site.goals) {
+            let hit = match (&mut plan.target, kind, label) {
+                (Target::Event(Some(want)), Kind::Event, Some(l)) => *want == l,
+                (Target::Path(pattern, verdicts), Kind::Pageview, Some(l)) => {
+                    match verdicts.get(&l) {
+                        Some(v) => *v,
+                        None => {
+                            let text = super::events::label_text(conn, l)?;
+                            let v = crate::util::glob_match(pattern, &text);
+                            verdicts.insert(l, v);
+                            v
+                        }
+                    }
+                }
+                _ => false,
+            };
+            if hit
+                && plan
+                    .props
+                    .iter()
+                    .all(|(key, want)| find(&self.scratch, *key).is_some_and(|v| want.matches(v)))
+            {
+                counts.events += 1;
+                counts.sessions.insert(session);
+            }
+        }
+        Ok(())
+    }
+
+    /// Count one gauge event (`key` its event key, for the day's last).
+    pub(crate) fn gauge(site: &mut SiteCustom, name: i64, key: i64, value: f64) {
+        let g = site.gauges.entry(name).or_insert(GaugeCounts {
+            last_key: key,
+            last: value,
+            min: value,
+            max: value,
+            samples: 0,
+        });
+        if key >= g.last_key {
+            g.last_key = key;
+            g.last = value;
+        }
+        g.min = g.min.min(value);
+        g.max = g.max.max(value);
+        g.samples += 1;
+    }
+}
