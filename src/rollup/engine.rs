@@ -153,13 +153,13 @@ where
 fn write_day(
     store: &mut Store,
     date: NaiveDate,
-    counts: RangeCounts,
+    mut counts: RangeCounts,
     opts: &RollupOptions,
 ) -> Result<DayReport> {
     let (start_ms, end_ms) = day_bounds_ms(date, opts.tz);
     let figures = counts
         .sites
-        .iter()
+        .iter_mut()
         .map(|(site, c)| site_figures(&store.conn, *site, c, &opts.custom))
         .collect::<Result<Vec<_>>>()?;
     let day = DayWrite {

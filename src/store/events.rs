@@ -224,7 +224,7 @@ pub(crate) fn first_event_ms(conn: &Connection) -> Result<Option<i64>> {
 pub(crate) fn site_figures(
     conn: &Connection,
     site_id: i64,
-    c: &SiteCounts,
+    c: &mut SiteCounts,
     spec: &CustomSpec,
 ) -> Result<super::rollups::SiteFigures> {
     Ok(super::rollups::SiteFigures {
@@ -240,7 +240,7 @@ pub(crate) fn site_figures(
         top_pages: top_list(conn, &c.pages)?,
         top_referrers: top_list(conn, &c.referrers)?,
         top_events: top_list(conn, &c.event_names)?,
-        custom: super::custom::rows::figures(conn, spec, &c.custom, c.sessions.len() as u64)?,
+        custom: super::custom::rows::figures(conn, spec, &mut c.custom, c.sessions.len() as u64)?,
     })
 }
 

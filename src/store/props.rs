@@ -76,52 +76,84 @@ pub(crate) struct Props<'a> {
     bytes: &'a [u8],
 }
 
-impl Props<'_> {
-    fn uvarint(&mut self) -> Option<u64> {
-        let mut v = 0u64;
-        for (i, b) in self.bytes.iter().enumerate().take(10) {
-            v |= u64::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                self.bytes = &self.bytes[i + 1..];
-                return Some(v);
-            }
+/// Call `f` with each property of a blob, in order (the rollup's hot
+/// loop: no iterator state between calls). A malformed blob ends where it
+/// breaks.
+#[inline(always)]
+pub(crate) fn each(bytes: &[u8], mut f: impl FnMut(i64, StoredValue)) {
+    let props = Props { bytes };
+    let mut at = 0;
+    while at < bytes.len() {
+        match props.read(&mut at) {
+            Some((key, value)) => f(key, value),
+            None => return,
         }
-        None
+    }
+}
+
+/// One LEB128 number at `*at`, moving past it; `None` when cut short.
+#[inline(always)]
+fn uvarint(bytes: &[u8], at: &mut usize) -> Option<u64> {
+    // Most keys and label ids fit one byte.
+    let first = *bytes.get(*at)?;
+    *at += 1;
+    if first < 0x80 {
+        return Some(u64::from(first));
+    }
+    let mut v = u64::from(first & 0x7f);
+    for shift in (7..64).step_by(7) {
+        let b = *bytes.get(*at)?;
+        *at += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+impl Props<'_> {
+    #[inline(always)]
+    fn read(&self, at: &mut usize) -> Option<(i64, StoredValue)> {
+        let bytes = self.bytes;
+        let key = uvarint(bytes, at)? as i64;
+        let tag = *bytes.get(*at)?;
+        *at += 1;
+        let value = match tag {
+            TAG_LABEL => StoredValue::Label(uvarint(bytes, at)? as i64),
+            TAG_INT => {
+                let z = uvarint(bytes, at)?;
+                StoredValue::Int(((z >> 1) as i64) ^ -((z & 1) as i64))
+            }
+            TAG_NUM => {
+                let n = bytes.get(*at..*at + 8)?;
+                *at += 8;
+                StoredValue::Num(f64::from_le_bytes(n.try_into().ok()?))
+            }
+            TAG_FALSE => StoredValue::Bool(false),
+            TAG_TRUE => StoredValue::Bool(true),
+            _ => return None,
+        };
+        Some((key, value))
     }
 }
 
 impl Iterator for Props<'_> {
     type Item = (i64, StoredValue);
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        if self.bytes.is_empty() {
-            return None;
+        let mut at = 0;
+        match self.read(&mut at) {
+            Some(item) => {
+                self.bytes = &self.bytes[at..];
+                Some(item)
+            }
+            None => {
+                self.bytes = &[];
+                None
+            }
         }
-        let item = (|| {
-            let key = self.uvarint()? as i64;
-            let (&tag, rest) = self.bytes.split_first()?;
-            self.bytes = rest;
-            let value = match tag {
-                TAG_LABEL => StoredValue::Label(self.uvarint()? as i64),
-                TAG_INT => {
-                    let z = self.uvarint()?;
-                    StoredValue::Int(((z >> 1) as i64) ^ -((z & 1) as i64))
-                }
-                TAG_NUM => {
-                    let (n, rest) = self.bytes.split_first_chunk::<8>()?;
-                    self.bytes = rest;
-                    StoredValue::Num(f64::from_le_bytes(*n))
-                }
-                TAG_FALSE => StoredValue::Bool(false),
-                TAG_TRUE => StoredValue::Bool(true),
-                _ => return None,
-            };
-            Some((key, value))
-        })();
-        if item.is_none() {
-            self.bytes = &[];
-        }
-        item
     }
 }
 

@@ -592,3 +592,38 @@ fn the_snapshot_shows_goals_under_conversion_and_breakdowns_and_gauges_under_eng
                           "unique_sessions": 1, "sums": {"seats": 3}}]}),
     );
 }
+
+#[test]
+fn a_breakdown_of_many_values_counts_each_session_once_per_value() {
+    let w = Workdir::new();
+    w.write(
+        "cronlytics.toml",
+        "[[breakdown]]\nname = \"tag\"\nproperty = \"tag\"\n",
+    );
+    let mut events = Vec::new();
+    for round in 0..2 {
+        for i in 0..70 {
+            let ts = format!("2026-11-20T10:{:02}:{:02}Z", round * 10 + i / 60, i % 60);
+            events.push(
+                pageview(&ts, "shop", "s1", "v1", "/").props(json!({"tag": format!("t{i:02}")})),
+            );
+        }
+    }
+    for i in 65..70 {
+        events.push(
+            pageview("2026-11-20T12:00:00Z", "shop", "s2", "v2", "/")
+                .props(json!({"tag": format!("t{i:02}")})),
+        );
+    }
+    w.ingest("events.ndjson", &events);
+    w.backfill("2026-11-20", "2026-11-20", "UTC");
+    let rows = export_json(&w, "2026-11-20", "2026-11-20", &["--breakdown", "tag"]);
+    assert_eq!(rows.len(), 70);
+    for r in &rows {
+        let tag: u32 = r["value"].as_str().unwrap()[1..].parse().unwrap();
+        let (events, sessions) = if tag >= 65 { (3, 2) } else { (2, 1) };
+        assert_eq!(r["events"], events, "{r}");
+        assert_eq!(r["unique_sessions"], sessions, "{r}");
+        assert_eq!(r["unique_visitors"], sessions, "{r}");
+    }
+}

@@ -64,6 +64,10 @@ pub struct GenerateOptions {
     pub tz: Tz,
     /// Give every event a unique `id` (`<site>-<session>-<n>`).
     pub with_ids: bool,
+    /// Give every event 2-3 custom properties (`plan` per visitor,
+    /// `campaign` per session, the page's `author` on page views and a
+    /// number of `items` on orders).
+    pub with_props: bool,
     /// Anomalies to plant; each must name a generated site and date.
     pub incidents: Vec<Incident>,
     /// Share (0..=1) of events emitted late, a minute to four hours after
@@ -121,6 +125,7 @@ impl Default for GenerateOptions {
             events_per_day: 10_000,
             tz: Tz::UTC,
             with_ids: true,
+            with_props: false,
             incidents: Vec::new(),
             late_fraction: 0.0,
             format: OutputFormat::Ndjson,
@@ -162,7 +167,9 @@ pub fn generate(opts: &GenerateOptions, out: &mut dyn Write) -> Result<GenerateS
         .map(|(i, name)| SiteGen::new(name, i, opts.events_per_day as f64 / total_weight))
         .collect();
     let mut writer = match opts.format {
-        OutputFormat::Ndjson => Writer::Ndjson(NdjsonWriter::new(out, opts.with_ids)),
+        OutputFormat::Ndjson => {
+            Writer::Ndjson(NdjsonWriter::new(out, opts.with_ids, opts.with_props))
+        }
         OutputFormat::AccessLog => {
             Writer::AccessLog(AccessLogWriter::new(out, opts.tz, opts.sites.len()))
         }

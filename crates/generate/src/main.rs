@@ -36,6 +36,11 @@ struct Args {
     /// Leave out the per-event `id`.
     #[arg(long)]
     no_ids: bool,
+    /// Give every event 2-3 custom properties: `plan` (per visitor),
+    /// `campaign` (per session), and the page's `author` on page views or
+    /// a number of `items` on orders.
+    #[arg(long)]
+    props: bool,
     /// Plant an incident: DATE:KIND[:FACTOR][@SITE], KIND one of outage,
     /// traffic:FACTOR, checkout-break, bot-flood:FACTOR. Repeatable.
     #[arg(long, value_name = "SPEC")]
@@ -80,6 +85,7 @@ fn main() -> ExitCode {
                 events_per_day: args.events_per_day,
                 tz: ctx.settings.tz,
                 with_ids: !args.no_ids,
+                with_props: args.props,
                 incidents: args.incident.clone(),
                 late_fraction: args.late_fraction,
                 format: match args.format {

@@ -3,12 +3,58 @@
 
 use super::*;
 
+/// The plans a visitor is on, and the campaigns a session came from.
+const PLANS: [&str; 3] = ["free", "pro", "team"];
+const CAMPAIGNS: [&str; 8] = [
+    "spring-sale",
+    "newsletter",
+    "launch",
+    "retargeting",
+    "podcast",
+    "partner",
+    "brand",
+    "organic",
+];
+
+/// The authors of a site's pages (each page has one, by its index).
+const AUTHORS: [&str; 12] = [
+    "ada", "bo", "chen", "dara", "eli", "fatima", "gus", "hana", "ivan", "jo", "kofi", "lena",
+];
+
+/// `,"props":{...}`: `plan` by the visitor, `campaign` by the session,
+/// then the page's `author` on page views and a number of `items` (drawn
+/// from a hash of the event) on orders. No randomness: the rest of the
+/// output stays the same bytes.
+fn push_props(b: &mut Vec<u8>, e: &Event) {
+    let mix = |v: u64| v.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
+    b.extend_from_slice(b",\"props\":{\"plan\":\"");
+    b.extend_from_slice(PLANS[(mix(e.visitor) % 3) as usize].as_bytes());
+    b.extend_from_slice(b"\",\"campaign\":\"");
+    b.extend_from_slice(CAMPAIGNS[(mix(e.session) % 8) as usize].as_bytes());
+    b.push(b'"');
+    match e.kind {
+        Kind::Pageview => {
+            b.extend_from_slice(b",\"author\":\"");
+            b.extend_from_slice(AUTHORS[usize::from(e.detail) % AUTHORS.len()].as_bytes());
+            b.push(b'"');
+        }
+        Kind::Order => {
+            let event_hash = mix(e.session ^ (u64::from(e.seq) << 56) ^ e.ts_ms as u64);
+            b.extend_from_slice(b",\"items\":");
+            push_decimal(b, 1 + event_hash % 4);
+        }
+        Kind::Custom => {}
+    }
+    b.push(b'}');
+}
+
 /// Formats events as NDJSON into a large buffer and hands it to the output
 /// in big writes.
 pub(crate) struct NdjsonWriter<'a> {
     pub(crate) out: &'a mut dyn Write,
     pub(crate) buf: Vec<u8>,
     pub(crate) with_ids: bool,
+    pub(crate) with_props: bool,
     /// UTC day number and its `YYYY-MM-DDT` text, recomputed on change.
     pub(crate) date_cache: (i64, [u8; 11]),
 }
@@ -16,11 +62,12 @@ pub(crate) struct NdjsonWriter<'a> {
 pub(crate) const FLUSH_AT: usize = 1 << 20;
 
 impl<'a> NdjsonWriter<'a> {
-    pub(crate) fn new(out: &'a mut dyn Write, with_ids: bool) -> Self {
+    pub(crate) fn new(out: &'a mut dyn Write, with_ids: bool, with_props: bool) -> Self {
         NdjsonWriter {
             out,
             buf: Vec::with_capacity(FLUSH_AT + 4096),
             with_ids,
+            with_props,
             date_cache: (i64::MIN, [0; 11]),
         }
     }
@@ -88,6 +135,9 @@ impl<'a> NdjsonWriter<'a> {
                 b.extend_from_slice(b"\",\"revenue_cents\":");
                 push_decimal(b, u64::from(e.revenue_cents));
             }
+        }
+        if self.with_props {
+            push_props(b, e);
         }
         b.extend_from_slice(b"}\n");
     }

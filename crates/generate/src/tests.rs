@@ -125,6 +125,33 @@ fn ids_are_left_out_when_not_wanted() {
 }
 
 #[test]
+fn props_are_two_or_three_per_event_and_leave_the_rest_alone() {
+    let plain = events(&GenerateOptions { days: 2, ..small() });
+    let with = events(&GenerateOptions {
+        days: 2,
+        with_props: true,
+        ..small()
+    });
+    assert_eq!(plain.len(), with.len());
+    for (a, b) in plain.iter().zip(&with) {
+        let mut b = b.clone();
+        let props = b
+            .as_object_mut()
+            .unwrap()
+            .remove("props")
+            .expect("every event has props");
+        assert_eq!(a, &b);
+        let props = props.as_object().unwrap();
+        let want = match a["kind"].as_str().unwrap() {
+            "event" => 2,
+            _ => 3,
+        };
+        assert_eq!(props.len(), want, "{props:?}");
+        assert!(["free", "pro", "team"].contains(&props["plan"].as_str().unwrap()));
+    }
+}
+
+#[test]
 fn timestamps_ascend_without_late_events() {
     let times: Vec<_> = events(&small()).iter().map(ts).collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]));
@@ -437,7 +464,7 @@ fn other_site_names_borrow_the_known_characters() {
 #[test]
 fn timestamps_match_chrono() {
     let mut writer_out = Vec::new();
-    let mut writer = NdjsonWriter::new(&mut writer_out, false);
+    let mut writer = NdjsonWriter::new(&mut writer_out, false, false);
     for ms in [
         0,
         999,

@@ -7,6 +7,7 @@
 //! site's events add up to; `rows.rs` turns that into rows (the top values
 //! and `(other)`, label ids to text) and stores and loads them.
 
+pub(crate) mod breakdown;
 pub(crate) mod rows;
 
 use std::sync::Arc;
@@ -16,8 +17,9 @@ use rusqlite::Connection;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::encoding::Kind;
-use super::props::{StoredValue, decode};
+use super::props::{StoredValue, decode, each};
 use crate::settings::props::{BreakdownConfig, GoalConfig, GoalTarget, PropMatch};
+use breakdown::BreakdownCounts;
 
 /// The configured breakdowns and goals, shared by a rollup's workers.
 #[derive(Debug, Clone, Default)]
@@ -56,38 +58,6 @@ impl From<StoredValue> for ValueKey {
     }
 }
 
-/// One breakdown value's counts.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct ValueCounts {
-    pub(crate) events: u64,
-    pub(crate) pageviews: u64,
-    pub(crate) custom_events: u64,
-    pub(crate) orders: u64,
-    pub(crate) revenue_cents: i64,
-    pub(crate) visitors: FxHashSet<i64>,
-    pub(crate) sessions: FxHashSet<i64>,
-    /// One total per configured sum.
-    pub(crate) sums: Vec<f64>,
-}
-
-impl ValueCounts {
-    pub(crate) fn merge(&mut self, other: ValueCounts) {
-        self.events += other.events;
-        self.pageviews += other.pageviews;
-        self.custom_events += other.custom_events;
-        self.orders += other.orders;
-        self.revenue_cents += other.revenue_cents;
-        self.visitors.extend(other.visitors);
-        self.sessions.extend(other.sessions);
-        if self.sums.len() < other.sums.len() {
-            self.sums.resize(other.sums.len(), 0.0);
-        }
-        for (mine, theirs) in self.sums.iter_mut().zip(other.sums) {
-            *mine += theirs;
-        }
-    }
-}
-
 /// One goal's counts.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct GoalCounts {
@@ -121,8 +91,8 @@ impl GaugeCounts {
 /// What one site's events of a range add up to.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SiteCustom {
-    /// Per breakdown (in config order): value -> counts.
-    pub(crate) breakdowns: Vec<FxHashMap<ValueKey, ValueCounts>>,
+    /// Per breakdown (in config order).
+    pub(crate) breakdowns: Vec<BreakdownCounts>,
     /// Per goal (in config order).
     pub(crate) goals: Vec<GoalCounts>,
     /// Revenue of each session's orders (kept only when there are goals).
@@ -138,9 +108,7 @@ impl SiteCustom {
                 .resize_with(other.breakdowns.len(), Default::default);
         }
         for (mine, theirs) in self.breakdowns.iter_mut().zip(other.breakdowns) {
-            for (k, v) in theirs {
-                mine.entry(k).or_default().merge(v);
-            }
+            mine.merge(theirs);
         }
         if self.goals.len() < other.goals.len() {
             self.goals.resize_with(other.goals.len(), Default::default);
@@ -197,15 +165,35 @@ struct GoalPlan {
 }
 
 struct BreakdownPlan {
-    property: Option<i64>,
-    sums: Vec<Option<i64>>,
+    /// The property's place in [`Plan::wanted`] (`None`: no event ever
+    /// had the key).
+    property: Option<usize>,
+    /// Each sum's place in [`Plan::wanted`].
+    sums: Vec<Option<usize>>,
+    /// The values met by recent sessions, direct-mapped by session id: the
+    /// session and a bit per value slot below 64 (the first 64 values of
+    /// the site and day; most breakdowns have fewer). A set bit means the
+    /// (value, session) and (value, visitor) pairs are listed already, so
+    /// most events list nothing; a slot of 64 or more, or a session that
+    /// took the entry of another, lists its pair again (counted once at
+    /// the end all the same).
+    seen: Vec<(i64, u64)>,
 }
+
+/// Entries of [`BreakdownPlan::seen`]: about the sessions active at once
+/// on a busy site, 64 KiB per breakdown (it stays in the core's cache).
+const SEEN_SLOTS: usize = 1 << 12;
 
 /// The spec made ready for one scan on one connection.
 pub(crate) struct Plan {
     breakdowns: Vec<BreakdownPlan>,
     goals: Vec<GoalPlan>,
-    /// The decoded props of the current event (reused).
+    /// The property keys (label ids) the breakdowns read, each once, and
+    /// the current event's values of them: one pass over its props finds
+    /// them all.
+    wanted: Vec<i64>,
+    found: Vec<Option<StoredValue>>,
+    /// The decoded props of the current event, for goals' filters.
     scratch: Vec<(i64, StoredValue)>,
 }
 
@@ -213,11 +201,24 @@ impl Plan {
     /// Look up the labels the spec names (each once).
     pub(crate) fn new(conn: &Connection, spec: &CustomSpec) -> Result<Plan> {
         let label = |text: &str| super::keys::find_label(conn, text);
+        let mut wanted: Vec<i64> = Vec::new();
+        let mut place = |text: &str| -> Result<Option<usize>> {
+            Ok(
+                label(text)?.map(|id| match wanted.iter().position(|w| *w == id) {
+                    Some(at) => at,
+                    None => {
+                        wanted.push(id);
+                        wanted.len() - 1
+                    }
+                }),
+            )
+        };
         let mut breakdowns = Vec::new();
         for b in &spec.breakdowns {
             breakdowns.push(BreakdownPlan {
-                property: label(b.property.as_deref().unwrap_or_default())?,
-                sums: b.sums.iter().map(|s| label(s)).collect::<Result<_>>()?,
+                property: place(b.property.as_deref().unwrap_or_default())?,
+                sums: b.sums.iter().map(|s| place(s)).collect::<Result<_>>()?,
+                seen: vec![(0, 0); SEEN_SLOTS],
             });
         }
         let mut goals = Vec::new();
@@ -241,13 +242,10 @@ impl Plan {
         Ok(Plan {
             breakdowns,
             goals,
+            found: vec![None; wanted.len()],
+            wanted,
             scratch: Vec::new(),
         })
-    }
-
-    /// Whether events' props must be read at all.
-    pub(crate) fn reads_props(&self) -> bool {
-        !self.breakdowns.is_empty() || self.goals.iter().any(|g| !g.props.is_empty())
     }
 
     /// Count one event (not a gauge) into `site`.
@@ -266,24 +264,41 @@ impl Plan {
         if self.breakdowns.is_empty() && self.goals.is_empty() {
             return Ok(());
         }
-        self.scratch.clear();
-        if let Some(blob) = props
-            && self.reads_props()
-        {
-            self.scratch.extend(decode(blob));
+        // Breakdowns read the wanted keys of every event's props; a goal's
+        // property filter only those of the events it matches.
+        if !self.breakdowns.is_empty() {
+            self.found.fill(None);
+            if let Some(blob) = props {
+                let (wanted, found) = (&self.wanted, &mut self.found);
+                each(blob, |key, value| {
+                    if let Some(at) = wanted.iter().position(|w| *w == key) {
+                        found[at] = Some(value);
+                    }
+                });
+            }
         }
-        let find = |scratch: &[(i64, StoredValue)], key: Option<i64>| {
-            key.and_then(|k| scratch.iter().find(|p| p.0 == k).map(|p| p.1))
-        };
+        let found = &self.found;
+        let value_at = |at: Option<usize>| at.and_then(|i| found[i]);
         if site.breakdowns.len() < self.breakdowns.len() {
             site.breakdowns
                 .resize_with(self.breakdowns.len(), Default::default);
         }
-        for (plan, values) in self.breakdowns.iter().zip(&mut site.breakdowns) {
-            let Some(value) = find(&self.scratch, plan.property) else {
+        for (plan, values) in self.breakdowns.iter_mut().zip(&mut site.breakdowns) {
+            let Some(value) = value_at(plan.property) else {
                 continue;
             };
-            let c = values.entry(value.into()).or_default();
+            let slot = values.slot(ValueKey::from(value));
+            // Session ids start at 1, so the zeroed entries never hit.
+            let seen = &mut plan.seen[session as usize & (SEEN_SLOTS - 1)];
+            if seen.0 != session {
+                *seen = (session, 0);
+            }
+            let bit = 1u64.checked_shl(slot).unwrap_or(0);
+            if seen.1 & bit == 0 || bit == 0 {
+                values.met(slot, session, visitor);
+                seen.1 |= bit;
+            }
+            let c = values.counts(slot);
             c.events += 1;
             match kind {
                 Kind::Pageview => c.pageviews += 1,
@@ -294,13 +309,11 @@ impl Plan {
                 }
                 Kind::Gauge => {}
             }
-            c.visitors.insert(visitor);
-            c.sessions.insert(session);
             if c.sums.len() < plan.sums.len() {
                 c.sums.resize(plan.sums.len(), 0.0);
             }
-            for (total, key) in c.sums.iter_mut().zip(&plan.sums) {
-                if let Some(n) = find(&self.scratch, *key).and_then(StoredValue::number) {
+            for (total, at) in c.sums.iter_mut().zip(&plan.sums) {
+                if let Some(n) = value_at(*at).and_then(StoredValue::number) {
                     *total += n;
                 }
             }
@@ -315,6 +328,7 @@ impl Plan {
             *site.order_revenue.entry(session).or_default() += revenue_cents;
             return Ok(());
         }
+        let mut decoded = false;
         for (plan, counts) in self.goals.iter_mut().zip(&mut site.goals) {
             let hit = match (&mut plan.target, kind, label) {
                 (Target::Event(Some(want)), Kind::Event, Some(l)) => *want == l,
@@ -331,12 +345,19 @@ impl Plan {
                 }
                 _ => false,
             };
-            if hit
-                && plan
-                    .props
-                    .iter()
-                    .all(|(key, want)| find(&self.scratch, *key).is_some_and(|v| want.matches(v)))
-            {
+            if !hit {
+                continue;
+            }
+            if !plan.props.is_empty() && !decoded {
+                self.scratch.clear();
+                self.scratch.extend(props.map(decode).into_iter().flatten());
+                decoded = true;
+            }
+            let scratch = &self.scratch;
+            if plan.props.iter().all(|(key, want)| {
+                key.and_then(|k| scratch.iter().find(|p| p.0 == k))
+                    .is_some_and(|p| want.matches(p.1))
+            }) {
                 counts.events += 1;
                 counts.sessions.insert(session);
             }

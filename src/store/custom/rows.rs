@@ -7,7 +7,9 @@ use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use rusqlite::{Connection, Transaction, params};
 
-use super::{CustomSpec, SiteCustom, ValueCounts, ValueKey};
+use super::breakdown::{BreakdownCounts, ValueCounts};
+use super::{CustomSpec, SiteCustom, ValueKey};
+use crate::settings::props::BreakdownConfig;
 use crate::store::events::label_text;
 use crate::store::props::number_text;
 
@@ -76,71 +78,92 @@ fn value_text(conn: &Connection, key: ValueKey) -> Result<String> {
     })
 }
 
+/// A breakdown's rows: the `top` values by events (ties by text, only the
+/// candidates' text looked up), then the rest merged into `(other)`.
+fn breakdown_rows(
+    conn: &Connection,
+    config: &BreakdownConfig,
+    counts: &mut BreakdownCounts,
+    out: &mut Vec<BreakdownRow>,
+) -> Result<()> {
+    let top = usize::try_from(config.top).unwrap_or(usize::MAX);
+    let mut slots: Vec<usize> = (0..counts.values.len()).collect();
+    let events = |slot: &usize| counts.values[*slot].1.events;
+    slots.sort_unstable_by_key(|s| std::cmp::Reverse(events(s)));
+    // The candidates: the first `top` and whatever ties with the last.
+    let mut end = slots.len().min(top);
+    while end > 0 && end < slots.len() && events(&slots[end]) == events(&slots[end - 1]) {
+        end += 1;
+    }
+    let rest = slots.split_off(end);
+    let mut kept = Vec::with_capacity(slots.len());
+    for slot in slots {
+        kept.push((value_text(conn, counts.values[slot].0)?, slot));
+    }
+    kept.sort_by(|a, b| {
+        events(&b.1)
+            .cmp(&events(&a.1))
+            .then_with(|| a.0.as_bytes().cmp(b.0.as_bytes()))
+    });
+    let mut merged = rest;
+    if kept.len() > top {
+        merged.extend(kept.drain(top..).map(|k| k.1));
+    }
+    // A value spelled "(other)" joins the merged row when there is one.
+    if !merged.is_empty()
+        && let Some(at) = kept.iter().position(|k| k.0 == OTHER)
+    {
+        merged.push(kept.remove(at).1);
+    }
+    // Group i is the i-th kept value; the merged ones share the last.
+    let mut group = vec![0u32; counts.values.len()];
+    for (i, (_, slot)) in kept.iter().enumerate() {
+        group[*slot] = i as u32;
+    }
+    for slot in &merged {
+        group[*slot] = kept.len() as u32;
+    }
+    let distinct = counts.distinct(&group, kept.len() + 1);
+    let row = |value: String, v: &ValueCounts, (visitors, sessions): (u64, u64)| BreakdownRow {
+        breakdown: config.name.clone(),
+        value,
+        events: v.events,
+        pageviews: v.pageviews,
+        custom_events: v.custom_events,
+        orders: v.orders,
+        revenue_cents: v.revenue_cents,
+        unique_visitors: visitors,
+        unique_sessions: sessions,
+        sums: config
+            .sums
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (name.clone(), v.sums.get(i).copied().unwrap_or(0.0)))
+            .collect(),
+    };
+    for (i, (text, slot)) in kept.iter().enumerate() {
+        out.push(row(text.clone(), &counts.values[*slot].1, distinct[i]));
+    }
+    if !merged.is_empty() {
+        let mut other = ValueCounts::default();
+        for slot in &merged {
+            other.merge(&counts.values[*slot].1);
+        }
+        out.push(row(OTHER.to_string(), &other, distinct[kept.len()]));
+    }
+    Ok(())
+}
+
 /// One site's rows from its counts; `unique_sessions` is the day's.
 pub(crate) fn figures(
     conn: &Connection,
     spec: &CustomSpec,
-    c: &SiteCustom,
+    c: &mut SiteCustom,
     unique_sessions: u64,
 ) -> Result<CustomFigures> {
     let mut out = CustomFigures::default();
-    for (config, values) in spec.breakdowns.iter().zip(&c.breakdowns) {
-        let row = |value: String, v: &ValueCounts| BreakdownRow {
-            breakdown: config.name.clone(),
-            value,
-            events: v.events,
-            pageviews: v.pageviews,
-            custom_events: v.custom_events,
-            orders: v.orders,
-            revenue_cents: v.revenue_cents,
-            unique_visitors: v.visitors.len() as u64,
-            unique_sessions: v.sessions.len() as u64,
-            sums: config
-                .sums
-                .iter()
-                .enumerate()
-                .map(|(i, name)| (name.clone(), v.sums.get(i).copied().unwrap_or(0.0)))
-                .collect(),
-        };
-        let top = usize::try_from(config.top).unwrap_or(usize::MAX);
-        let mut entries: Vec<(&ValueKey, &ValueCounts)> = values.iter().collect();
-        entries.sort_unstable_by_key(|e| std::cmp::Reverse(e.1.events));
-        // The candidates: the first `top` and whatever ties with the last
-        // of them; only their text is looked up.
-        let mut end = entries.len().min(top);
-        while end > 0 && end < entries.len() && entries[end].1.events == entries[end - 1].1.events {
-            end += 1;
-        }
-        let rest = entries.split_off(end);
-        let mut kept = Vec::with_capacity(entries.len());
-        for (key, counts) in entries {
-            kept.push((value_text(conn, *key)?, counts));
-        }
-        kept.sort_by(|a, b| {
-            b.1.events
-                .cmp(&a.1.events)
-                .then_with(|| a.0.as_bytes().cmp(b.0.as_bytes()))
-        });
-        let mut merged: Vec<&ValueCounts> = rest.into_iter().map(|e| e.1).collect();
-        if kept.len() > top {
-            merged.extend(kept.drain(top..).map(|k| k.1));
-        }
-        // A value spelled "(other)" joins the merged row when there is one.
-        if !merged.is_empty()
-            && let Some(at) = kept.iter().position(|k| k.0 == OTHER)
-        {
-            merged.push(kept.remove(at).1);
-        }
-        for (text, counts) in &kept {
-            out.breakdowns.push(row(text.clone(), counts));
-        }
-        if !merged.is_empty() {
-            let mut other = ValueCounts::default();
-            for counts in merged {
-                other.merge(counts.clone());
-            }
-            out.breakdowns.push(row(OTHER.to_string(), &other));
-        }
+    for (config, counts) in spec.breakdowns.iter().zip(&mut c.breakdowns) {
+        breakdown_rows(conn, config, counts, &mut out.breakdowns)?;
     }
     for (config, g) in spec.goals.iter().zip(&c.goals) {
         let revenue_cents = g
