@@ -145,25 +145,47 @@ pub(crate) fn normalise(raw: f64, saturation: f64) -> f64 {
     1000.0 * raw / (raw + saturation)
 }
 
-use scores_table::ItemKey;
+use crate::store::props::StoredValue;
+use scores_table::{ItemKey, PROPERTY_KIND};
 
 /// The raw scores of every item with events in the window.
 pub(crate) fn raw_scores(
     conn: &Connection,
     now_ms: i64,
     params: &TrendingParams,
+    properties: &[String],
 ) -> Result<FxHashMap<ItemKey, f64>> {
     let start_ms = now_ms - params.window_hours * 3_600_000;
     let mut scores: FxHashMap<ItemKey, f64> = FxHashMap::default();
-    events::for_each_labelled(conn, start_ms, now_ms, |site, kind, label, ts| {
-        let weight = if kind == 0 {
+    let weight = |kind: i64| {
+        if kind == 0 {
             params.weights.pageview
         } else {
             params.weights.event
-        };
+        }
+    };
+    events::for_each_labelled(conn, start_ms, now_ms, |site, kind, label, ts| {
         *scores.entry((site, kind, label)).or_default() +=
-            weight * decay(now_ms - ts, params.half_life_hours);
+            weight(kind) * decay(now_ms - ts, params.half_life_hours);
     })?;
+    // Property values: each string value of a scored key, from events of
+    // every kind (orders weigh as custom events).
+    let mut keys = Vec::new();
+    for name in properties {
+        if let Some(id) = crate::store::keys::find_label(conn, name)? {
+            keys.push(id);
+        }
+    }
+    if !keys.is_empty() {
+        events::for_each_with_props(conn, start_ms, now_ms, |site, kind, ts, props| {
+            let add = weight(kind) * decay(now_ms - ts, params.half_life_hours);
+            crate::store::props::each(props, |key, value| {
+                if let (true, StoredValue::Label(v)) = (keys.contains(&key), value) {
+                    *scores.entry((site, PROPERTY_KIND + key, v)).or_default() += add;
+                }
+            });
+        })?;
+    }
     Ok(scores)
 }
 
@@ -171,8 +193,11 @@ pub(crate) fn raw_scores(
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct TrendingEntry {
     pub(crate) item: String,
-    /// `page` or `event`.
+    /// `page`, `event` or `property`.
     pub(crate) kind: String,
+    /// The property key of a `property` item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) property: Option<String>,
     /// 0..1000, two decimals.
     pub(crate) score: f64,
     /// 1 for the top item of the site.
@@ -205,7 +230,9 @@ pub fn trending(ctx: &JobContext, opts: &TrendingOptions) -> Result<JobOutcome> 
     let params = TrendingParams::resolve(ctx, opts)?;
     let mut store = ctx.open_store()?;
     let now_ms = ctx.now_ms();
-    let raw = raw_scores(&store.conn, now_ms, &params).context("cannot score the events")?;
+    let properties = &ctx.settings.file.trending.properties;
+    let raw =
+        raw_scores(&store.conn, now_ms, &params, properties).context("cannot score the events")?;
     let scores: FxHashMap<ItemKey, f64> = raw
         .into_iter()
         .map(|(k, s)| (k, normalise(s, params.saturation)))
@@ -299,14 +326,25 @@ fn top_lists(
             .into_iter()
             .take(n)
             .enumerate()
-            .map(|(i, (kind, item, score, change))| TrendingEntry {
-                item,
-                kind: if kind == 0 { "page" } else { "event" }.to_string(),
-                score: round2(score),
-                rank: i + 1,
-                change: change.map(round2),
+            .map(|(i, (kind, item, score, change))| {
+                let (kind, property) = match kind {
+                    0 => ("page", None),
+                    1 => ("event", None),
+                    k => (
+                        "property",
+                        Some(events::label_text(conn, k - PROPERTY_KIND)?),
+                    ),
+                };
+                Ok(TrendingEntry {
+                    item,
+                    kind: kind.to_string(),
+                    property,
+                    score: round2(score),
+                    rank: i + 1,
+                    change: change.map(round2),
+                })
             })
-            .collect();
+            .collect::<Result<_>>()?;
         sites.insert(name, list);
     }
     Ok(sites)

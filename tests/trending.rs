@@ -281,3 +281,39 @@ fn bad_arguments_exit_2_with_the_reason() {
         [["failed", "2"]]
     );
 }
+
+#[test]
+fn a_propertys_values_are_scored_when_configured() {
+    let w = Workdir::new();
+    w.write(
+        "cronlytics.toml",
+        "[trending]\nproperties = [\"subreddit\"]\n",
+    );
+    let sub = |name: &str| json!({"subreddit": name, "views": 5});
+    w.ingest(
+        "events.ndjson",
+        &[
+            pageview(&hours_ago(0.0), "shop", "s1", "v1", "/").props(sub("rust")),
+            pageview(&hours_ago(24.0), "shop", "s2", "v2", "/").props(sub("rust")),
+            order(&hours_ago(0.0), "shop", "s1", "v1", Some(100)).props(sub("go")),
+            custom(&hours_ago(48.0), "shop", "s3", "v3", "vote").props(sub("go")),
+        ],
+    );
+    let file = run(&w, &[], "2026-11-22T06");
+    // rust 1 + 0.5 = 1.5 -> 1000 * 1.5 / 101.5; go (an order weighs as a
+    // custom event) 1 + 0.25 -> 12.35; a tie goes to the page.
+    assert_json(
+        &file["sites"]["shop"],
+        &json!([
+            {"item": "/", "kind": "page", "score": 14.78, "rank": 1, "change": null},
+            {"item": "rust", "kind": "property", "property": "subreddit", "score": 14.78,
+             "rank": 2, "change": null},
+            {"item": "go", "kind": "property", "property": "subreddit", "score": 12.35,
+             "rank": 3, "change": null},
+            {"item": "vote", "kind": "event", "score": 2.49, "rank": 4, "change": null}
+        ]),
+    );
+    // Stored like the other items: a second run measures its change.
+    let file = run(&w, &[], "2026-11-22T06");
+    assert_eq!(file["sites"]["shop"][1]["change"], 0.0);
+}

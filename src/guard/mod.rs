@@ -6,6 +6,7 @@
 //! one proof per day and decides the exit code by the worst status.
 
 pub mod detect;
+mod goals;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -38,7 +39,10 @@ pub struct GuardOptions {
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct ProofCheck {
     pub(crate) site: String,
-    pub(crate) name: &'static str,
+    pub(crate) name: String,
+    /// The goal of a `[guard.goal.<name>]` check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) goal: Option<String>,
     pub(crate) metric: detect::Metric,
     pub(crate) kind: detect::CheckKind,
     pub(crate) status: Status,
@@ -92,7 +96,8 @@ fn overall(checks: &[ProofCheck]) -> (&'static str, Severity) {
 fn proof_check(site: &str, r: CheckResult) -> ProofCheck {
     ProofCheck {
         site: site.to_string(),
-        name: r.name,
+        name: r.name.to_string(),
+        goal: None,
         metric: r.metric,
         kind: r.kind,
         status: r.status,
@@ -159,6 +164,13 @@ pub fn run(ctx: &JobContext, opts: &GuardOptions) -> Result<JobOutcome> {
         .checked_sub_days(Days::new(HISTORY_DAYS))
         .unwrap_or(start);
     let rows = load(&store.conn, from, end, site)?;
+    let goals = goals::GoalHistories::load(
+        &store.conn,
+        settings,
+        &ctx.settings.file.goal,
+        (from, end),
+        site,
+    )?;
     // Per site, its rows in date order (load orders by date, then site).
     let mut by_site: BTreeMap<String, Vec<DailyRollup>> = BTreeMap::new();
     for r in rows {
@@ -194,6 +206,7 @@ pub fn run(ctx: &JobContext, opts: &GuardOptions) -> Result<JobOutcome> {
                 }
                 checks.push(proof_check(name, r));
             }
+            checks.extend(goals.checks(settings, name, rows, day));
         }
         if checks.is_empty() {
             missing.push(day);

@@ -2,6 +2,7 @@
 //! key by key so that a bad value is reported with its full key, and
 //! checked for contradictions before any work.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::NaiveDate;
@@ -70,6 +71,10 @@ pub struct GuardSettings {
     /// `YYYY-MM-DD` strings, or TOML date literals.
     #[serde(deserialize_with = "deserialize_holidays")]
     pub(crate) holidays: Vec<NaiveDate>,
+    /// `[guard.goal.<name>]`: a `[[goal]]`'s conversion rate checked like
+    /// the site's (off unless the table is there).
+    #[serde(deserialize_with = "goal_tables")]
+    pub(crate) goal: BTreeMap<String, MetricSettings>,
 }
 
 impl GuardSettings {
@@ -79,7 +84,11 @@ impl GuardSettings {
         self.revenue.validate("revenue", None)?;
         self.conversion_rate
             .validate("conversion_rate", Some(1.0))?;
-        self.sessions.validate("sessions", None)
+        self.sessions.validate("sessions", None)?;
+        for (name, settings) in &self.goal {
+            settings.validate(&format!("goal.{name}"), Some(1.0))?;
+        }
+        Ok(())
     }
 }
 
@@ -164,7 +173,7 @@ const METRIC_KEYS: &[&str] = &[
 /// reader would name only the expected type.
 struct MetricTable {
     /// `guard.<metric>`: the table's own key.
-    table: &'static str,
+    table: String,
 }
 
 impl<'de> Visitor<'de> for MetricTable {
@@ -199,7 +208,7 @@ impl<'de> Visitor<'de> for MetricTable {
 impl<'de> Deserialize<'de> for MetricSettings {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_map(MetricTable {
-            table: "guard.<metric>",
+            table: "guard.<metric>".to_string(),
         })
     }
 }
@@ -208,20 +217,56 @@ impl<'de> Deserialize<'de> for MetricSettings {
 /// its errors.
 fn revenue_table<'de, D: Deserializer<'de>>(d: D) -> Result<MetricSettings, D::Error> {
     d.deserialize_map(MetricTable {
-        table: "guard.revenue",
+        table: "guard.revenue".to_string(),
     })
 }
 
 fn conversion_rate_table<'de, D: Deserializer<'de>>(d: D) -> Result<MetricSettings, D::Error> {
     d.deserialize_map(MetricTable {
-        table: "guard.conversion_rate",
+        table: "guard.conversion_rate".to_string(),
     })
 }
 
 fn sessions_table<'de, D: Deserializer<'de>>(d: D) -> Result<MetricSettings, D::Error> {
     d.deserialize_map(MetricTable {
-        table: "guard.sessions",
+        table: "guard.sessions".to_string(),
     })
+}
+
+/// `[guard.goal.<name>]` tables: each a metric table named in its errors.
+fn goal_tables<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, MetricSettings>, D::Error> {
+    struct Goals;
+    struct GoalTable(String);
+
+    impl<'de> de::DeserializeSeed<'de> for GoalTable {
+        type Value = MetricSettings;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<MetricSettings, D::Error> {
+            d.deserialize_map(MetricTable {
+                table: format!("guard.goal.{}", self.0),
+            })
+        }
+    }
+
+    impl<'de> Visitor<'de> for Goals {
+        type Value = BTreeMap<String, MetricSettings>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("tables [guard.goal.<name>] of thresholds")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut goals = BTreeMap::new();
+            while let Some(name) = map.next_key::<String>()? {
+                let settings = map.next_value_seed(GoalTable(name.clone()))?;
+                goals.insert(name, settings);
+            }
+            Ok(goals)
+        }
+    }
+
+    d.deserialize_map(Goals)
 }
 
 /// Holidays come as `YYYY-MM-DD` strings or as TOML date literals (which the

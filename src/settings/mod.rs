@@ -311,6 +311,8 @@ pub(crate) struct TrendingConfig {
     /// (on the 0..1000 scale).
     pub(crate) threshold: f64,
     pub(crate) weights: TrendingWeights,
+    /// Property keys whose (string) values are scored too.
+    pub(crate) properties: Vec<String>,
 }
 
 impl Default for TrendingConfig {
@@ -322,6 +324,7 @@ impl Default for TrendingConfig {
             saturation: 100.0,
             threshold: 0.5,
             weights: TrendingWeights::default(),
+            properties: Vec::new(),
         }
     }
 }

@@ -347,6 +347,28 @@ pub(crate) fn for_each_labelled(
     Ok(())
 }
 
+/// Call `f(site_id, kind, ts_ms, props)` for every event with props in
+/// `(start_ms, end_ms]` (gauges left out), in time order.
+pub(crate) fn for_each_with_props(
+    conn: &Connection,
+    start_ms: i64,
+    end_ms: i64,
+    mut f: impl FnMut(i64, i64, i64, &[u8]),
+) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT site_id, kind, id >> 14, props FROM events
+         WHERE id >= (?1 + 1) * 16384 AND id < (?2 + 1) * 16384
+           AND kind < 3 AND props IS NOT NULL",
+    )?;
+    let mut rows = stmt.query([start_ms, end_ms])?;
+    while let Some(row) = rows.next()? {
+        if let Some(props) = row.get_ref(3)?.as_blob_or_null()? {
+            f(row.get(0)?, row.get(1)?, row.get(2)?, props);
+        }
+    }
+    Ok(())
+}
+
 /// The text of a label (a path, referrer host or event name).
 pub(crate) fn label_text(conn: &Connection, id: i64) -> Result<String> {
     conn.prepare_cached("SELECT value FROM labels WHERE id = ?1")?

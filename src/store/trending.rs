@@ -5,8 +5,12 @@ use anyhow::{Context, Result};
 use rusqlite::{Connection, params};
 use rustc_hash::FxHashMap;
 
-/// An item of a site: `(site_id, kind, label_id)`, kind 0 page, 1 event.
+/// An item of a site: `(site_id, kind, label_id)`, kind 0 page, 1 event,
+/// `PROPERTY_KIND + k` a value of the property whose key is label `k`.
 pub(crate) type ItemKey = (i64, i64, i64);
+
+/// The kind of a property value is this plus its key's label id.
+pub(crate) const PROPERTY_KIND: i64 = 2;
 
 /// Every stored score.
 pub(crate) fn stored(conn: &Connection) -> Result<FxHashMap<ItemKey, f64>> {

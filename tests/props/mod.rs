@@ -627,3 +627,77 @@ fn a_breakdown_of_many_values_counts_each_session_once_per_value() {
         assert_eq!(r["unique_visitors"], sessions, "{r}");
     }
 }
+
+#[test]
+fn a_goals_conversion_rate_is_guarded_when_its_table_is_configured() {
+    let w = Workdir::new();
+    let goal = "[[goal]]\nname = \"Signup\"\nevent = \"signup\"\n";
+    w.write("cronlytics.toml", goal);
+    // 35 days of 100 sessions, 20 of which sign up; on the last day only 2.
+    let mut events = Vec::new();
+    let first = chrono::NaiveDate::from_ymd_opt(2026, 10, 18).unwrap();
+    for d in 0..35u32 {
+        let date = first + chrono::Days::new(u64::from(d));
+        let signups = if d == 34 { 2 } else { 20 };
+        for s in 0..100u32 {
+            let ts = format!("{date}T{:02}:{:02}:00Z", 8 + s / 10, (s % 10) * 5);
+            let (session, visitor) = (format!("d{d}s{s}"), format!("v{s}"));
+            events.push(pageview(&ts, "shop", &session, &visitor, "/"));
+            if s < signups {
+                events.push(custom(&ts, "shop", &session, &visitor, "signup"));
+            }
+        }
+    }
+    w.ingest("events.ndjson", &events);
+    w.backfill("2026-10-18", "2026-11-21", "UTC");
+    let proof = |w: &Workdir| -> Value {
+        serde_json::from_str(&w.read("artifacts/sampling-proofs/sampling-proof-20261121.json"))
+            .unwrap()
+    };
+    // Off by default: the six checks of the site only.
+    w.cmd("sampling-guard").assert().code(0);
+    let checks = proof(&w)["checks"].as_array().unwrap().clone();
+    assert_eq!(checks.len(), 6);
+    assert!(checks.iter().all(|c| c.get("goal").is_none()));
+    // On: the goal's rate 0.02 against 0.2 warns (the site's own rate has
+    // no orders to judge).
+    w.write(
+        "cronlytics.toml",
+        &format!("{goal}\n[guard.goal.Signup]\nwarn_score = 3.5\n"),
+    );
+    let out = w.cmd("sampling-guard").output().unwrap();
+    assert_exit(&out, 1);
+    let proof = proof(&w);
+    let goal_checks: Vec<&Value> = proof["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["goal"] == "Signup")
+        .collect();
+    assert_eq!(goal_checks.len(), 2);
+    let range = goal_checks[0];
+    assert_eq!(range["name"], "Goal Conversion Rate Range");
+    assert_eq!(range["metric"], "conversion_rate");
+    assert_eq!(range["status"], "warn");
+    assert_eq!(range["value"], 0.02);
+    assert_eq!(range["expected_value"], 0.2);
+    assert!(range["score"].as_f64().unwrap() < -3.5, "{range}");
+    let message = range["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("goal Signup: conversion rate 2.00%, expected 20.00%")
+            && message.contains("2 conversions from 100 sessions"),
+        "{message}"
+    );
+    assert!(proof["anomalies"].as_array().unwrap().contains(range));
+    // A table naming no goal is a config mistake.
+    w.write(
+        "cronlytics.toml",
+        &format!("{goal}\n[guard.goal.Checkout]\nwarn_score = 3.5\n"),
+    );
+    let out = w.cmd("sampling-guard").output().unwrap();
+    assert_exit(&out, 2);
+    assert_stderr_has(
+        &out,
+        &["[guard.goal.Checkout] names no [[goal]]; the configured goals are \"Signup\""],
+    );
+}

@@ -204,6 +204,20 @@ pub fn check_day(
     results
 }
 
+/// Checks one day of one site's goal: its conversion rate (converting
+/// sessions are the goal's conversions) against its history, with the
+/// goal's thresholds (`[guard.goal.<name>]`); the same range and trend
+/// checks as the site's rate.
+pub fn check_goal_conversion(
+    history: &[DailyPoint],
+    day: &DailyPoint,
+    settings: &GuardSettings,
+    goal: &MetricSettings,
+) -> [CheckResult; 2] {
+    let ctx = Context::new(history, day, settings);
+    conversion_checks(&ctx, goal)
+}
+
 /// The history as the checks see it: usable days laid out by calendar date.
 struct Context<'a> {
     day: &'a DailyPoint,
