@@ -116,6 +116,11 @@ run cleanup-sessions 0 "$bin/cleanup-sessions"
 run "sampling-guard --date $incident_day (the incident)" "1 2" "$bin/sampling-guard" --date "$incident_day"
 run "sampling-guard (yesterday)" "0 1" "$bin/sampling-guard"
 run snapshot 0 "$bin/snapshot"
+run "report (yesterday)" 0 "$bin/report"
+# The week's and month's other days have no proof (the demo guards two
+# days): the pages say so and exit 1.
+run "report --period week" "0 1" "$bin/report" --period week
+run "report --period month" "0 1" "$bin/report" --period month
 run "export-metrics --days 7 --output-dir exports" 0 "$bin/export-metrics" --days 7 --output-dir exports
 run "export-metrics --format json" 0 "$bin/export-metrics" -q --days 7 --format json --output exports/last-week.json
 run trending 0 "$bin/trending"
@@ -154,6 +159,8 @@ for file in artifacts/trending/*.json; do
 done
 printf '  %-52s %s rows\n' exports/metrics-*.csv "$(($(wc -l <exports/metrics-*.csv) - 1))" \
   exports/last-week.json "$(jqr length exports/last-week.json)"
+echo "report's pages (open them in a browser):"
+printf '  %s\n' artifacts/reports/*.html
 echo "Prometheus textfiles (node_exporter):"
 printf '  %s\n' textfile/*.prom
 echo

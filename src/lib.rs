@@ -13,6 +13,7 @@ pub mod health;
 pub mod ingest;
 pub mod job;
 pub(crate) mod log;
+pub mod report;
 pub mod retention;
 pub mod rollup;
 pub mod sessions;

@@ -15,12 +15,13 @@ use crate::common::{assert_exit, assert_text, stderr, stdout};
 const BIN_PLACEHOLDER: &str = "/opt/cronlytics/target/release";
 const HOME_PLACEHOLDER: &str = "/var/lib/cronlytics";
 /// The jobs cron runs; backfill and generate-events are run by hand.
-const SCHEDULED: [&str; 9] = [
+const SCHEDULED: [&str; 10] = [
     "ingest",
     "aggregate",
     "cleanup-sessions",
     "sampling-guard",
     "snapshot",
+    "report",
     "export-metrics",
     "retention",
     "trending",

@@ -14,6 +14,7 @@ mod ingest;
 mod logs;
 mod ops;
 mod props;
+mod report;
 mod retention;
 mod runner;
 mod sessions;

@@ -23,21 +23,7 @@ use checks::run_checks;
 use input::{CheckInput, ScheduledJob};
 use report::{Check, HealthFormat, Report};
 
-/// The jobs an installation runs on a schedule, with the default allowed
-/// age of their last success in hours. The contract fixes aggregate (36),
-/// sampling-guard and snapshot (30) and export-metrics (8 days); the others
-/// allow a missed run or two of their usual cadence. `backfill` is run by
-/// hand and `health-check` is the one asking, so neither is here.
-pub(crate) const SCHEDULE: &[(&str, f64)] = &[
-    ("ingest", 2.0),
-    ("aggregate", 36.0),
-    ("sampling-guard", 30.0),
-    ("snapshot", 30.0),
-    ("export-metrics", 8.0 * 24.0),
-    ("cleanup-sessions", 1.0),
-    ("retention", 8.0 * 24.0),
-    ("trending", 3.0),
-];
+pub(crate) use crate::job::spec::SCHEDULE;
 
 /// The longest `--timeout` (a monitoring probe is never meant to run
 /// longer than an hour).

@@ -6,7 +6,7 @@ pub(crate) mod alert;
 pub(crate) mod lock;
 pub(crate) mod metrics;
 pub(crate) mod panics;
-mod spec;
+pub(crate) mod spec;
 
 mod zone;
 

@@ -96,3 +96,20 @@ impl JobSpec {
         }
     }
 }
+
+/// The jobs an installation runs on a schedule, with the default allowed
+/// age of their last success in hours. The contract fixes aggregate (36),
+/// sampling-guard and snapshot (30) and export-metrics (8 days); the others
+/// allow a missed run or two of their usual cadence. `backfill` is run by
+/// hand and `health-check` is the one asking, so neither is here; `report`
+/// is optional. health-check checks them; the report shows their runs.
+pub(crate) const SCHEDULE: &[(&str, f64)] = &[
+    ("ingest", 2.0),
+    ("aggregate", 36.0),
+    ("sampling-guard", 30.0),
+    ("snapshot", 30.0),
+    ("export-metrics", 8.0 * 24.0),
+    ("cleanup-sessions", 1.0),
+    ("retention", 8.0 * 24.0),
+    ("trending", 3.0),
+];

@@ -9,6 +9,7 @@
 pub mod guard;
 pub(crate) mod logs;
 pub(crate) mod props;
+pub(crate) mod report;
 
 use std::path::{Path, PathBuf};
 
@@ -106,6 +107,8 @@ pub struct ConfigFile {
     pub(crate) breakdown: Vec<props::BreakdownConfig>,
     /// `[[goal]]`: conversions per goal.
     pub(crate) goal: Vec<props::GoalConfig>,
+    /// `[report]`: mailing the report.
+    pub(crate) report: report::ReportConfig,
 }
 
 /// `[store]`
@@ -192,7 +195,7 @@ pub(crate) struct HealthConfig {
     /// quick_check reads the whole file: a pass is kept this long before
     /// the next run checks again (0: every run).
     pub(crate) quick_check_every_hours: f64,
-    /// Per-job overrides of the built-in schedule (`health::SCHEDULE`).
+    /// Per-job overrides of the built-in schedule (`job::spec::SCHEDULE`).
     pub(crate) jobs: HealthJobsConfig,
 }
 
