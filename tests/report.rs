@@ -363,3 +363,94 @@ fn bad_inputs_exit_2_or_say_what_is_missing() {
         .collect();
     assert_eq!(sites, ["blog"; 6]);
 }
+
+/// A stand-in SMTP server on localhost: answers every command and keeps
+/// what came after DATA. Returns its port and the message when done.
+fn smtp_server() -> (u16, std::thread::JoinHandle<String>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut out = stream.try_clone().unwrap();
+        let mut lines = BufReader::new(stream);
+        out.write_all(b"220 localhost ESMTP stand-in\r\n").unwrap();
+        let (mut data, mut in_data) = (String::new(), false);
+        let mut line = String::new();
+        while lines.read_line(&mut line).unwrap_or(0) > 0 {
+            if in_data {
+                if line == ".\r\n" {
+                    in_data = false;
+                    out.write_all(b"250 2.0.0 queued\r\n").unwrap();
+                } else {
+                    data.push_str(&line);
+                }
+            } else {
+                let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+                let reply: &[u8] = match verb.as_str() {
+                    "EHLO" => b"250-localhost\r\n250 8BITMIME\r\n",
+                    "DATA" => b"354 go on\r\n",
+                    "QUIT" => b"221 bye\r\n",
+                    _ => b"250 ok\r\n",
+                };
+                in_data = verb == "DATA";
+                out.write_all(reply).unwrap();
+                if verb == "QUIT" {
+                    break;
+                }
+            }
+            line.clear();
+        }
+        data
+    });
+    (port, handle)
+}
+
+#[test]
+fn mail_goes_through_the_configured_smtp_server() {
+    let w = store();
+    guard_and_snapshot(&w, "2026-11-21");
+    let (port, server) = smtp_server();
+    w.write(
+        "cronlytics.toml",
+        &format!(
+            "[report]\nmail_to = \"owner@example.com\"\nfrom = \"reports@example.com\"\n\n[report.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\n"
+        ),
+    );
+    let out = w.cmd("report").output().unwrap();
+    assert_exit(&out, 0);
+    assert_stderr_has(&out, &["mailed to owner@example.com through 127.0.0.1"]);
+    let message = server.join().unwrap();
+    assert!(message.contains("From: reports@example.com"), "{message}");
+    assert!(message.contains("To: owner@example.com"));
+    assert!(message.contains("Content-Type: text/plain; charset=utf-8"));
+    assert!(message.contains("Content-Type: text/html; charset=utf-8"));
+    // Nobody listening: exit 1 with the reason; the page is written.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    w.write(
+        "cronlytics.toml",
+        &format!("[report]\nmail_to = \"owner@example.com\"\n\n[report.smtp]\nhost = \"127.0.0.1\"\nport = {closed}\ntls = \"none\"\n"),
+    );
+    let out = w.cmd("report").output().unwrap();
+    assert_exit(&out, 1);
+    assert_stderr_has(
+        &out,
+        &["mailing it to owner@example.com failed", "127.0.0.1"],
+    );
+    // A user without the password in the environment is named.
+    w.write(
+        "cronlytics.toml",
+        &format!("[report]\nmail_to = \"owner@example.com\"\n\n[report.smtp]\nhost = \"127.0.0.1\"\nport = {closed}\ntls = \"none\"\nuser = \"me\"\n"),
+    );
+    let out = w
+        .cmd("report")
+        .env_remove("CRONLYTICS_SMTP_PASSWORD")
+        .output()
+        .unwrap();
+    assert_exit(&out, 1);
+    assert_stderr_has(&out, &["the environment has no CRONLYTICS_SMTP_PASSWORD"]);
+}
