@@ -454,3 +454,43 @@ fn mail_goes_through_the_configured_smtp_server() {
     assert_exit(&out, 1);
     assert_stderr_has(&out, &["the environment has no CRONLYTICS_SMTP_PASSWORD"]);
 }
+
+#[test]
+fn the_page_shows_each_sites_goals_breakdowns_and_gauges() {
+    let w = Workdir::new();
+    w.write(
+        "cronlytics.toml",
+        "[[breakdown]]\nname = \"plan\"\nproperty = \"plan\"\n\n[[goal]]\nname = \"Signup\"\nevent = \"signup\"\n",
+    );
+    let plan = |p: &str| serde_json::json!({ "plan": p });
+    w.ingest(
+        "events.ndjson",
+        &[
+            pageview("2026-11-21T10:00:00Z", "shop", "s1", "v1", "/").props(plan("pro")),
+            custom("2026-11-21T10:01:00Z", "shop", "s1", "v1", "signup").props(plan("pro")),
+            pageview("2026-11-21T11:00:00Z", "shop", "s2", "v2", "/").props(plan("free")),
+            pageview("2026-11-21T12:00:00Z", "shop", "s3", "v3", "/").props(plan("free")),
+            gauge("2026-11-20T12:00:00Z", "shop", "followers", 1200.0),
+            gauge("2026-11-21T12:00:00Z", "shop", "followers", 1250.0),
+        ],
+    );
+    w.backfill("2026-11-20", "2026-11-21", "UTC");
+    let out = w.cmd("report").output().unwrap();
+    assert_exit(&out, 1);
+    let (dom, _) = render(&w.artifacts.join("reports/2026-11-21.html"), w.root());
+    let text = regex::Regex::new(r"<[^>]+>")
+        .unwrap()
+        .replace_all(&dom, "|");
+    let text = regex::Regex::new(r"\|+").unwrap().replace_all(&text, "|");
+    for want in [
+        "|Goals|",
+        "|Signup|1|33.33%|0.00|",
+        "|By plan|",
+        "|free|2|2|0|0.00|▲ new|",
+        "|pro|2|1|0|0.00|▲ new|",
+        "|Gauges|",
+        "|followers|1,250|1,250|1,250|1|▲ 4.2%|",
+    ] {
+        assert!(text.contains(want), "{want} is not on the page: {text}");
+    }
+}

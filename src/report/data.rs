@@ -11,7 +11,7 @@ use rusqlite::Connection;
 
 use super::period::Period;
 use crate::settings::props::BreakdownConfig;
-use crate::store::custom::rows::{load_breakdown, load_goals};
+use crate::store::custom::rows::{load_breakdown, load_gauges, load_goals};
 use crate::store::rollups::{DailyRollup, TopItem, conversion_rate};
 
 /// The figures of a scope over some days: sums of the daily rows.
@@ -103,6 +103,18 @@ pub(crate) struct BreakdownLine {
     pub(crate) before: Option<u64>,
 }
 
+/// A gauge over the period: its last level, the lowest and highest, and
+/// the last level of the period before.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct GaugeLine {
+    pub(crate) name: String,
+    pub(crate) last: f64,
+    pub(crate) min: f64,
+    pub(crate) max: f64,
+    pub(crate) samples: u64,
+    pub(crate) before: Option<f64>,
+}
+
 /// One site's part of the page, or all sites together (`site` = "all").
 #[derive(Debug, Clone)]
 pub(crate) struct Scope {
@@ -116,6 +128,7 @@ pub(crate) struct Scope {
     pub(crate) tops: Vec<(&'static str, Vec<TopLine>)>,
     pub(crate) goals: Vec<GoalLine>,
     pub(crate) breakdowns: Vec<(String, Vec<BreakdownLine>)>,
+    pub(crate) gauges: Vec<GaugeLine>,
 }
 
 /// Which top list of a daily rollup.
@@ -278,8 +291,8 @@ pub(crate) fn scopes(
                 goals.push(line);
             }
         }
-        let (tops, breakdown_lines) = match s {
-            None => (Vec::new(), Vec::new()),
+        let (tops, breakdown_lines, gauge_lines) = match s {
+            None => (Vec::new(), Vec::new(), Vec::new()),
             Some(name) => {
                 let mut lines = Vec::new();
                 for b in breakdowns {
@@ -288,7 +301,8 @@ pub(crate) fn scopes(
                         breakdown(conn, b, name, period, &previous, site_id)?,
                     ));
                 }
-                (rollups.tops(name, period, &previous), lines)
+                let gauges = gauges(conn, name, period, &previous, site_id)?;
+                (rollups.tops(name, period, &previous), lines, gauges)
             }
         };
         out.push(Scope {
@@ -300,6 +314,7 @@ pub(crate) fn scopes(
             tops,
             goals,
             breakdowns: breakdown_lines,
+            gauges: gauge_lines,
         });
     }
     Ok(out)
@@ -345,6 +360,41 @@ fn breakdown(
     });
     lines.truncate(10);
     Ok(lines)
+}
+
+/// A site's gauges over the period (rows come by date).
+fn gauges(
+    conn: &Connection,
+    site: &str,
+    now: &Period,
+    before: &Period,
+    site_id: Option<i64>,
+) -> Result<Vec<GaugeLine>> {
+    let mut lines: BTreeMap<String, GaugeLine> = BTreeMap::new();
+    for r in load_gauges(conn, now.start, now.end, site_id)? {
+        if r.site != site {
+            continue;
+        }
+        let g = r.row;
+        let line = lines.entry(g.gauge.clone()).or_insert(GaugeLine {
+            name: g.gauge.clone(),
+            last: g.last,
+            min: g.min,
+            max: g.max,
+            samples: 0,
+            before: None,
+        });
+        line.last = g.last;
+        line.min = line.min.min(g.min);
+        line.max = line.max.max(g.max);
+        line.samples += g.samples;
+    }
+    for r in load_gauges(conn, before.start, before.end, site_id)? {
+        if let Some(line) = lines.get_mut(&r.row.gauge).filter(|_| r.site == site) {
+            line.before = Some(r.row.last);
+        }
+    }
+    Ok(lines.into_values().collect())
 }
 
 /// A warn or fail of the guard.

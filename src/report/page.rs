@@ -46,6 +46,15 @@ pub(crate) fn fmt_number(v: f64, decimals: usize) -> String {
     }
 }
 
+/// A gauge's level: whole numbers without decimals.
+fn gauge_number(v: f64) -> String {
+    if v.fract() == 0.0 {
+        fmt_number(v, 0)
+    } else {
+        fmt_number(v, 2)
+    }
+}
+
 /// A tile's value for a person.
 pub(crate) fn display(t: &Totals, metric: &str) -> String {
     let v = metric_value(t, metric);
@@ -245,6 +254,22 @@ fn lists(page: &Page, s: &Scope) -> Markup {
                             Some((c, n)) => (change(rate, crate::store::rollups::conversion_rate(c, n)).0),
                             None => "no figures",
                         } }
+                    }
+                } }
+            }
+        }
+        @if !s.gauges.is_empty() {
+            h3 { "Gauges" }
+            table {
+                thead { tr { th { "Gauge" } th class="n" { "Last" } th class="n" { "Lowest" } th class="n" { "Highest" } th class="n" { "Samples" } th class="n" { "Last vs " (page.period.previous_name()) } } }
+                tbody { @for g in &s.gauges {
+                    tr {
+                        td { (g.name) }
+                        td class="n" { (gauge_number(g.last)) }
+                        td class="n" { (gauge_number(g.min)) }
+                        td class="n" { (gauge_number(g.max)) }
+                        td class="n" { (thousands(g.samples)) }
+                        td class="n" { @match g.before { Some(b) => (change(g.last, b).0), None => "no figures" } }
                     }
                 } }
             }
