@@ -106,11 +106,18 @@ fn scan_in_snapshot(
         conn.query_row("SELECT value FROM meta WHERE key = 'next_seq'", [], |r| {
             r.get(0)
         })?;
-    let mut stmt = conn.prepare_cached(
+    // Props are read only when a breakdown or goal is configured: the
+    // daily rollup alone scans as it did before they existed.
+    let counts_custom = !plan.is_empty();
+    let mut stmt = conn.prepare_cached(if counts_custom {
         "SELECT site_id, kind, session_id, visitor_id, label_id, referrer_id, revenue_cents,
-                id, props, value
-         FROM events WHERE id >= ?1 * 16384 AND id < ?2 * 16384",
-    )?;
+                id, value, props
+         FROM events WHERE id >= ?1 * 16384 AND id < ?2 * 16384"
+    } else {
+        "SELECT site_id, kind, session_id, visitor_id, label_id, referrer_id, revenue_cents,
+                id, value
+         FROM events WHERE id >= ?1 * 16384 AND id < ?2 * 16384"
+    })?;
     let mut rows = stmt.query([start_ms, end_ms])?;
     // Site ids are small dense integers: index a vector rather than hash.
     let mut by_site: Vec<Option<SiteCounts>> = Vec::new();
@@ -130,16 +137,22 @@ fn scan_in_snapshot(
         let label = row.get_ref(4)?.as_i64_or_null()?;
         if kind == Some(Kind::Gauge) {
             // A level, not an event: only its gauge counts it.
-            if let (Some(name), Some(value)) = (label, row.get_ref(9)?.as_f64_or_null()?) {
+            if let (Some(name), Some(value)) = (label, row.get_ref(8)?.as_f64_or_null()?) {
                 Plan::gauge(&mut counts.custom, name, row.get_ref(7)?.as_i64()?, value);
             }
             continue;
         }
         let session = row.get_ref(2)?.as_i64()?;
         let visitor = row.get_ref(3)?.as_i64()?;
-        let revenue = row.get_ref(6)?.as_i64_or_null()?.unwrap_or(0);
-        if let Some(kind) = kind {
-            let props = row.get_ref(8)?.as_blob_or_null()?;
+        let revenue = if kind == Some(Kind::Order) {
+            row.get_ref(6)?.as_i64_or_null()?.unwrap_or(0)
+        } else {
+            0
+        };
+        if let Some(kind) = kind
+            && counts_custom
+        {
+            let props = row.get_ref(9)?.as_blob_or_null()?;
             plan.count(
                 conn,
                 &mut counts.custom,

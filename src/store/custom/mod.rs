@@ -248,6 +248,11 @@ impl Plan {
         })
     }
 
+    /// Whether no breakdown or goal is configured (gauges need no plan).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.breakdowns.is_empty() && self.goals.is_empty()
+    }
+
     /// Count one event (not a gauge) into `site`.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn count(
