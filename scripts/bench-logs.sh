@@ -21,6 +21,7 @@ now=2026-11-22T06:00:00Z
 
 # shellcheck source=/dev/null
 . "$root/scripts/bench-prepare.sh"
+secs=0 rss_mb=0 # what bench_run measured last
 bench_prepare bench-logs "$root" "$work" time
 bin=$root/target/release
 
@@ -33,31 +34,18 @@ n=$(wc -l <access.log)
 mb=$(($(stat -c %s access.log) / 1000000))
 cat access.log >/dev/null   # in the page cache, for both tools
 
-# run NAME CMD...: time a command; sets secs and rss_mb.
-run() {
-  local name=$1
-  shift
-  /usr/bin/time -f "%e %M" -o "$name.time" "$@" >"$name.out" 2>"$name.log" || {
-    echo "bench-logs: $name failed:" >&2
-    cat "$name.log" >&2
-    exit 1
-  }
-  read -r secs rss_kb <"$name.time"
-  rss_mb=$((rss_kb / 1024))
-}
-rate() { awk -v n="$1" -v s="$2" 'BEGIN { if (s <= 0) s = 0.001; printf "%.0f", n / s }'; }
 
-run ingest "$bin/ingest" --db bench.db --artifacts artifacts --now "$now" --site shop access.log
+bench_run ingest "$bin/ingest" --db bench.db --artifacts artifacts --now "$now" --site shop access.log
 ingest_secs=$secs ingest_rss=$rss_mb
 events=$(sqlite3 bench.db "SELECT count(*) FROM events")
 summary=$(grep -o 'read access.log.*' ingest.log || true)
 
 printf '\naccess log: %s lines, %s MB, one site, 30 days\n' "$n" "$mb"
 printf '%-34s %9s %12s %10s\n' step seconds lines/s "peak RSS"
-printf '%-34s %9s %12s %7s MB\n' "ingest ($events pageviews stored)" "$ingest_secs" "$(rate "$n" "$ingest_secs")" "$ingest_rss"
+printf '%-34s %9s %12s %7s MB\n' "ingest ($events pageviews stored)" "$ingest_secs" "$(bench_rate "$n" "$ingest_secs")" "$ingest_rss"
 if command -v goaccess >/dev/null; then
-  run goaccess goaccess access.log --log-format=COMBINED --no-progress -o report.json
-  printf '%-34s %9s %12s %7s MB\n' "goaccess (JSON report)" "$secs" "$(rate "$n" "$secs")" "$rss_mb"
+  bench_run goaccess goaccess access.log --log-format=COMBINED --no-progress -o report.json
+  printf '%-34s %9s %12s %7s MB\n' "goaccess (JSON report)" "$secs" "$(bench_rate "$n" "$secs")" "$rss_mb"
   awk -v a="$secs" -v b="$ingest_secs" 'BEGIN { if (b <= 0) b = 0.001; printf "ingest is %.1fx GoAccess on the same file\n", a / b }'
 else
   echo "goaccess is not installed (apt-get install goaccess): no comparison"

@@ -17,6 +17,7 @@ sites=s01,s02,s03,s04,s05,s06,s07,s08,s09,s10
 
 # shellcheck source=/dev/null
 . "$root/scripts/bench-prepare.sh"
+secs=0 rss_mb=0 # what bench_run measured last
 bench_prepare bench-report "$root" "$work" time
 bin=$root/target/release
 c=(--db bench.db --artifacts artifacts --now "$now" -q)
@@ -28,18 +29,6 @@ echo "preparing 92 days of $sites ($per_day events/day)..." >&2
 "$bin/sampling-guard" "${c[@]}" --start 2026-08-23 --end 2026-11-21 >/dev/null || true
 "$bin/snapshot" "${c[@]}"
 
-# run NAME CMD...: time a command (exit 0 or 1); sets secs and rss_mb.
-run() {
-  local name=$1
-  shift
-  /usr/bin/time -f "%e %M" -o "$name.time" "$@" 2>"$name.log" || [ $? = 1 ] || {
-    echo "bench-report: $name failed:" >&2
-    cat "$name.log" >&2
-    exit 1
-  }
-  read -r secs rss_kb <"$name.time"
-  rss_mb=$((rss_kb / 1024))
-}
 
 echo
 echo "cronlytics report benchmark: 10 sites, 92 days of rollups ($(sqlite3 bench.db 'SELECT count(*) FROM events') events), $(nproc) cores"
@@ -47,7 +36,7 @@ printf '%-52s %8s %12s %10s\n' "page" "seconds" "peak RSS MB" "size KB"
 for spec in "day:--days 90" "week:--period week --days 90" "month:--period month"; do
   name=${spec%%:*}
   # shellcheck disable=SC2086
-  run "$name" "$bin/report" "${c[@]}" ${spec#*:}
+  bench_run --warn-ok "$name" "$bin/report" "${c[@]}" ${spec#*:}
   size=$(($(stat -c %s artifacts/reports/latest.html) / 1024))
   printf '%-52s %8s %12s %10s\n' "report ${spec#*:} (11 scopes, 90 days)" "$secs" "$rss_mb" "$size"
 done

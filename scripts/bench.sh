@@ -20,6 +20,7 @@ now=2026-11-22T06:00:00Z
 
 # shellcheck source=/dev/null
 . "$root/scripts/bench-prepare.sh"
+secs=0 rss_mb=0 # what bench_run measured last
 bench_prepare bench "$root" "$work" time
 bin=$root/target/release
 
@@ -30,21 +31,9 @@ echo "generating $days days x $per_day events/day for $sites..." >&2
 "$bin/generate-events" -q --now "$now" --days "$days" --events-per-day "$per_day" \
   --sites "$sites" $ids_flag --output events.ndjson
 
-# run NAME CMD...: time a command; sets secs and rss_mb.
-run() {
-  local name=$1
-  shift
-  /usr/bin/time -f "%e %M" -o "$name.time" "$@" 2>"$name.log" || {
-    echo "bench: $name failed:" >&2
-    cat "$name.log" >&2
-    exit 1
-  }
-  read -r secs rss_kb <"$name.time"
-  rss_mb=$((rss_kb / 1024))
-}
 
 common=(--db bench.db --artifacts artifacts --now "$now" -q)
-run ingest "$bin/ingest" "${common[@]}" events.ndjson
+bench_run ingest "$bin/ingest" "${common[@]}" events.ndjson
 ingest_secs=$secs ingest_rss=$rss_mb
 events=$(sqlite3 bench.db "SELECT count(*) FROM events")
 sqlite3 bench.db "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null
@@ -52,10 +41,9 @@ db_bytes=$(stat -c %s bench.db)
 
 # Warm the page cache so that both backfills read from memory.
 cat bench.db >/dev/null
-run backfill "$bin/backfill" "${common[@]}" --days "$days"
+bench_run backfill "$bin/backfill" "${common[@]}" --days "$days"
 backfill_secs=$secs backfill_rss=$rss_mb
 
-rate() { awk -v n="$1" -v s="$2" 'BEGIN { if (s <= 0) s = 0.001; printf "%.0f", n / s }'; }
 
 sql_secs=
 if [ "${SKIP_SQL:-0}" != 1 ]; then
@@ -98,7 +86,7 @@ WHERE d.pageviews != r.pageviews OR d.custom_events != r.custom_events
    OR d.converting_sessions != r.converting_sessions;
 SQL
   } >rollup.sql
-  run sqlite3 sh -c 'sqlite3 -cmd "PRAGMA cache_size = -262144" bench.db ".read rollup.sql" >sqlite3.out'
+  bench_run sqlite3 sqlite3 -cmd "PRAGMA cache_size = -262144" bench.db ".read rollup.sql"
   sql_secs=$secs sql_rss=$rss_mb
   mismatches=$(tail -n 1 sqlite3.out)
 fi
@@ -106,10 +94,10 @@ fi
 echo
 echo "cronlytics benchmark: $events events ($days days x $per_day/day, sites $sites, ids: ${IDS:-0}), $(nproc) cores"
 printf '%-34s %10s %14s %12s\n' "step" "seconds" "events/s" "peak RSS MB"
-printf '%-34s %10s %14s %12s\n' "ingest (NDJSON file)" "$ingest_secs" "$(rate "$events" "$ingest_secs")" "$ingest_rss"
-printf '%-34s %10s %14s %12s\n' "backfill $days days" "$backfill_secs" "$(rate "$events" "$backfill_secs")" "$backfill_rss"
+printf '%-34s %10s %14s %12s\n' "ingest (NDJSON file)" "$ingest_secs" "$(bench_rate "$events" "$ingest_secs")" "$ingest_rss"
+printf '%-34s %10s %14s %12s\n' "backfill $days days" "$backfill_secs" "$(bench_rate "$events" "$backfill_secs")" "$backfill_rss"
 if [ -n "$sql_secs" ]; then
-  printf '%-34s %10s %14s %12s\n' "sqlite3 shell, plain SQL rollup" "$sql_secs" "$(rate "$events" "$sql_secs")" "$sql_rss"
+  printf '%-34s %10s %14s %12s\n' "sqlite3 shell, plain SQL rollup" "$sql_secs" "$(bench_rate "$events" "$sql_secs")" "$sql_rss"
   awk -v a="$sql_secs" -v b="$backfill_secs" 'BEGIN { if (b <= 0) b = 0.001; printf "backfill is %.1fx the sqlite3 shell\n", a / b }'
   echo "rollup rows where plain SQL and cronlytics disagree: ${mismatches:-?}"
 fi
