@@ -35,3 +35,16 @@ impl std::fmt::Display for StdoutError {
 }
 
 impl std::error::Error for StdoutError {}
+
+/// A passing failure of a remote engine (a refused connection, a timeout,
+/// a shard down): retried, then alerted.
+#[derive(Debug)]
+pub(crate) struct Unreachable(pub String);
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unreachable {}

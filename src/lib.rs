@@ -19,6 +19,7 @@ pub mod rollup;
 pub mod sessions;
 pub mod settings;
 pub mod snapshot;
+pub(crate) mod source;
 pub mod store;
 pub mod time;
 pub mod trending;

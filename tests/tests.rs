@@ -6,6 +6,7 @@ mod concurrency;
 
 mod aggregate;
 mod backfill;
+mod engines;
 mod export;
 mod failures;
 mod guard;

@@ -140,6 +140,13 @@ impl IngestRun {
         if let Some(e) = &self.reader_error {
             return Err(anyhow::anyhow!("{e}"));
         }
+        let engine = ctx.settings.file.source.engine;
+        if engine != crate::settings::source::Engine::Sqlite {
+            return Err(crate::errors::usage(format!(
+                "the config's [source] engine is {}: aggregate and backfill read the events there, so events ingested into the store would never be rolled up; ingest with a config without [source]",
+                engine.name()
+            )));
+        }
         let mut store = ctx.open_store()?;
         // Checkpoint less often while loading: pages rewritten by several
         // batches (the session and visitor indexes) reach the file once.

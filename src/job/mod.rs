@@ -103,6 +103,13 @@ impl JobContext {
     }
 
     fn open_with(&self, mode: OpenMode) -> Result<Store> {
+        // With a remote source, aggregate and backfill bring the data in:
+        // they create the store that every other job reads.
+        let remote = self.settings.file.source.engine != crate::settings::source::Engine::Sqlite;
+        let mode = match mode {
+            OpenMode::Upgrade if remote => OpenMode::Create,
+            other => other,
+        };
         Store::open_with(
             &self.settings.db,
             self.settings.file.store.busy_timeout_ms,
@@ -128,6 +135,9 @@ pub(crate) fn is_transient(err: &anyhow::Error) -> bool {
             || cause.downcast_ref::<panics::Panicked>().is_some()
         {
             return false;
+        }
+        if cause.downcast_ref::<crate::errors::Unreachable>().is_some() {
+            return true;
         }
         if let Some(e) = cause.downcast_ref::<rusqlite::Error>() {
             use rusqlite::ErrorCode::*;

@@ -156,22 +156,37 @@ fn write_day(
     mut counts: RangeCounts,
     opts: &RollupOptions,
 ) -> Result<DayReport> {
-    let (start_ms, end_ms) = day_bounds_ms(date, opts.tz);
     let figures = counts
         .sites
         .iter_mut()
         .map(|(site, c)| site_figures(&store.conn, *site, c, &opts.custom))
         .collect::<Result<Vec<_>>>()?;
-    let day = DayWrite {
-        date,
-        start_ms,
-        end_ms,
-        tz: opts.tz.name(),
-        complete: end_ms <= opts.now_ms,
-        rolled_at_ms: opts.now_ms,
-        site: opts.site,
-        seq_seen: counts.seq_seen,
-        empty_custom: &crate::store::custom::rows::empty(&opts.custom),
-    };
+    let empty = crate::store::custom::rows::empty(&opts.custom);
+    let day = opts.day_write(date, opts.site, counts.seq_seen, &empty);
     rollups::write_day(&mut store.conn, &day, &figures)
+}
+
+impl RollupOptions {
+    /// The write of `date`'s rows (of `site`, or all) that served the
+    /// marks up to `seq_seen`.
+    pub(crate) fn day_write<'a>(
+        &self,
+        date: NaiveDate,
+        site: Option<i64>,
+        seq_seen: i64,
+        empty_custom: &'a crate::store::custom::rows::CustomFigures,
+    ) -> DayWrite<'a> {
+        let (start_ms, end_ms) = day_bounds_ms(date, self.tz);
+        DayWrite {
+            date,
+            start_ms,
+            end_ms,
+            tz: self.tz.name(),
+            complete: end_ms <= self.now_ms,
+            rolled_at_ms: self.now_ms,
+            site,
+            seq_seen,
+            empty_custom,
+        }
+    }
 }

@@ -44,6 +44,9 @@ pub fn aggregate(ctx: &JobContext, opts: &AggregateOptions) -> Result<JobOutcome
         (None, false) => yesterday(now, tz),
     };
     let mut store = ctx.open_store()?;
+    if let Some(mut source) = crate::source::open(&ctx.settings.file.source)? {
+        return aggregate_remote(ctx, opts, target, &mut store, source.as_mut());
+    }
     let site = store.site_filter(opts.site.as_deref())?;
     let marked = rollups::marked_days(&store.conn, site)?;
     let mut days: BTreeSet<NaiveDate> = marked.iter().copied().collect();
@@ -94,7 +97,123 @@ pub fn aggregate(ctx: &JobContext, opts: &AggregateOptions) -> Result<JobOutcome
     if target_report.sites == 0 {
         message.push_str(" (no site has events on or before that day yet)");
     }
+    message.push_str(&to_sink(ctx, &store, &days, site)?);
     Ok(JobOutcome::ok(total.events, message))
+}
+
+/// `aggregate` over a remote source: the day asked for, plus the days
+/// whose rows changed (`updated_at` mapped) or the `reroll_days` before it.
+fn aggregate_remote(
+    ctx: &JobContext,
+    opts: &AggregateOptions,
+    target: NaiveDate,
+    store: &mut Store,
+    source: &mut dyn crate::source::EventSource,
+) -> Result<JobOutcome> {
+    let config = &ctx.settings.file.source;
+    let site_name = remote_site_name(opts.site.as_deref())?;
+    let (extra, newest) = super::remote::changed_days(
+        store,
+        source,
+        target,
+        config.reroll_days,
+        config.tracks_updates(),
+        ctx.settings.tz,
+    )?;
+    let mut days: BTreeSet<NaiveDate> = extra.iter().copied().collect();
+    days.insert(target);
+    let days: Vec<NaiveDate> = days.into_iter().collect();
+    let mut total = DayReport::default();
+    let mut target_report = DayReport::default();
+    let failures = super::remote::roll_days(
+        store,
+        source,
+        &days,
+        &rollup_options(ctx, None),
+        site_name,
+        |day, r| {
+            if let Ok(r) = r {
+                total.events += r.events;
+                if day == target {
+                    target_report = *r;
+                }
+            }
+        },
+    );
+    if !failures.is_empty() {
+        return Err(failed_days(failures, days.len()));
+    }
+    if let Some(newest) = newest {
+        super::remote::record_update_mark(store, &newest)?;
+    }
+    let rerolled: Vec<String> = extra
+        .iter()
+        .filter(|d| **d != target)
+        .map(|d| d.to_string())
+        .collect();
+    let mut message = format!(
+        "rolled up {target} from {}: {}, {}",
+        source.describe(),
+        counted(target_report.sites as u64, "site"),
+        counted(target_report.events, "event")
+    );
+    if !rerolled.is_empty() {
+        message.push_str(&format!(
+            "; re-rolled {}: {}",
+            counted(
+                rerolled.len() as u64,
+                if config.tracks_updates() {
+                    "changed day"
+                } else {
+                    "earlier day"
+                }
+            ),
+            rerolled.join(", ")
+        ));
+    }
+    let site = site_name.map(|n| store.site_id(n)).transpose()?.flatten();
+    message.push_str(&to_sink(ctx, store, &days, site)?);
+    Ok(JobOutcome::ok(total.events, message))
+}
+
+/// `--site S` for a remote source: a valid name (the store learns the
+/// site from the source).
+fn remote_site_name(name: Option<&str>) -> Result<Option<&str>> {
+    match name {
+        Some(n) if !crate::store::encoding::is_site_name(n) => Err(usage(format!(
+            "--site {n}: not a site name (1..64 characters of A-Z a-z 0-9 . _ -)"
+        ))),
+        other => Ok(other),
+    }
+}
+
+/// Upsert the rolled-up days' rows into `[sink]` when one is configured;
+/// returns the summary's words for it.
+fn to_sink(
+    ctx: &JobContext,
+    store: &Store,
+    days: &[NaiveDate],
+    site: Option<i64>,
+) -> Result<String> {
+    let sink = &ctx.settings.file.sink;
+    let (Some(_), Some(first), Some(last)) = (sink.engine, days.first(), days.last()) else {
+        return Ok(String::new());
+    };
+    let mut sorted = days.to_vec();
+    sorted.sort();
+    let loaded = rollups::load(
+        &store.conn,
+        *first.min(&sorted[0]),
+        *last.max(&sorted[sorted.len() - 1]),
+        site,
+    )?;
+    let rows = crate::source::sink::of_days(loaded, &sorted);
+    let n = crate::source::sink::write(sink, ctx.settings.file.source.timeout_seconds, &rows)?;
+    Ok(format!(
+        "; {} upserted into {}",
+        counted(n as u64, "row"),
+        sink.table
+    ))
 }
 
 /// One error naming every day that failed (the first one's cause in the
@@ -161,6 +280,10 @@ pub(crate) fn backfill_range(ctx: &JobContext, opts: &BackfillOptions) -> Result
 /// Print each day of the range with its UTC bounds; touches nothing.
 pub fn backfill_dry_run(ctx: &JobContext, opts: &BackfillOptions) -> Result<JobOutcome> {
     let range = backfill_range(ctx, opts)?;
+    // A remote source is connected to (and its mapping checked) so that
+    // the SQL shown is the SQL that would run.
+    let source = crate::source::open(&ctx.settings.file.source)?;
+    let site = remote_site_name(opts.site.as_deref())?;
     let mut out = String::new();
     for day in range.days() {
         let (s, e) = day_bounds_ms(day, ctx.settings.tz);
@@ -170,6 +293,13 @@ pub fn backfill_dry_run(ctx: &JobContext, opts: &BackfillOptions) -> Result<JobO
             rfc3339_ms(e),
             (e - s) / 3_600_000
         ));
+        if let Some(source) = &source {
+            out.push_str(&format!(
+                "-- {}\n{};\n",
+                source.describe(),
+                crate::source::day_sql(source.as_ref(), s, e, site)
+            ));
+        }
     }
     crate::util::print_stdout(&out)?;
     Ok(JobOutcome::ok(
@@ -224,12 +354,25 @@ impl Backfill {
         } else {
             backfill_range(ctx, opts)?
         };
-        let site = store.site_filter(opts.site.as_deref())?;
-        let days = keep_unpurged(
-            ctx,
-            &store,
-            range.days().filter(|d| !self.done.contains(d)).collect(),
-        )?;
+        let mut source = crate::source::open(&ctx.settings.file.source)?;
+        if source.is_some() && opts.rezone {
+            return Err(usage(
+                "--rezone re-rolls the store's own events; with a remote [source], give the new zone with --tz and backfill the range again",
+            ));
+        }
+        let site_name = remote_site_name(opts.site.as_deref())?;
+        let site = match source {
+            Some(_) => None,
+            None => store.site_filter(opts.site.as_deref())?,
+        };
+        let days = match source {
+            Some(_) => range.days().filter(|d| !self.done.contains(d)).collect(),
+            None => keep_unpurged(
+                ctx,
+                &store,
+                range.days().filter(|d| !self.done.contains(d)).collect(),
+            )?,
+        };
         let bar = if ctx.log.show_progress() {
             let bar = ProgressBar::with_draw_target(
                 Some(days.len() as u64),
@@ -245,7 +388,7 @@ impl Backfill {
         } else {
             ProgressBar::hidden()
         };
-        let failures = roll_days(&mut store, &days, rollup_options(ctx, site), |day, r| {
+        let on_day = |day: NaiveDate, r: &Result<DayReport>| {
             bar.inc(1);
             match r {
                 Ok(r) => {
@@ -255,18 +398,39 @@ impl Backfill {
                 }
                 Err(e) => ctx.log.warn(format!("{e:#}")),
             }
-        });
+        };
+        let failures = match source.as_mut() {
+            Some(source) => super::remote::roll_days(
+                &mut store,
+                source.as_mut(),
+                &days,
+                &rollup_options(ctx, None),
+                site_name,
+                on_day,
+            ),
+            None => roll_days(&mut store, &days, rollup_options(ctx, site), on_day),
+        };
         bar.finish_and_clear();
         if !failures.is_empty() {
             return Err(failed_days(failures, range.len()));
         }
+        let site = match (site, site_name) {
+            (None, Some(name)) => store.site_id(name)?,
+            (site, _) => site,
+        };
+        let rolled: Vec<NaiveDate> = range.days().collect();
+        let sink = to_sink(ctx, &store, &rolled, site)?;
         Ok(JobOutcome::ok(
             self.events,
             format!(
-                "rolled up {} from {} to {}: {}",
+                "rolled up {} from {} to {}{}: {}{sink}",
                 counted(range.len() as u64, "day"),
                 range.start,
                 range.end,
+                source
+                    .as_ref()
+                    .map(|s| format!(" from {}", s.describe()))
+                    .unwrap_or_default(),
                 counted(self.events, "event")
             ),
         ))

@@ -7,4 +7,5 @@
 
 pub(crate) mod engine;
 pub mod jobs;
+mod remote;
 mod rezone;

@@ -10,6 +10,7 @@ pub mod guard;
 pub(crate) mod logs;
 pub(crate) mod props;
 pub(crate) mod report;
+pub(crate) mod source;
 
 use std::path::{Path, PathBuf};
 
@@ -109,6 +110,10 @@ pub struct ConfigFile {
     pub(crate) goal: Vec<props::GoalConfig>,
     /// `[report]`: mailing the report.
     pub(crate) report: report::ReportConfig,
+    /// `[source]`: where `aggregate` and `backfill` read the events.
+    pub(crate) source: source::SourceConfig,
+    /// `[sink]`: a PostgreSQL table that receives every rollup row.
+    pub(crate) sink: source::SinkConfig,
 }
 
 /// `[store]`
@@ -447,6 +452,9 @@ impl ConfigFile {
             "events",
         )?;
         props::check(&self.breakdown, &self.goal).map_err(|e| anyhow::anyhow!("{e}"))?;
+        self.source
+            .check(!self.breakdown.is_empty() || !self.goal.is_empty())?;
+        self.sink.check()?;
         Ok(())
     }
 }

@@ -255,6 +255,20 @@ impl Store {
             .optional()?)
     }
 
+    /// The id of a site a remote engine found, created with its first event
+    /// or moved back to an earlier one (ingest, which numbers sites itself,
+    /// refuses to run while a remote source is configured).
+    pub(crate) fn remote_site(&self, name: &str, first_ms: i64) -> Result<i64> {
+        Ok(self.conn.query_row(
+            "INSERT INTO sites (name, first_ts, last_ts) VALUES (?1, ?2, ?2)
+             ON CONFLICT (name) DO UPDATE SET first_ts = min(first_ts, excluded.first_ts),
+                 last_ts = max(last_ts, excluded.last_ts)
+             RETURNING id",
+            rusqlite::params![name, first_ms],
+            |r| r.get(0),
+        )?)
+    }
+
     /// The start (UTC ms) of the first day whose raw events are all still
     /// stored: retention deleted everything before it, so those days'
     /// rollups are final and no event for them may be added.
