@@ -128,6 +128,7 @@ fn aggregate_remote(
     let failures = super::remote::roll_days(
         store,
         source,
+        config,
         &days,
         &rollup_options(ctx, None),
         site_name,
@@ -403,6 +404,7 @@ impl Backfill {
             Some(source) => super::remote::roll_days(
                 &mut store,
                 source.as_mut(),
+                &ctx.settings.file.source,
                 &days,
                 &rollup_options(ctx, None),
                 site_name,

@@ -3,11 +3,15 @@
 //! `store::rollups::write_day` as the embedded engine's, one transaction
 //! per day.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::channel;
+
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
 
 use super::engine::{DayReport, RollupOptions};
-use crate::source::EventSource;
+use crate::settings::source::SourceConfig;
+use crate::source::{EventSource, RemoteSite};
 use crate::store::Store;
 use crate::store::rollups;
 use crate::time::{day_bounds_ms, local_date};
@@ -16,11 +20,15 @@ use crate::time::{day_bounds_ms, local_date};
 const UPDATED_KEY: &str = "source_updated_at";
 
 /// Roll up `days` from `source` (of the site named `site`, or all),
-/// calling `on_day` for each. Stops at the first failure: the next days
-/// would ask the same server.
+/// calling `on_day` for each. Two statements run at a time, on `source`
+/// and a second connection opened from `config` (a PostgreSQL server gives
+/// each its own core; the other's rows are written meanwhile); the calling
+/// thread writes, in day order. After a failure no new day is started
+/// (the next ones would ask the same server) and none after it is written.
 pub(crate) fn roll_days<F>(
     store: &mut Store,
     source: &mut dyn EventSource,
+    config: &SourceConfig,
     days: &[NaiveDate],
     opts: &RollupOptions,
     site: Option<&str>,
@@ -29,26 +37,73 @@ pub(crate) fn roll_days<F>(
 where
     F: FnMut(NaiveDate, &Result<DayReport>),
 {
-    for &date in days {
-        let result = roll_day(store, source, date, opts, site)
-            .with_context(|| format!("rolling up {date} from {} failed", source.describe()));
-        on_day(date, &result);
-        if let Err(e) = result {
-            return vec![(date, e)];
+    let described = source.describe();
+    let mut second = if days.len() > 1 {
+        crate::source::open(config).ok().flatten()
+    } else {
+        None
+    };
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let (tx, rx) = channel::<(usize, Result<Vec<RemoteSite>>)>();
+    let mut failures = Vec::new();
+    std::thread::scope(|scope| {
+        let mut workers: Vec<&mut dyn EventSource> = vec![source];
+        if let Some(s) = second.as_deref_mut() {
+            workers.push(s);
         }
-    }
-    Vec::new()
+        for worker in workers {
+            let (tx, next, stop) = (tx.clone(), &next, &stop);
+            scope.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(date) = days.get(i) else {
+                        return;
+                    };
+                    let (start_ms, end_ms) = day_bounds_ms(*date, opts.tz);
+                    let result = crate::source::roll_day(worker, start_ms, end_ms, site);
+                    if tx.send((i, result)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        // Days are written in order, so that a site's zero rows start on
+        // the day of its first event, as the embedded engine's do.
+        let mut pending = std::collections::BTreeMap::new();
+        let mut written = 0;
+        for (i, sites) in rx {
+            pending.insert(i, sites);
+            while failures.is_empty()
+                && let Some(sites) = pending.remove(&written)
+            {
+                let date = days[written];
+                written += 1;
+                let result = sites
+                    .and_then(|sites| write_day(store, sites, date, opts, site))
+                    .with_context(|| format!("rolling up {date} from {described} failed"));
+                on_day(date, &result);
+                if let Err(e) = result {
+                    stop.store(true, Ordering::Relaxed);
+                    failures.push((date, e));
+                }
+            }
+        }
+    });
+    failures.sort_by_key(|f| f.0);
+    failures
 }
 
-fn roll_day(
+/// Write one day's sites: each site found (or created) in the store, then
+/// the rows in one transaction.
+fn write_day(
     store: &mut Store,
-    source: &mut dyn EventSource,
+    sites: Vec<RemoteSite>,
     date: NaiveDate,
     opts: &RollupOptions,
     site: Option<&str>,
 ) -> Result<DayReport> {
-    let (start_ms, end_ms) = day_bounds_ms(date, opts.tz);
-    let sites = crate::source::roll_day(source, start_ms, end_ms, site)?;
     let mut figures = Vec::with_capacity(sites.len());
     for s in sites {
         let mut f = s.figures;

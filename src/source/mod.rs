@@ -24,7 +24,7 @@ use sql::Mapping;
 /// checked mapping. What the statements are and how their rows become a
 /// day's sites is the same for every engine ([`roll_day`],
 /// [`changed_since`]).
-pub(crate) trait EventSource {
+pub(crate) trait EventSource: Send {
     /// "postgres analytics@db.internal:5432/shop, table events": for messages.
     fn describe(&self) -> String;
     /// The source's columns as checked on connecting.

@@ -3,6 +3,8 @@
 //! field, on both DST days of New York, at midnight edges and with ties in
 //! the top lists.
 
+mod ch;
+mod clickhouse;
 mod pg;
 mod postgres;
 
@@ -233,4 +235,59 @@ pub fn with_config(
     let mut cmd = w.cmd(bin);
     cmd.args(args).arg("--config").arg(config);
     cmd
+}
+
+/// Run `stop` (shell) once this test process has exited: the servers the
+/// tests started go with it, however it ends.
+pub fn when_tests_exit(stop: &str) -> Result<(), String> {
+    let watcher = format!(
+        "while [ -d /proc/{} ]; do sleep 1; done; {stop}",
+        std::process::id()
+    );
+    std::process::Command::new("setsid")
+        .args(["sh", "-c", &watcher])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map(|_| ())
+        .map_err(|e| format!("start the watcher: {e}"))
+}
+
+/// A port nothing listens on.
+pub fn dead_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The status and attempts of the last aggregate run.
+pub fn last_aggregate(w: &Workdir) -> Vec<Vec<String>> {
+    w.sql_rows(
+        "SELECT status, attempts FROM job_runs WHERE job = 'aggregate' ORDER BY id DESC LIMIT 1",
+    )
+}
+
+/// `aggregate` with `config`, whose server is down: retried twice, then
+/// the alert (written to `alert`) and exit 2, stderr naming `fragments`.
+pub fn assert_retried_then_alerted(
+    w: &Workdir,
+    config: &std::path::Path,
+    alert: &std::path::Path,
+    fragments: &[&str],
+) {
+    let out = with_config(w, "aggregate", config, &[])
+        .output()
+        .expect("run aggregate");
+    assert_exit(&out, 2);
+    assert_stderr_has(&out, fragments);
+    assert_eq!(
+        last_aggregate(w),
+        vec![vec!["failed".to_string(), "3".into()]]
+    );
+    let alert: Value =
+        serde_json::from_str(&std::fs::read_to_string(alert).expect("the alert ran"))
+            .expect("the alert's JSON");
+    assert_eq!(alert["job"], "aggregate");
 }

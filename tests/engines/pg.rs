@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
 
-use super::{Layout, OURS, ts_ms};
+use super::{Layout, OURS, ts_ms, when_tests_exit};
 
 pub struct Pg {
     pub dir: PathBuf,
@@ -137,20 +137,12 @@ fn start() -> Result<Pg, String> {
     } else {
         ""
     };
-    let watcher = format!(
-        "while [ -d /proc/{pid} ]; do sleep 1; done; {runuser}{pg_ctl} -D {data} -m immediate stop; rm -rf {dir}",
-        pid = std::process::id(),
+    when_tests_exit(&format!(
+        "{runuser}{pg_ctl} -D {data} -m immediate stop; rm -rf {dir}",
         pg_ctl = bin.join("pg_ctl").display(),
         data = data.display(),
         dir = dir.display(),
-    );
-    Command::new("setsid")
-        .args(["sh", "-c", &watcher])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("start the watcher: {e}"))?;
+    ))?;
     let pg = Pg { dir, port };
     let mut admin = pg.client("postgres");
     admin

@@ -4,7 +4,10 @@
 use serde_json::{Value, json};
 
 use super::pg::{self, APP_PASSWORD, APP_USER, load};
-use super::{Layout, TZ, embedded_rollups, events, rolled_up, with_config};
+use super::{
+    Layout, TZ, assert_retried_then_alerted, dead_port, embedded_rollups, events, last_aggregate,
+    rolled_up, with_config,
+};
 use crate::common::*;
 
 fn source_config(w: &Workdir, url: &str, from: &str, extra: &str) -> std::path::PathBuf {
@@ -358,33 +361,19 @@ fn a_missing_column_a_wrong_password_and_a_server_down_fail_as_they_should() {
     assert_stderr_has(&out, &["no column visitor"]);
 
     // Nothing listens on the port: retried, then the alert and exit 2.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = dead_port();
     let config = source_config(
         &r,
         &format!("postgresql://{APP_USER}@127.0.0.1:{port}/{db}"),
         "table = \"events\"",
         &format!("[alert]\ncommand = \"cat > {}\"\n", alert.display()),
     );
-    let out = with_config(&r, "aggregate", &config, &[])
-        .output()
-        .expect("run aggregate");
-    assert_exit(&out, 2);
-    assert_stderr_has(
-        &out,
+    assert_retried_then_alerted(
+        &r,
+        &config,
+        &alert,
         &["cannot reach postgres", &format!("127.0.0.1:{port}/{db}")],
     );
-    assert_eq!(
-        r.sql_rows(
-            "SELECT status, attempts FROM job_runs WHERE job = 'aggregate' ORDER BY id DESC LIMIT 1"
-        ),
-        vec![vec!["failed".to_string(), "3".into()]]
-    );
-    let alert: Value = serde_json::from_str(&std::fs::read_to_string(&alert).unwrap()).unwrap();
-    assert_eq!(alert["job"], "aggregate");
 }
 
 #[test]
@@ -401,4 +390,33 @@ fn ingest_refuses_a_store_fed_by_a_remote_source() {
         .expect("run ingest");
     assert_exit(&out, 2);
     assert_stderr_has(&out, &["[source] engine is postgres", "never be rolled up"]);
+}
+
+#[test]
+fn a_statement_over_the_timeout_is_cancelled_and_retried_as_a_passing_failure() {
+    let server = pg::server();
+    let db = server.database();
+    server
+        .client(&db)
+        .batch_execute(
+            "CREATE TABLE events (ts timestamptz, site text, kind text, session text, visitor text);
+             INSERT INTO events VALUES ('2026-11-21T12:00:00Z', 'shop', 'pageview', 's', 'v');",
+        )
+        .expect("create the table");
+    let r = Workdir::new();
+    let config = source_config(
+        &r,
+        &server.socket_url(&db),
+        "query = \"SELECT e.*, pg_sleep(3) AS slow FROM events e\"",
+        "timeout_seconds = 1\n",
+    );
+    let out = with_config(&r, "aggregate", &config, &[])
+        .output()
+        .expect("run aggregate");
+    assert_exit(&out, 2);
+    assert_stderr_has(&out, &["did not answer in time", "source.timeout_seconds"]);
+    assert_eq!(
+        last_aggregate(&r),
+        vec![vec!["failed".to_string(), "3".into()]]
+    );
 }
