@@ -79,10 +79,21 @@ impl EventSource for PgSource {
 /// The URL as the crate's config, with `sslmode` values it does not know
 /// (`verify-ca`, `verify-full`, `allow`) read as ours.
 fn parse(url: &str) -> Result<Config> {
-    let cleaned = url
-        .replace("sslmode=verify-full", "sslmode=require")
-        .replace("sslmode=verify-ca", "sslmode=require")
-        .replace("sslmode=allow", "sslmode=prefer");
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let params: Vec<String> = query
+        .split('&')
+        .filter(|kv| !kv.is_empty() && !kv.starts_with("sslrootcert="))
+        .map(|kv| match kv {
+            "sslmode=verify-full" | "sslmode=verify-ca" => "sslmode=require".to_string(),
+            "sslmode=allow" => "sslmode=prefer".to_string(),
+            other => other.to_string(),
+        })
+        .collect();
+    let cleaned = if params.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", params.join("&"))
+    };
     cleaned.parse::<Config>().map_err(|e| {
         usage(format!(
             "source.url is not a PostgreSQL URL the client understands ({e}): give postgresql://user@host:port/database"
@@ -192,7 +203,17 @@ pub(crate) fn classify(err: anyhow::Error, name: &str) -> anyhow::Error {
             _ => anyhow!("postgres {name}: {message} (SQLSTATE {code})"),
         };
     }
-    Unreachable(format!("cannot reach postgres {name}: {}", error_text(pg))).into()
+    let text = error_text(pg);
+    if text.contains("TLS")
+        || text.contains("certificate")
+        || text.contains("server does not support TLS")
+    {
+        // Waiting does not fix a certificate or a server without TLS.
+        return usage(format!(
+            "postgres {name}: {text}; check sslmode and sslrootcert in the URL"
+        ));
+    }
+    Unreachable(format!("cannot reach postgres {name}: {text}")).into()
 }
 
 /// The client error's text with its cause (the crate's Display alone says

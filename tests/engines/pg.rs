@@ -23,6 +23,9 @@ pub struct Pg {
 pub const APP_USER: &str = "app";
 pub const APP_PASSWORD: &str = "app-s3cret-pw";
 
+/// The role that may only connect over TLS (`hostssl`).
+pub const TLS_USER: &str = "tls";
+
 static SERVER: OnceLock<Pg> = OnceLock::new();
 static NEXT_DB: AtomicUsize = AtomicUsize::new(0);
 
@@ -84,6 +87,77 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// A test CA (`DIR/ca.crt`) and the server's certificate for localhost
+/// and 127.0.0.1 signed by it, its key readable by the server only.
+fn make_certs(dir: &Path) -> Result<(), String> {
+    let openssl = |args: &[&str]| -> Result<(), String> {
+        let mut c = Command::new("openssl");
+        c.current_dir(dir).args(args);
+        run(c, "openssl (apt-get install openssl; .ci/run does)")
+    };
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .map_err(|e| format!("san.ext: {e}"))?;
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=cronlytics test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    ])?;
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ])?;
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "server.crt",
+    ])?;
+    let key = dir.join("server.key");
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .map_err(|e| format!("chmod server.key: {e}"))?;
+    if is_root() {
+        let mut chown = Command::new("chown");
+        chown
+            .arg("postgres:postgres")
+            .arg(&key)
+            .arg(dir.join("server.crt"));
+        run(chown, "chown the server's key")?;
+    }
+    Ok(())
+}
+
 fn start() -> Result<Pg, String> {
     let bin = bin_dir()?;
     let dir = std::env::temp_dir().join(format!("cronlytics-pg-{}", std::process::id()));
@@ -107,16 +181,21 @@ fn start() -> Result<Pg, String> {
         "--locale=C",
     ]);
     run(initdb, "initdb")?;
-    // The test user over the socket and TCP without a password; the app
-    // user over TCP with one.
-    let hba = "local all all trust\n\
-               host all cronlytics 127.0.0.1/32 trust\n\
-               host all all 127.0.0.1/32 scram-sha-256\n";
+    make_certs(&dir)?;
+    // The test user over the socket and TCP without a password; the TLS
+    // user over TLS only; the app user over TCP with a password.
+    let hba = format!(
+        "local all all trust\n\
+         hostnossl all {TLS_USER} 127.0.0.1/32 reject\n\
+         hostssl all {TLS_USER} 127.0.0.1/32 trust\n\
+         host all cronlytics 127.0.0.1/32 trust\n\
+         host all all 127.0.0.1/32 scram-sha-256\n"
+    );
     std::fs::write(data.join("pg_hba.conf"), hba).map_err(|e| format!("pg_hba.conf: {e}"))?;
     let port = free_port();
     let options = format!(
-        "-k {} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
-        dir.display()
+        "-k {dir} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c ssl=on -c ssl_cert_file={dir}/server.crt -c ssl_key_file={dir}/server.key",
+        dir = dir.display()
     );
     let mut pg_ctl = as_owner(&bin.join("pg_ctl"));
     pg_ctl
@@ -147,7 +226,7 @@ fn start() -> Result<Pg, String> {
     let mut admin = pg.client("postgres");
     admin
         .batch_execute(&format!(
-            "CREATE ROLE {APP_USER} LOGIN PASSWORD '{APP_PASSWORD}'"
+            "CREATE ROLE {APP_USER} LOGIN PASSWORD '{APP_PASSWORD}'; CREATE ROLE {TLS_USER} LOGIN SUPERUSER"
         ))
         .map_err(|e| format!("create the app role: {e}"))?;
     Ok(pg)
@@ -158,6 +237,15 @@ impl Pg {
     pub fn socket_url(&self, db: &str) -> String {
         let dir = self.dir.display().to_string().replace('/', "%2F");
         format!("postgresql://cronlytics@{dir}:{}/{db}", self.port)
+    }
+
+    /// The URL of `db` over TLS as the TLS-only user, `extra` appended to
+    /// its query (`&sslrootcert=...`).
+    pub fn tls_url(&self, db: &str, extra: &str) -> String {
+        format!(
+            "postgresql://{TLS_USER}@localhost:{}/{db}?sslmode=require{extra}",
+            self.port
+        )
     }
 
     /// The URL of `db` over TCP as the app user (password from PGPASSWORD).

@@ -420,3 +420,48 @@ fn a_statement_over_the_timeout_is_cancelled_and_retried_as_a_passing_failure() 
         vec![vec!["failed".to_string(), "3".into()]]
     );
 }
+
+#[test]
+fn sslmode_require_connects_over_tls_and_verifies_the_certificate() {
+    let server = pg::server();
+    let db = server.database();
+    server
+        .client(&db)
+        .batch_execute(
+            "CREATE TABLE events (ts timestamptz, site text, kind text, session text, visitor text);
+             INSERT INTO events VALUES ('2026-11-21T12:00:00Z', 'shop', 'pageview', 's', 'v');",
+        )
+        .expect("create the table");
+    let r = Workdir::new();
+    let ca = format!("&sslrootcert={}", server.dir.join("ca.crt").display());
+    // The TLS user may only connect over TLS (pg_hba hostssl): rows prove it.
+    let config = source_config(&r, &server.tls_url(&db, &ca), "table = \"events\"", "");
+    let out = with_config(&r, "aggregate", &config, &[])
+        .output()
+        .expect("run aggregate");
+    assert_exit(&out, 0);
+    assert_eq!(r.rollup("2026-11-21", "shop")["pageviews"], json!(1));
+    // Without the test CA the certificate is not trusted: exit 2 at once.
+    let config = source_config(&r, &server.tls_url(&db, ""), "table = \"events\"", "");
+    let out = with_config(&r, "aggregate", &config, &[])
+        .output()
+        .expect("run aggregate");
+    assert_exit(&out, 2);
+    assert_stderr_has(&out, &["certificate", "sslrootcert"]);
+    assert_eq!(
+        last_aggregate(&r),
+        vec![vec!["failed".to_string(), "1".into()]]
+    );
+    // Without sslmode the connection is plain, which pg_hba rejects.
+    let plain = format!(
+        "postgresql://{}@localhost:{}/{db}",
+        pg::TLS_USER,
+        server.port
+    );
+    let config = source_config(&r, &plain, "table = \"events\"", "");
+    let out = with_config(&r, "aggregate", &config, &[])
+        .output()
+        .expect("run aggregate");
+    assert_exit(&out, 2);
+    assert_stderr_has(&out, &["refused the login", "no encryption"]);
+}
