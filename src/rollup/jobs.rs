@@ -6,7 +6,8 @@ use anyhow::Result;
 use chrono::NaiveDate;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::engine::{DayReport, RollupOptions, roll_days};
+use super::engine::{DayReport, RollupOptions};
+use super::events::{Events, with_target};
 use crate::job::{JobContext, JobOutcome, usage};
 use crate::store::{Store, rollups};
 use crate::time::{DayRange, day_bounds_ms, parse_date, rfc3339_ms, today, yesterday};
@@ -34,7 +35,8 @@ pub struct AggregateOptions {
 }
 
 /// `aggregate`: the day asked for (default yesterday), plus every day that
-/// ingest marked for re-aggregation.
+/// ingest marked for re-aggregation (or, from a remote source, the days
+/// whose rows changed or the `reroll_days` before it).
 pub fn aggregate(ctx: &JobContext, opts: &AggregateOptions) -> Result<JobOutcome> {
     let (tz, now) = (ctx.settings.tz, ctx.settings.now);
     let target = match (&opts.date, opts.today) {
@@ -44,18 +46,14 @@ pub fn aggregate(ctx: &JobContext, opts: &AggregateOptions) -> Result<JobOutcome
         (None, false) => yesterday(now, tz),
     };
     let mut store = ctx.open_store()?;
-    if let Some(mut source) = crate::source::open(&ctx.settings.file.source)? {
-        return aggregate_remote(ctx, opts, target, &mut store, source.as_mut());
-    }
-    let site = store.site_filter(opts.site.as_deref())?;
-    let marked = rollups::marked_days(&store.conn, site)?;
-    let mut days: BTreeSet<NaiveDate> = marked.iter().copied().collect();
-    days.insert(target);
-    let days = keep_unpurged(ctx, &store, days.into_iter().collect())?;
+    let mut events = Events::open(ctx)?;
+    let scope = events.scope(&store, opts.site.as_deref())?;
+    let extra = events.extra_days(ctx, &store, &scope, target)?;
+    let days = events.rollable(ctx, &store, with_target(&extra, target))?;
 
     let mut total = DayReport::default();
     let mut target_report = DayReport::default();
-    let failures = roll_days(&mut store, &days, rollup_options(ctx, site), |day, r| {
+    let failures = events.roll_days(ctx, &mut store, &days, &scope, |day, r| {
         if let Ok(r) = r {
             total.events += r.events;
             total.sites += r.sites;
@@ -72,17 +70,20 @@ pub fn aggregate(ctx: &JobContext, opts: &AggregateOptions) -> Result<JobOutcome
     if !failures.is_empty() {
         return Err(failed_days(failures, days.len()));
     }
+    events.finish(&store, &extra)?;
     let mut message = format!(
-        "rolled up {target}{}: {}, {}",
+        "rolled up {target}{}{}: {}, {}",
         if target == today(now, tz) {
             " (running totals)"
         } else {
             ""
         },
+        events.source_words(),
         counted(target_report.sites as u64, "site"),
         counted(target_report.events, "event")
     );
-    let rerolled: Vec<String> = marked
+    let rerolled: Vec<String> = extra
+        .days
         .iter()
         .filter(|d| **d != target)
         .map(|d| d.to_string())
@@ -90,102 +91,16 @@ pub fn aggregate(ctx: &JobContext, opts: &AggregateOptions) -> Result<JobOutcome
     if !rerolled.is_empty() {
         message.push_str(&format!(
             "; re-rolled {}: {}",
-            counted(rerolled.len() as u64, "marked day"),
+            counted(rerolled.len() as u64, extra.what),
             rerolled.join(", ")
         ));
     }
     if target_report.sites == 0 {
         message.push_str(" (no site has events on or before that day yet)");
     }
+    let site = events.scope(&store, opts.site.as_deref())?.id;
     message.push_str(&to_sink(ctx, &store, &days, site)?);
     Ok(JobOutcome::ok(total.events, message))
-}
-
-/// `aggregate` over a remote source: the day asked for, plus the days
-/// whose rows changed (`updated_at` mapped) or the `reroll_days` before it.
-fn aggregate_remote(
-    ctx: &JobContext,
-    opts: &AggregateOptions,
-    target: NaiveDate,
-    store: &mut Store,
-    source: &mut dyn crate::source::EventSource,
-) -> Result<JobOutcome> {
-    let config = &ctx.settings.file.source;
-    let site_name = remote_site_name(opts.site.as_deref())?;
-    let (extra, newest) = super::remote::changed_days(
-        store,
-        source,
-        target,
-        config.reroll_days,
-        config.tracks_updates(),
-        ctx.settings.tz,
-    )?;
-    let mut days: BTreeSet<NaiveDate> = extra.iter().copied().collect();
-    days.insert(target);
-    let days: Vec<NaiveDate> = days.into_iter().collect();
-    let mut total = DayReport::default();
-    let mut target_report = DayReport::default();
-    let failures = super::remote::roll_days(
-        store,
-        source,
-        config,
-        &days,
-        &rollup_options(ctx, None),
-        site_name,
-        |day, r| {
-            if let Ok(r) = r {
-                total.events += r.events;
-                if day == target {
-                    target_report = *r;
-                }
-            }
-        },
-    );
-    if !failures.is_empty() {
-        return Err(failed_days(failures, days.len()));
-    }
-    if let Some(newest) = newest {
-        super::remote::record_update_mark(store, &newest)?;
-    }
-    let rerolled: Vec<String> = extra
-        .iter()
-        .filter(|d| **d != target)
-        .map(|d| d.to_string())
-        .collect();
-    let mut message = format!(
-        "rolled up {target} from {}: {}, {}",
-        source.describe(),
-        counted(target_report.sites as u64, "site"),
-        counted(target_report.events, "event")
-    );
-    if !rerolled.is_empty() {
-        message.push_str(&format!(
-            "; re-rolled {}: {}",
-            counted(
-                rerolled.len() as u64,
-                if config.tracks_updates() {
-                    "changed day"
-                } else {
-                    "earlier day"
-                }
-            ),
-            rerolled.join(", ")
-        ));
-    }
-    let site = site_name.map(|n| store.site_id(n)).transpose()?.flatten();
-    message.push_str(&to_sink(ctx, store, &days, site)?);
-    Ok(JobOutcome::ok(total.events, message))
-}
-
-/// `--site S` for a remote source: a valid name (the store learns the
-/// site from the source).
-fn remote_site_name(name: Option<&str>) -> Result<Option<&str>> {
-    match name {
-        Some(n) if !crate::store::encoding::is_site_name(n) => Err(usage(format!(
-            "--site {n}: not a site name (1..64 characters of A-Z a-z 0-9 . _ -)"
-        ))),
-        other => Ok(other),
-    }
 }
 
 /// Upsert the rolled-up days' rows into `[sink]` when one is configured;
@@ -229,29 +144,6 @@ fn failed_days(failures: Vec<(NaiveDate, anyhow::Error)>, of: usize) -> anyhow::
     ))
 }
 
-/// Leave out the days whose raw events retention has deleted: their
-/// rollups are final, and rolling them up again would replace them with
-/// zeros (or with the few events that arrived since).
-fn keep_unpurged(ctx: &JobContext, store: &Store, days: Vec<NaiveDate>) -> Result<Vec<NaiveDate>> {
-    let Some(purged) = store.purged_before()? else {
-        return Ok(days);
-    };
-    let (kept, skipped): (Vec<NaiveDate>, Vec<NaiveDate>) = days
-        .into_iter()
-        .partition(|d| day_bounds_ms(*d, ctx.settings.tz).1 > purged);
-    if let (Some(first), Some(last)) = (skipped.first(), skipped.last()) {
-        ctx.log.warn(format!(
-            "{} day(s) from {first} to {last} are not rolled up again: retention deleted their raw events, their rollups are kept as they are",
-            skipped.len()
-        ));
-        // Their marks can never be served: clear them.
-        for d in &skipped {
-            rollups::clear_marks(&store.conn, *d)?;
-        }
-    }
-    Ok(kept)
-}
-
 /// `backfill` options.
 #[derive(Debug, Clone, Default)]
 pub struct BackfillOptions {
@@ -284,7 +176,7 @@ pub fn backfill_dry_run(ctx: &JobContext, opts: &BackfillOptions) -> Result<JobO
     // A remote source is connected to (and its mapping checked) so that
     // the SQL shown is the SQL that would run.
     let source = crate::source::open(&ctx.settings.file.source)?;
-    let site = remote_site_name(opts.site.as_deref())?;
+    let site = opts.site.as_deref();
     let mut out = String::new();
     for day in range.days() {
         let (s, e) = day_bounds_ms(day, ctx.settings.tz);
@@ -355,25 +247,18 @@ impl Backfill {
         } else {
             backfill_range(ctx, opts)?
         };
-        let mut source = crate::source::open(&ctx.settings.file.source)?;
-        if source.is_some() && opts.rezone {
+        let mut events = Events::open(ctx)?;
+        if matches!(events, Events::Remote(_)) && opts.rezone {
             return Err(usage(
                 "--rezone re-rolls the store's own events; with a remote [source], give the new zone with --tz and backfill the range again",
             ));
         }
-        let site_name = remote_site_name(opts.site.as_deref())?;
-        let site = match source {
-            Some(_) => None,
-            None => store.site_filter(opts.site.as_deref())?,
-        };
-        let days = match source {
-            Some(_) => range.days().filter(|d| !self.done.contains(d)).collect(),
-            None => keep_unpurged(
-                ctx,
-                &store,
-                range.days().filter(|d| !self.done.contains(d)).collect(),
-            )?,
-        };
+        let scope = events.scope(&store, opts.site.as_deref())?;
+        let days = events.rollable(
+            ctx,
+            &store,
+            range.days().filter(|d| !self.done.contains(d)).collect(),
+        )?;
         let bar = if ctx.log.show_progress() {
             let bar = ProgressBar::with_draw_target(
                 Some(days.len() as u64),
@@ -400,26 +285,12 @@ impl Backfill {
                 Err(e) => ctx.log.warn(format!("{e:#}")),
             }
         };
-        let failures = match source.as_mut() {
-            Some(source) => super::remote::roll_days(
-                &mut store,
-                source.as_mut(),
-                &ctx.settings.file.source,
-                &days,
-                &rollup_options(ctx, None),
-                site_name,
-                on_day,
-            ),
-            None => roll_days(&mut store, &days, rollup_options(ctx, site), on_day),
-        };
+        let failures = events.roll_days(ctx, &mut store, &days, &scope, on_day);
         bar.finish_and_clear();
         if !failures.is_empty() {
             return Err(failed_days(failures, range.len()));
         }
-        let site = match (site, site_name) {
-            (None, Some(name)) => store.site_id(name)?,
-            (site, _) => site,
-        };
+        let site = events.scope(&store, opts.site.as_deref())?.id;
         let rolled: Vec<NaiveDate> = range.days().collect();
         let sink = to_sink(ctx, &store, &rolled, site)?;
         Ok(JobOutcome::ok(
@@ -429,10 +300,7 @@ impl Backfill {
                 counted(range.len() as u64, "day"),
                 range.start,
                 range.end,
-                source
-                    .as_ref()
-                    .map(|s| format!(" from {}", s.describe()))
-                    .unwrap_or_default(),
+                events.source_words(),
                 counted(self.events, "event")
             ),
         ))

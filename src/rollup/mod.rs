@@ -6,6 +6,7 @@
 //! and `backfill` jobs built on it, `rezone` `backfill --rezone`.
 
 pub(crate) mod engine;
+mod events;
 pub mod jobs;
 mod remote;
 mod rezone;

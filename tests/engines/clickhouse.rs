@@ -97,6 +97,30 @@ fn a_missing_column_a_wrong_password_and_a_server_down_fail_as_they_should() {
             "ts, site, kind, session",
         ],
     );
+    // A missing table: exit 2 at once, naming server, database and table.
+    let out = with_config(
+        &r,
+        "aggregate",
+        &source_config(&r, &server.url(&db), "table = \"evnets\"", ""),
+        &[],
+    )
+    .output()
+    .expect("run aggregate");
+    assert_exit(&out, 2);
+    assert_stderr_has(
+        &out,
+        &[
+            &format!(
+                "http://127.0.0.1:{} database {db}, table evnets",
+                server.http[0]
+            ),
+            "evnets doesn't exist",
+        ],
+    );
+    assert_eq!(
+        last_aggregate(&r),
+        vec![vec!["failed".to_string(), "1".into()]]
+    );
 
     // A wrong password: exit 2 at once, the password nowhere.
     let alert = r.path("alert.json");

@@ -304,6 +304,24 @@ fn a_missing_column_a_wrong_password_and_a_server_down_fail_as_they_should() {
             "source.columns.visitor",
         ],
     );
+    // A missing table: exit 2 at once, naming server, database and table.
+    let config = source_config(&r, &server.socket_url(&db), "table = \"evnets\"", "");
+    let out = with_config(&r, "aggregate", &config, &[])
+        .output()
+        .expect("run aggregate");
+    assert_exit(&out, 2);
+    assert_stderr_has(
+        &out,
+        &[
+            &format!("cronlytics@{}:{}/{db}", server.dir.display(), server.port),
+            "table evnets",
+            "relation \"evnets\" does not exist",
+        ],
+    );
+    assert_eq!(
+        last_aggregate(&r),
+        vec![vec!["failed".to_string(), "1".into()]]
+    );
 
     // A wrong password: exit 2 without a retry, the password nowhere.
     let alert = r.path("alert.json");
