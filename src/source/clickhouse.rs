@@ -52,6 +52,9 @@ impl ChSource {
             config.timeout_seconds.to_string(),
         ));
         params.push(("output_format_json_quote_64bit_integers".into(), "0".into()));
+        // An error after the answer started would otherwise come as HTTP 200
+        // with half a body.
+        params.push(("wait_end_of_query".into(), "1".into()));
         let database = params
             .iter()
             .find(|(k, _)| k == "database")

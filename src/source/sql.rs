@@ -205,7 +205,9 @@ impl Dialect {
     }
 }
 
-const WHITESPACE_PG: &str = "E' \\t\\n\\r\\f\\v'";
+/// What `trim` removes at the ends, ASCII: PostgreSQL has no `\v` escape
+/// (`E'\v'` is the letter v), so the vertical tab is `\x0b`.
+const WHITESPACE_PG: &str = "E' \\t\\n\\r\\f\\x0b'";
 
 impl Mapping {
     /// The `WHERE` of a day: its UTC bounds, our three kinds, the site.
@@ -350,7 +352,8 @@ FROM (SELECT {site_col} AS site, {item} AS item, count() AS n FROM {from}
             };
             let rest = format!("substring({r}, position({r}, '://') + 3)");
             let authority = format!("extract({rest}, '^[^/?#]*')");
-            let host_port = format!("replaceRegexpOne({authority}, '^.*@', '')");
+            // After the last `@` (a regex `.` would stop at a newline).
+            let host_port = format!("splitByChar('@', {authority})[-1]");
             let host = format!(
                 "if(startsWith({host_port}, '['), extract({host_port}, '^\\\\[[^\\\\]]*\\\\]?'), extract({host_port}, '^[^:]*'))"
             );

@@ -104,8 +104,13 @@ pub fn events(w: &Workdir) -> Vec<Value> {
         "android-app://com.google.android.gm",
         "www.foo.com",
         "https://wWw.News.Example.ORG#top",
+        "https://vimeo.com/v",
+        "\tvideo\x0b",
+        "https://a\nb@Host.com/",
     ];
-    let paths = ["/a?x=1", "/a#frag", "  /c  ", "?q=1", "", "/p/Ä?x", "/x y"];
+    let paths = [
+        "/a?x=1", "/a#frag", "  /c  ", "?q=1", "", "/p/Ä?x", "/x y", "/nav", "v/v\t",
+    ];
     for (i, r) in referrers.iter().enumerate() {
         let path = paths[i % paths.len()];
         let ts = format!("2026-11-01T10:{i:02}:00.000-05:00");
