@@ -483,3 +483,48 @@ fn sslmode_require_connects_over_tls_and_verifies_the_certificate() {
     assert_exit(&out, 2);
     assert_stderr_has(&out, &["refused the login", "no encryption"]);
 }
+
+#[test]
+fn today_and_one_site_roll_up_from_the_source_as_from_the_store() {
+    let server = pg::server();
+    let db = server.database();
+    server
+        .client(&db)
+        .batch_execute(
+            "CREATE TABLE events (ts timestamptz, site text, kind text, session text, visitor text, path text);
+             INSERT INTO events VALUES
+               ('2026-11-22T04:00:00Z', 'shop', 'pageview', 's1', 'v1', '/a'),
+               ('2026-11-22T05:00:00Z', 'shop', 'pageview', 's1', 'v1', '/b'),
+               ('2026-11-22T05:30:00Z', 'blog', 'pageview', 's2', 'v2', '/p');",
+        )
+        .expect("create the table");
+    let r = Workdir::new();
+    let config = source_config(&r, &server.socket_url(&db), "table = \"events\"", "");
+    // --now is 06:00 UTC on 22 November: today's running totals, of shop only.
+    let out = with_config(&r, "aggregate", &config, &["--today", "--site", "shop"])
+        .output()
+        .expect("run aggregate");
+    assert_exit(&out, 0);
+    assert_stderr_has(
+        &out,
+        &[
+            "rolled up 2026-11-22 (running totals) from postgres",
+            "1 site, 2 events",
+        ],
+    );
+    assert_eq!(
+        r.sql_rows("SELECT s.name, r.pageviews, r.complete FROM daily_rollups r JOIN sites s ON s.id = r.site_id"),
+        vec![vec!["shop".to_string(), "2".into(), "0".into()]]
+    );
+    // A site the source has no rows of is no error: nothing to roll up.
+    let out = with_config(&r, "aggregate", &config, &["--today", "--site", "news"])
+        .output()
+        .expect("run aggregate");
+    assert_exit(&out, 0);
+    // A name that cannot be a site is refused.
+    let out = with_config(&r, "aggregate", &config, &["--site", "no site"])
+        .output()
+        .expect("run aggregate");
+    assert_exit(&out, 2);
+    assert_stderr_has(&out, &["--site no site: not a site name"]);
+}
