@@ -110,6 +110,12 @@ impl JobContext {
             OpenMode::Upgrade if remote => OpenMode::Create,
             other => other,
         };
+        if remote && mode != OpenMode::Create && !self.settings.db.exists() {
+            return Err(anyhow::anyhow!(
+                "the store {} does not exist: check --db (or CRONLYTICS_DB), or run aggregate or backfill first: they create it from the [source]",
+                self.settings.db.display()
+            ));
+        }
         Store::open_with(
             &self.settings.db,
             self.settings.file.store.busy_timeout_ms,

@@ -408,6 +408,13 @@ fn ingest_refuses_a_store_fed_by_a_remote_source() {
         .expect("run ingest");
     assert_exit(&out, 2);
     assert_stderr_has(&out, &["[source] engine is postgres", "never be rolled up"]);
+    // The other jobs say who creates the store.
+    let fresh = Workdir::new();
+    let out = with_config(&fresh, "export-metrics", &config, &[])
+        .output()
+        .expect("run export-metrics");
+    assert_exit(&out, 2);
+    assert_stderr_has(&out, &["does not exist", "run aggregate or backfill first"]);
 }
 
 #[test]
