@@ -124,7 +124,7 @@ impl Events {
     /// Record what `extra_days` found once its days are rolled up.
     pub(crate) fn finish(&self, store: &Store, extra: &Extra) -> Result<()> {
         match &extra.newest {
-            Some(newest) => super::remote::record_update_mark(store, newest),
+            Some(newest) => store.set_source_mark(newest),
             None => Ok(()),
         }
     }

@@ -103,8 +103,8 @@ pub fn aggregate(ctx: &JobContext, opts: &AggregateOptions) -> Result<JobOutcome
     Ok(JobOutcome::ok(total.events, message))
 }
 
-/// Upsert the rolled-up days' rows into `[sink]` when one is configured;
-/// returns the summary's words for it.
+/// Upsert the rolled-up days' rows (`days` in order) into `[sink]` when one
+/// is configured; returns the summary's words for it.
 fn to_sink(
     ctx: &JobContext,
     store: &Store,
@@ -115,15 +115,8 @@ fn to_sink(
     let (Some(_), Some(first), Some(last)) = (sink.engine, days.first(), days.last()) else {
         return Ok(String::new());
     };
-    let mut sorted = days.to_vec();
-    sorted.sort();
-    let loaded = rollups::load(
-        &store.conn,
-        *first.min(&sorted[0]),
-        *last.max(&sorted[sorted.len() - 1]),
-        site,
-    )?;
-    let rows = crate::source::sink::of_days(loaded, &sorted);
+    let loaded = rollups::load(&store.conn, *first, *last, site)?;
+    let rows = crate::source::sink::of_days(loaded, days);
     let n = crate::source::sink::write(sink, ctx.settings.file.source.timeout_seconds, &rows)?;
     Ok(format!(
         "; {} upserted into {}",

@@ -16,9 +16,6 @@ use crate::store::Store;
 use crate::store::rollups;
 use crate::time::{day_bounds_ms, local_date};
 
-/// The meta key holding the newest `updated_at` an aggregate has seen.
-const UPDATED_KEY: &str = "source_updated_at";
-
 /// Roll up `days` from `source` (of the site named `site`, or all),
 /// calling `on_day` for each. Two statements run at a time, on `source`
 /// and a second connection opened from `config` (a PostgreSQL server gives
@@ -118,12 +115,8 @@ fn write_day(
         },
         None => None,
     };
-    let seq_seen: i64 =
-        store
-            .conn
-            .query_row("SELECT value FROM meta WHERE key = 'next_seq'", [], |r| {
-                r.get(0)
-            })?;
+    // The store has no events of its own: every mark is served.
+    let seq_seen = store.next_seq()?;
     let empty = crate::store::custom::rows::empty(&opts.custom);
     let day = opts.day_write(date, site_id, seq_seen, &empty);
     rollups::write_day(&mut store.conn, &day, &figures)
@@ -148,23 +141,7 @@ pub(crate) fn changed_days(
             .collect();
         return Ok((days, None));
     }
-    let since: Option<String> = store
-        .conn
-        .query_row(
-            "SELECT value FROM meta WHERE key = ?1",
-            [UPDATED_KEY],
-            |r| {
-                // meta.value has integer affinity: an integer mark comes back
-                // as one.
-                Ok(match r.get_ref(0)? {
-                    rusqlite::types::ValueRef::Integer(i) => i.to_string(),
-                    other => {
-                        String::from_utf8_lossy(other.as_bytes().unwrap_or_default()).into_owned()
-                    }
-                })
-            },
-        )
-        .ok();
+    let since = store.source_mark()?;
     let changed = crate::source::changed_since(source, since.as_deref())?;
     let mut days: Vec<NaiveDate> = changed
         .slots_ms
@@ -174,14 +151,4 @@ pub(crate) fn changed_days(
     days.sort();
     days.dedup();
     Ok((days, changed.newest))
-}
-
-/// Remember the newest `updated_at` whose days are rolled up.
-pub(crate) fn record_update_mark(store: &Store, newest: &str) -> Result<()> {
-    store.conn.execute(
-        "INSERT INTO meta (key, value) VALUES (?1, ?2)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [UPDATED_KEY, newest],
-    )?;
-    Ok(())
 }

@@ -12,23 +12,38 @@ use super::{Cell, EventSource};
 use crate::errors::{Unreachable, usage};
 use crate::settings::source::SourceConfig;
 
-/// A ClickHouse source with its checked mapping.
+/// A ClickHouse source: its client and the checked mapping.
 pub(crate) struct ChSource {
+    client: Client,
+    mapping: Mapping,
+}
+
+/// The HTTP interface of one server.
+struct Client {
     agent: ureq::Agent,
     /// The URL without its query; the query's settings go in `params`.
     base: String,
     params: Vec<(String, String)>,
     user: Option<String>,
     password: Option<String>,
-    mapping: Mapping,
-    /// "http://host:8123 database web, table events".
+    /// "user@http://host:8123 database web, table events".
     name: String,
 }
 
-/// One result: column names and rows of JSON values.
-struct Table {
-    meta: Vec<(String, String)>,
+/// A `FORMAT JSONCompact` answer: column names and types, rows of values.
+#[derive(serde::Deserialize)]
+struct Answer {
+    #[serde(default)]
+    meta: Vec<Column>,
+    #[serde(default)]
     data: Vec<Vec<Value>>,
+}
+
+#[derive(serde::Deserialize)]
+struct Column {
+    name: String,
+    #[serde(rename = "type")]
+    type_: String,
 }
 
 impl ChSource {
@@ -60,14 +75,11 @@ impl ChSource {
             .find(|(k, _)| k == "database")
             .map(|(_, v)| v.clone())
             .unwrap_or_else(|| "default".into());
-        let what = match (&config.table, &config.query) {
-            (Some(t), _) => format!("table {t}"),
-            _ => "the configured query".to_string(),
-        };
         let name = format!(
-            "{}{} database {database}, {what}",
+            "{}{} database {database}, {}",
             user.as_ref().map(|u| format!("{u}@")).unwrap_or_default(),
-            base.trim_end_matches('/')
+            base.trim_end_matches('/'),
+            super::reads(config)
         );
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_connect(Some(Duration::from_secs(10)))
@@ -75,7 +87,7 @@ impl ChSource {
             .http_status_as_error(false)
             .build()
             .into();
-        let mut source = ChSource {
+        let client = Client {
             agent,
             base: base.to_string(),
             params,
@@ -83,15 +95,16 @@ impl ChSource {
             password: std::env::var("CLICKHOUSE_PASSWORD")
                 .ok()
                 .filter(|p| !p.is_empty()),
-            mapping: placeholder_mapping(),
             name,
         };
-        source.mapping = source.check_mapping(config)?;
-        Ok(source)
+        let mapping = client.check_mapping(config)?;
+        Ok(ChSource { client, mapping })
     }
+}
 
+impl Client {
     /// Run one statement and read its `JSONCompact` result.
-    fn run(&self, sql: &str) -> Result<Table> {
+    fn run(&self, sql: &str) -> Result<Answer> {
         let mut request = self.agent.post(&self.base);
         for (k, v) in &self.params {
             request = request.query(k, v);
@@ -126,33 +139,12 @@ impl ChSource {
         if status != 200 {
             return Err(self.classify(status, &text));
         }
-        let json: Value = serde_json::from_str(&text).with_context(|| {
+        serde_json::from_str(&text).with_context(|| {
             format!(
                 "clickhouse {} answered something that is not JSON",
                 self.name
             )
-        })?;
-        let meta = json["meta"]
-            .as_array()
-            .map(|m| {
-                m.iter()
-                    .map(|c| {
-                        (
-                            c["name"].as_str().unwrap_or_default().to_string(),
-                            c["type"].as_str().unwrap_or_default().to_string(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let data = match json["data"].as_array() {
-            Some(rows) => rows
-                .iter()
-                .map(|r| r.as_array().cloned().unwrap_or_default())
-                .collect(),
-            None => Vec::new(),
-        };
-        Ok(Table { meta, data })
+        })
     }
 
     /// An error answer as the job runner should see it, by ClickHouse's
@@ -197,7 +189,7 @@ impl ChSource {
             .run(&format!("SELECT * FROM {from} LIMIT 0"))?
             .meta
             .into_iter()
-            .map(|(n, t)| (n, base_type(&t).to_string()))
+            .map(|c| (c.name, base_type(&c.type_).to_string()))
             .collect();
         Mapping::resolve(
             Dialect::ClickHouse,
@@ -235,28 +227,9 @@ fn base_type(t: &str) -> &str {
     t
 }
 
-fn placeholder_mapping() -> Mapping {
-    Mapping {
-        dialect: Dialect::ClickHouse,
-        from: String::new(),
-        ts: String::new(),
-        ts_type: TsType::Millis,
-        site: String::new(),
-        kind: String::new(),
-        session: String::new(),
-        visitor: String::new(),
-        path: None,
-        referrer: None,
-        name: None,
-        revenue: None,
-        updated_at: None,
-        kinds: Default::default(),
-    }
-}
-
 impl EventSource for ChSource {
     fn describe(&self) -> String {
-        format!("clickhouse {}", self.name)
+        format!("clickhouse {}", self.client.name)
     }
 
     fn mapping(&self) -> &Mapping {
@@ -264,8 +237,9 @@ impl EventSource for ChSource {
     }
 
     fn query(&mut self, sql: &str) -> Result<Vec<Vec<Cell>>> {
-        let table = self.run(sql)?;
-        Ok(table
+        Ok(self
+            .client
+            .run(sql)?
             .data
             .into_iter()
             .map(|row| {

@@ -184,6 +184,15 @@ pub(crate) fn open(config: &SourceConfig) -> Result<Option<Box<dyn EventSource>>
     })
 }
 
+/// "table events" or "the configured query": what a source reads, for
+/// messages.
+pub(crate) fn reads(config: &SourceConfig) -> String {
+    match &config.table {
+        Some(t) => format!("table {t}"),
+        None => "the configured query".to_string(),
+    }
+}
+
 /// The result rows of a day into sites, in name order. A site whose name
 /// breaks the site rule is left out and named in `skipped`.
 pub(crate) fn assemble(rows: Vec<Row>, skipped: &mut Vec<String>) -> Vec<RemoteSite> {

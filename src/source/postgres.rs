@@ -4,11 +4,10 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
+use postgres::types::Type;
 use postgres::{Client, Config};
 
 use super::sql::{Dialect, Mapping, TsType, Types};
-use postgres::types::Type;
-
 use super::{Cell, EventSource};
 use crate::errors::{Unreachable, usage};
 use crate::settings::source::SourceConfig;
@@ -26,12 +25,7 @@ impl PgSource {
     /// URL asks for it, the statement timeout) and check the mapping.
     pub(crate) fn connect(config: &SourceConfig) -> Result<PgSource> {
         let url = config.url.as_deref().unwrap_or_default();
-        let what = match (&config.table, &config.query) {
-            (Some(t), _) => format!("table {t}"),
-            _ => "the configured query".to_string(),
-        };
-        let mut client = connect(url, config.timeout_seconds, &what)?;
-        let name = format!("{}, {what}", server_name(&parse(url)?));
+        let (mut client, name) = connect(url, config.timeout_seconds, &super::reads(config))?;
         let mapping = check_mapping(&mut client, config).map_err(|e| classify(e, &name))?;
         Ok(PgSource {
             client,
@@ -116,8 +110,9 @@ fn server_name(config: &Config) -> String {
     )
 }
 
-/// Open a connection for `what` ("table events", "the sink table x").
-pub(crate) fn connect(url: &str, timeout_seconds: u64, what: &str) -> Result<Client> {
+/// Open a connection for `what` ("table events", "the sink table x"),
+/// with its name for messages ("user@host:port/database, what").
+pub(crate) fn connect(url: &str, timeout_seconds: u64, what: &str) -> Result<(Client, String)> {
     let mut config = parse(url)?;
     if config.get_user().is_none()
         && let Ok(user) = std::env::var("PGUSER").or_else(|_| std::env::var("USER"))
@@ -146,7 +141,10 @@ pub(crate) fn connect(url: &str, timeout_seconds: u64, what: &str) -> Result<Cli
         config.ssl_mode(postgres::config::SslMode::Disable);
         config.connect(postgres::NoTls)
     };
-    result.map_err(|e| classify(e.into(), &name))
+    match result {
+        Ok(client) => Ok((client, name)),
+        Err(e) => Err(classify(e.into(), &name)),
+    }
 }
 
 /// rustls with the Mozilla roots, or the `sslrootcert` file's.

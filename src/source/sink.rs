@@ -54,8 +54,7 @@ pub(crate) fn write(
     let table = Dialect::Postgres.table(&config.table);
     let what = format!("the sink table {}", config.table);
     let url = config.url.as_deref().unwrap_or_default();
-    let mut client = super::postgres::connect(url, timeout_seconds, &what)?;
-    let name = format!("{} ({what})", redacted(url));
+    let (mut client, name) = super::postgres::connect(url, timeout_seconds, &what)?;
     let run = |client: &mut postgres::Client| -> Result<usize> {
         let mut tx = client.transaction()?;
         tx.batch_execute(&create_sql(&table))?;
@@ -84,12 +83,6 @@ pub(crate) fn write(
         Ok(rows.len())
     };
     run(&mut client).map_err(|e| super::postgres::classify(e, &name))
-}
-
-/// The URL for messages: without its query (an `sslrootcert` path is
-/// noise).
-fn redacted(url: &str) -> &str {
-    url.split('?').next().unwrap_or(url)
 }
 
 /// The rows of `days` among `rows`.

@@ -269,6 +269,46 @@ impl Store {
         )?)
     }
 
+    /// The sequence number the next ingest batch gets: every mark below it
+    /// is served by a rollup written now.
+    pub(crate) fn next_seq(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'next_seq'", [], |r| {
+                r.get(0)
+            })?)
+    }
+
+    /// A remote source's `updated_at` mark: the newest change whose days
+    /// are rolled up, as the source's text (`None` before the first run).
+    pub(crate) fn source_mark(&self) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'source_updated_at'",
+                [],
+                |r| {
+                    // meta.value has integer affinity: an integer mark
+                    // comes back as one.
+                    Ok(match r.get_ref(0)? {
+                        rusqlite::types::ValueRef::Integer(i) => i.to_string(),
+                        other => String::from_utf8_lossy(other.as_bytes().unwrap_or_default())
+                            .into_owned(),
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    pub(crate) fn set_source_mark(&self, newest: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('source_updated_at', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [newest],
+        )?;
+        Ok(())
+    }
+
     /// The start (UTC ms) of the first day whose raw events are all still
     /// stored: retention deleted everything before it, so those days'
     /// rollups are final and no event for them may be added.
