@@ -155,6 +155,7 @@ fn scan_in_snapshot(
             let props = row.get_ref(9)?.as_blob_or_null()?;
             plan.count(
                 conn,
+                site_id,
                 &mut counts.custom,
                 kind,
                 session,
@@ -189,6 +190,11 @@ fn scan_in_snapshot(
                 counts.converting.insert(session);
             }
             Some(Kind::Gauge) | None => {}
+        }
+    }
+    for (site_id, rows) in plan.session_rows() {
+        if let Some(Some(counts)) = by_site.get_mut(site_id as usize) {
+            counts.custom.sessions = rows;
         }
     }
     let sites = by_site

@@ -1,14 +1,15 @@
 //! One site's counts of one breakdown over a scanned range: per value its
-//! counts and sums, and the (value, session) and (value, visitor) pairs
-//! met, counted distinct at the end. Sorting those pairs once costs less
-//! than a hash set per value that every event inserts into and that grows
-//! by doubling (the rollup's scan measured about half the time of the
-//! sets); the scan's cache of recent (session, value) pairs keeps most
-//! repeats out of the lists.
+//! counts and sums, and which sessions and visitors met each value,
+//! counted distinct at the end. Most of that comes as one row per session
+//! with a bit per value slot below 64 (`sessions.rs` builds them during the
+//! scan); the rest as (value, session) and (value, visitor) pairs, sorted
+//! once at the end (which cost about half the time of a hash set per value
+//! that every event inserts into).
 
 use rustc_hash::FxHashMap;
 
 use super::ValueKey;
+use super::sessions::SessionRows;
 
 /// One breakdown value's counts.
 #[derive(Debug, Clone, Default)]
@@ -69,6 +70,10 @@ struct Pairs {
 }
 
 impl Pairs {
+    fn is_empty(&self) -> bool {
+        self.packed.is_empty() && self.apart.is_empty()
+    }
+
     fn push(&mut self, slot: u32, id: i64) {
         if (id as u64) <= ID_MASK && slot < 1 << 24 {
             self.packed.push(u64::from(slot) << ID_BITS | id as u64);
@@ -152,8 +157,9 @@ impl BreakdownCounts {
         self.visitors.push(slot, visitor);
     }
 
-    /// Add another part of the same day.
-    pub(crate) fn merge(&mut self, other: BreakdownCounts) {
+    /// Add another part of the same day; its slots renumbered (`remap`)
+    /// for its sessions' rows.
+    pub(crate) fn merge(&mut self, other: BreakdownCounts) -> Vec<u32> {
         let remap: Vec<u32> = other
             .values
             .iter()
@@ -171,12 +177,26 @@ impl BreakdownCounts {
                 mine.push(remap[slot as usize], id);
             }
         }
+        remap
     }
 
     /// Distinct (visitors, sessions) per group, `group[slot]` naming each
     /// value's group (values merged into one row share a group). Consumes
     /// the pairs: sorted in place.
-    pub(crate) fn distinct(&mut self, group: &[u32], groups: usize) -> Vec<(u64, u64)> {
+    pub(crate) fn distinct(
+        &mut self,
+        group: &[u32],
+        groups: usize,
+        rows: &mut SessionRows,
+        b: usize,
+    ) -> Vec<(u64, u64)> {
+        if groups <= 64 && self.sessions.is_empty() && self.visitors.is_empty() {
+            return rows.distinct(b, group, groups);
+        }
+        // Pairs too, or more groups than bits: the rows as pairs as well.
+        for (slot, session, visitor) in rows.pairs(b) {
+            self.met(slot, session, visitor);
+        }
         let visitors = self.visitors.distinct(group, groups);
         let sessions = self.sessions.distinct(group, groups);
         visitors.into_iter().zip(sessions).collect()
@@ -208,9 +228,103 @@ mod tests {
         a.merge(b);
         assert_eq!(a.values.len(), 3);
         // Each value its own group: x {1,2}/{10}, y {2,4,2^50}/{10,12,2^45}, z {3}/{11}.
-        assert_eq!(a.clone().distinct(&[0, 1, 2], 3), [(1, 2), (3, 3), (1, 1)]);
+        assert_eq!(
+            a.clone()
+                .distinct(&[0, 1, 2], 3, &mut SessionRows::default(), 0),
+            [(1, 2), (3, 3), (1, 1)]
+        );
         // y and z merged into group 1: sessions {2,3,4,2^50}, visitors
         // {10,11,12,2^45}.
-        assert_eq!(a.distinct(&[0, 1, 1], 2), [(1, 2), (4, 4)]);
+        assert_eq!(
+            a.distinct(&[0, 1, 1], 2, &mut SessionRows::default(), 0),
+            [(1, 2), (4, 4)]
+        );
+    }
+}
+
+#[cfg(test)]
+mod mixed {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// Parts of one day, each with 70 values (slots of 64 and more go to
+    /// the pairs), sessions' rows and a merge: every group's distinct
+    /// counts equal those of plain sets.
+    #[test]
+    fn rows_pairs_and_merged_parts_count_as_sets_do() {
+        let mut seed = 7u64;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let mut truth: Vec<(i64, i64, i64)> = Vec::new(); // (value, session, visitor)
+        let mut parts = Vec::new();
+        for _ in 0..2 {
+            let mut counts = BreakdownCounts::default();
+            let mut rows = SessionRows::with_capacity(1, 0);
+            for session in 1..=300i64 {
+                let visitor = 1000 + session % 120;
+                let mut mask = 0u64;
+                for _ in 0..next(4) {
+                    let value = next(70) as i64 + 1;
+                    let slot = counts.slot(ValueKey::Label(value));
+                    counts.counts(slot).events += 1;
+                    truth.push((value, session, visitor));
+                    match 1u64.checked_shl(slot) {
+                        Some(bit) if session % 5 != 0 => mask |= bit,
+                        _ => counts.met(slot, session, visitor),
+                    }
+                }
+                if mask != 0 {
+                    rows.push(session, visitor, &[mask]);
+                }
+            }
+            parts.push((counts, rows));
+        }
+        let (mut counts, mut rows) = (BreakdownCounts::default(), SessionRows::default());
+        for (c, r) in parts {
+            let remap = counts.merge(c);
+            rows.merge(r, &[remap], |_, slot, s, v| counts.met(slot, s, v));
+        }
+        // Values 1-9 their own groups, the rest one merged group.
+        let group: Vec<u32> = counts
+            .values
+            .iter()
+            .map(|(key, _)| match key {
+                ValueKey::Label(v) if *v < 10 => (*v - 1) as u32,
+                _ => 9,
+            })
+            .collect();
+        let got = counts.distinct(&group, 10, &mut rows, 0);
+        for g in 0..10u32 {
+            let of = |v: i64| (if v < 10 { v - 1 } else { 9 }) as u32 == g;
+            let sessions: BTreeSet<i64> = truth.iter().filter(|t| of(t.0)).map(|t| t.1).collect();
+            let visitors: BTreeSet<i64> = truth.iter().filter(|t| of(t.0)).map(|t| t.2).collect();
+            assert_eq!(
+                got[g as usize],
+                (visitors.len() as u64, sessions.len() as u64),
+                "group {g}"
+            );
+        }
+    }
+
+    /// With sessions' rows alone, merged parts count a session once.
+    #[test]
+    fn rows_alone_count_each_session_and_visitor_once_across_parts() {
+        let mut counts = BreakdownCounts::default();
+        let mut rows = SessionRows::default();
+        for _ in 0..2 {
+            let mut c = BreakdownCounts::default();
+            let (a, b) = (c.slot(ValueKey::Label(1)), c.slot(ValueKey::Label(2)));
+            let mut r = SessionRows::with_capacity(1, 2);
+            r.push(10, 100, &[1 << a]);
+            r.push(11, 100, &[1 << a | 1 << b]);
+            let remap = counts.merge(c);
+            rows.merge(r, &[remap], |_, _, _, _| unreachable!());
+        }
+        assert_eq!(counts.distinct(&[0, 1], 2, &mut rows, 0), [(1, 2), (1, 1)]);
     }
 }

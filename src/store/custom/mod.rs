@@ -9,6 +9,8 @@
 
 pub(crate) mod breakdown;
 pub(crate) mod rows;
+pub(crate) mod sessions;
+mod values;
 
 use std::sync::Arc;
 
@@ -17,9 +19,11 @@ use rusqlite::Connection;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::encoding::Kind;
-use super::props::{StoredValue, decode, each};
+use super::props::{StoredValue, decode};
 use crate::settings::props::{BreakdownConfig, GoalConfig, GoalTarget, PropMatch};
 use breakdown::BreakdownCounts;
+use sessions::{SessionRows, SessionTable};
+use values::{NONE, ValueCache, Wanted};
 
 /// The configured breakdowns and goals, shared by a rollup's workers.
 #[derive(Debug, Clone, Default)]
@@ -99,6 +103,8 @@ pub(crate) struct SiteCustom {
     pub(crate) order_revenue: FxHashMap<i64, i64>,
     /// Gauge name (label id) -> its day.
     pub(crate) gauges: FxHashMap<i64, GaugeCounts>,
+    /// The sessions met, with the breakdowns' values each carried.
+    pub(crate) sessions: SessionRows,
 }
 
 impl SiteCustom {
@@ -107,9 +113,14 @@ impl SiteCustom {
             self.breakdowns
                 .resize_with(other.breakdowns.len(), Default::default);
         }
-        for (mine, theirs) in self.breakdowns.iter_mut().zip(other.breakdowns) {
-            mine.merge(theirs);
-        }
+        let remaps: Vec<Vec<u32>> = (self.breakdowns.iter_mut().zip(other.breakdowns))
+            .map(|(mine, theirs)| mine.merge(theirs))
+            .collect();
+        let breakdowns = &mut self.breakdowns;
+        self.sessions
+            .merge(other.sessions, &remaps, |b, slot, session, visitor| {
+                breakdowns[b].met(slot, session, visitor)
+            });
         if self.goals.len() < other.goals.len() {
             self.goals.resize_with(other.goals.len(), Default::default);
         }
@@ -170,31 +181,23 @@ struct BreakdownPlan {
     property: Option<usize>,
     /// Each sum's place in [`Plan::wanted`].
     sums: Vec<Option<usize>>,
-    /// The values met by recent sessions, direct-mapped by session id: the
-    /// session and a bit per value slot below 64 (the first 64 values of
-    /// the site and day; most breakdowns have fewer). A set bit means the
-    /// (value, session) and (value, visitor) pairs are listed already, so
-    /// most events list nothing; a slot of 64 or more, or a session that
-    /// took the entry of another, lists its pair again (counted once at
-    /// the end all the same).
-    seen: Vec<(i64, u64)>,
 }
-
-/// Entries of [`BreakdownPlan::seen`]: about the sessions active at once
-/// on a busy site, 64 KiB per breakdown (it stays in the core's cache).
-const SEEN_SLOTS: usize = 1 << 12;
 
 /// The spec made ready for one scan on one connection.
 pub(crate) struct Plan {
     breakdowns: Vec<BreakdownPlan>,
     goals: Vec<GoalPlan>,
-    /// The property keys (label ids) the breakdowns read, each once, and
-    /// the current event's values of them: one pass over its props finds
-    /// them all.
+    /// The property keys (label ids) the breakdowns read, each once: one
+    /// pass over an event's props finds them all.
     wanted: Vec<i64>,
-    found: Vec<Option<StoredValue>>,
+    /// Each breakdown's property's place in `wanted`.
+    property: Vec<Option<usize>>,
+    /// Props to value slots and numbers, cached.
+    values: ValueCache,
     /// The decoded props of the current event, for goals' filters.
     scratch: Vec<(i64, StoredValue)>,
+    /// The sessions met and the breakdown values each carried.
+    sessions: SessionTable,
 }
 
 impl Plan {
@@ -218,7 +221,6 @@ impl Plan {
             breakdowns.push(BreakdownPlan {
                 property: place(b.property.as_deref().unwrap_or_default())?,
                 sums: b.sums.iter().map(|s| place(s)).collect::<Result<_>>()?,
-                seen: vec![(0, 0); SEEN_SLOTS],
             });
         }
         let mut goals = Vec::new();
@@ -240,9 +242,11 @@ impl Plan {
             goals.push(GoalPlan { target, props });
         }
         Ok(Plan {
+            sessions: SessionTable::new(breakdowns.len()),
+            values: ValueCache::new(breakdowns.len(), wanted.len()),
+            property: breakdowns.iter().map(|b| b.property).collect(),
             breakdowns,
             goals,
-            found: vec![None; wanted.len()],
             wanted,
             scratch: Vec::new(),
         })
@@ -258,6 +262,7 @@ impl Plan {
     pub(crate) fn count(
         &mut self,
         conn: &Connection,
+        site_id: i64,
         site: &mut SiteCustom,
         kind: Kind,
         session: i64,
@@ -269,57 +274,56 @@ impl Plan {
         if self.breakdowns.is_empty() && self.goals.is_empty() {
             return Ok(());
         }
-        // Breakdowns read the wanted keys of every event's props; a goal's
-        // property filter only those of the events it matches.
-        if !self.breakdowns.is_empty() {
-            self.found.fill(None);
-            if let Some(blob) = props {
-                let (wanted, found) = (&self.wanted, &mut self.found);
-                each(blob, |key, value| {
-                    if let Some(at) = wanted.iter().position(|w| *w == key) {
-                        found[at] = Some(value);
-                    }
-                });
-            }
-        }
-        let found = &self.found;
-        let value_at = |at: Option<usize>| at.and_then(|i| found[i]);
         if site.breakdowns.len() < self.breakdowns.len() {
             site.breakdowns
                 .resize_with(self.breakdowns.len(), Default::default);
         }
-        for (plan, values) in self.breakdowns.iter_mut().zip(&mut site.breakdowns) {
-            let Some(value) = value_at(plan.property) else {
-                continue;
+        // Breakdowns read the wanted keys of every event's props; a goal's
+        // property filter only those of the events it matches.
+        if let (Some(blob), false) = (props, self.breakdowns.is_empty()) {
+            let wanted = Wanted {
+                keys: &self.wanted,
+                property: &self.property,
             };
-            let slot = values.slot(ValueKey::from(value));
-            // Session ids start at 1, so the zeroed entries never hit.
-            let seen = &mut plan.seen[session as usize & (SEEN_SLOTS - 1)];
-            if seen.0 != session {
-                *seen = (session, 0);
-            }
-            let bit = 1u64.checked_shl(slot).unwrap_or(0);
-            if seen.1 & bit == 0 || bit == 0 {
-                values.met(slot, session, visitor);
-                seen.1 |= bit;
-            }
-            let c = values.counts(slot);
-            c.events += 1;
-            match kind {
-                Kind::Pageview => c.pageviews += 1,
-                Kind::Event => c.custom_events += 1,
-                Kind::Order => {
-                    c.orders += 1;
-                    c.revenue_cents += revenue_cents;
+            let (slots, numbers) = self
+                .values
+                .get(site_id, blob, &wanted, &mut site.breakdowns);
+            // The session's row, found for the first value that needs it.
+            let mut row: Option<Option<usize>> = None;
+            for (b, ((plan, values), &slot)) in
+                (self.breakdowns.iter().zip(&mut site.breakdowns).zip(slots)).enumerate()
+            {
+                if slot == NONE {
+                    continue;
                 }
-                Kind::Gauge => {}
-            }
-            if c.sums.len() < plan.sums.len() {
-                c.sums.resize(plan.sums.len(), 0.0);
-            }
-            for (total, at) in c.sums.iter_mut().zip(&plan.sums) {
-                if let Some(n) = value_at(*at).and_then(StoredValue::number) {
-                    *total += n;
+                let at = match 1u64.checked_shl(slot) {
+                    Some(_) => {
+                        *row.get_or_insert_with(|| self.sessions.row(session, visitor, site_id))
+                    }
+                    None => None,
+                };
+                match at {
+                    Some(at) => *self.sessions.mask(at, b) |= 1 << slot,
+                    None => values.met(slot, session, visitor),
+                }
+                let c = values.counts(slot);
+                c.events += 1;
+                match kind {
+                    Kind::Pageview => c.pageviews += 1,
+                    Kind::Event => c.custom_events += 1,
+                    Kind::Order => {
+                        c.orders += 1;
+                        c.revenue_cents += revenue_cents;
+                    }
+                    Kind::Gauge => {}
+                }
+                if c.sums.len() < plan.sums.len() {
+                    c.sums.resize(plan.sums.len(), 0.0);
+                }
+                for (total, at) in c.sums.iter_mut().zip(&plan.sums) {
+                    if let Some(n) = at.map(|i| numbers[i]).filter(|n| !n.is_nan()) {
+                        *total += n;
+                    }
                 }
             }
         }
@@ -368,6 +372,12 @@ impl Plan {
             }
         }
         Ok(())
+    }
+
+    /// The sessions met, per site, with the breakdowns' values each
+    /// carried (for [`SiteCustom::sessions`]).
+    pub(crate) fn session_rows(&self) -> FxHashMap<i64, SessionRows> {
+        self.sessions.by_site()
     }
 
     /// Count one gauge event (`key` its event key, for the day's last).

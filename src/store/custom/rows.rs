@@ -8,6 +8,7 @@ use chrono::NaiveDate;
 use rusqlite::{Connection, Transaction, params};
 
 use super::breakdown::{BreakdownCounts, ValueCounts};
+use super::sessions::SessionRows;
 use super::{CustomSpec, SiteCustom, ValueKey};
 use crate::settings::props::BreakdownConfig;
 use crate::store::events::label_text;
@@ -84,6 +85,7 @@ fn breakdown_rows(
     conn: &Connection,
     config: &BreakdownConfig,
     counts: &mut BreakdownCounts,
+    (rows, b): (&mut SessionRows, usize),
     out: &mut Vec<BreakdownRow>,
 ) -> Result<()> {
     let top = usize::try_from(config.top).unwrap_or(usize::MAX);
@@ -123,7 +125,7 @@ fn breakdown_rows(
     for slot in &merged {
         group[*slot] = kept.len() as u32;
     }
-    let distinct = counts.distinct(&group, kept.len() + 1);
+    let distinct = counts.distinct(&group, kept.len() + 1, rows, b);
     let row = |value: String, v: &ValueCounts, (visitors, sessions): (u64, u64)| BreakdownRow {
         breakdown: config.name.clone(),
         value,
@@ -162,8 +164,14 @@ pub(crate) fn figures(
     unique_sessions: u64,
 ) -> Result<CustomFigures> {
     let mut out = CustomFigures::default();
-    for (config, counts) in spec.breakdowns.iter().zip(&mut c.breakdowns) {
-        breakdown_rows(conn, config, counts, &mut out.breakdowns)?;
+    for (b, (config, counts)) in spec.breakdowns.iter().zip(&mut c.breakdowns).enumerate() {
+        breakdown_rows(
+            conn,
+            config,
+            counts,
+            (&mut c.sessions, b),
+            &mut out.breakdowns,
+        )?;
     }
     for (config, g) in spec.goals.iter().zip(&c.goals) {
         let revenue_cents = g

@@ -1,0 +1,324 @@
+//! The sessions a scan meets, for the breakdowns' distinct counts: one row
+//! per session id, indexed by `session - base` (ids are allocated in time
+//! order, so a day's sessions are one dense range and the sessions active
+//! at once sit together), holding the session's visitor and site and, per
+//! breakdown, a bit per value slot below 64 that its events carried.
+//!
+//! An event then costs one OR per breakdown, where a list of (value,
+//! session) and (value, visitor) pairs cost two pushes and their sort at
+//! the end; when the scan ends, each site's used rows become its
+//! [`SessionRows`], counted distinct per breakdown from there. A session
+//! too far from the others (the table would grow past a bound set by the
+//! sessions it holds) or a value slot of 64 or more is left to the pairs
+//! lists, counted the same way.
+//!
+//! The table's memory is kept by the scanning thread for its next scan:
+//! fresh pages cost the kernel's zeroing, which took a tenth of the time.
+
+use std::cell::RefCell;
+
+use rustc_hash::FxHashMap;
+
+thread_local! {
+    /// The last table's words, for the next scan of this thread.
+    static SPARE: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Rows added around the first session and kept free at each growth.
+const SLACK: usize = 4096;
+/// Free rows the table may hold beyond 8 per session it has: a day's
+/// sessions of other sites and gaps cost at most this much.
+const FREE: usize = 1 << 18;
+
+pub(crate) struct SessionTable {
+    base: i64,
+    /// Words per row: visitor (0 for a row no event used), site, then one
+    /// mask per breakdown.
+    stride: usize,
+    words: Vec<u64>,
+    used: usize,
+}
+
+impl SessionTable {
+    pub(crate) fn new(breakdowns: usize) -> SessionTable {
+        let mut words = SPARE.with(|spare| std::mem::take(&mut *spare.borrow_mut()));
+        words.clear();
+        SessionTable {
+            base: 0,
+            stride: 2 + breakdowns,
+            words,
+            used: 0,
+        }
+    }
+
+    fn row_count(&self) -> usize {
+        self.words.len() / self.stride
+    }
+
+    /// The first word of `session`'s masks (the row made for it when new),
+    /// or `None` when the session is left to the pairs lists: too far from
+    /// the others, or met before with another visitor or site.
+    #[inline]
+    pub(crate) fn row(&mut self, session: i64, visitor: i64, site: i64) -> Option<usize> {
+        if visitor <= 0 {
+            return None;
+        }
+        let mut at = session.wrapping_sub(self.base);
+        if at < 0 || at as u64 >= self.row_count() as u64 {
+            at = self.grow(session)?;
+        }
+        let start = at as usize * self.stride;
+        let row = &mut self.words[start..start + 2];
+        if row[0] == 0 {
+            row[0] = visitor as u64;
+            row[1] = site as u64;
+            self.used += 1;
+        } else if row[0] != visitor as u64 || row[1] != site as u64 {
+            return None;
+        }
+        Some(start + 2)
+    }
+
+    /// Make room for `session`, within the bound; its row index.
+    #[cold]
+    fn grow(&mut self, session: i64) -> Option<i64> {
+        let rows = self.row_count();
+        let limit = (self.used * 8 + FREE) as i128;
+        if rows == 0 {
+            self.base = session.saturating_sub(SLACK as i64);
+            self.words.resize(2 * SLACK * self.stride, 0);
+            return Some(session - self.base);
+        }
+        let at = i128::from(session) - i128::from(self.base);
+        if at < 0 {
+            let add = (-at) as usize + SLACK.max(rows / 2);
+            if (rows + add) as i128 > limit {
+                return None;
+            }
+            // Shift the rows up in place and clear the new ones below.
+            let (old, moved) = (self.words.len(), add * self.stride);
+            self.words.resize(old + moved, 0);
+            self.words.copy_within(..old, moved);
+            self.words[..moved].fill(0);
+            self.base -= add as i64;
+        } else {
+            let need = at as usize + 1 + SLACK.max(rows / 2);
+            if need as i128 > limit {
+                return None;
+            }
+            self.words.resize(need * self.stride, 0);
+        }
+        Some(session - self.base)
+    }
+
+    /// Each used row: (session, visitor, site, masks).
+    pub(crate) fn used(&self) -> impl Iterator<Item = (i64, i64, i64, &[u64])> {
+        self.words
+            .chunks_exact(self.stride)
+            .enumerate()
+            .filter(|(_, row)| row[0] != 0)
+            .map(|(i, row)| {
+                (
+                    self.base + i as i64,
+                    row[0] as i64,
+                    row[1] as i64,
+                    &row[2..],
+                )
+            })
+    }
+
+    /// The masks of the row whose masks start at `at`.
+    #[inline]
+    pub(crate) fn mask(&mut self, at: usize, breakdown: usize) -> &mut u64 {
+        &mut self.words[at + breakdown]
+    }
+
+    /// Each site's rows, each list made at its final size.
+    pub(crate) fn by_site(&self) -> FxHashMap<i64, SessionRows> {
+        let mut count: FxHashMap<i64, usize> = FxHashMap::default();
+        for (_, _, site, _) in self.used() {
+            *count.entry(site).or_default() += 1;
+        }
+        let breakdowns = self.stride - 2;
+        let mut out: FxHashMap<i64, SessionRows> = count
+            .into_iter()
+            .map(|(site, n)| (site, SessionRows::with_capacity(breakdowns, n)))
+            .collect();
+        for (session, visitor, site, masks) in self.used() {
+            if let Some(rows) = out.get_mut(&site) {
+                rows.push(session, visitor, masks);
+            }
+        }
+        out
+    }
+}
+
+impl Drop for SessionTable {
+    fn drop(&mut self) {
+        let words = std::mem::take(&mut self.words);
+        SPARE.with(|spare| *spare.borrow_mut() = words);
+    }
+}
+
+/// One site's sessions met by a scan: rows of (session, visitor, one mask
+/// per breakdown of the value slots below 64 its events carried).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SessionRows {
+    stride: usize,
+    words: Vec<u64>,
+    /// Whether a session may have more than one row (parts were merged).
+    merged: bool,
+    /// The rows in visitor order, made by the first distinct count.
+    by_visitor: Vec<(u64, u32)>,
+}
+
+impl SessionRows {
+    pub(crate) fn with_capacity(breakdowns: usize, rows: usize) -> SessionRows {
+        let stride = 2 + breakdowns;
+        SessionRows {
+            stride,
+            words: Vec::with_capacity(rows * stride),
+            ..SessionRows::default()
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.words.len().checked_div(self.stride).unwrap_or(0)
+    }
+
+    pub(super) fn push(&mut self, session: i64, visitor: i64, masks: &[u64]) {
+        self.words.push(session as u64);
+        self.words.push(visitor as u64);
+        self.words.extend_from_slice(masks);
+    }
+
+    /// Add another part's rows of the same range, its slots renumbered by
+    /// `remaps` (per breakdown); a slot renumbered to 64 or more goes to
+    /// `spill(breakdown, slot, session, visitor)`.
+    pub(crate) fn merge(
+        &mut self,
+        other: SessionRows,
+        remaps: &[Vec<u32>],
+        mut spill: impl FnMut(usize, u32, i64, i64),
+    ) {
+        if other.len() == 0 {
+            return;
+        }
+        if self.len() == 0 && self.stride == 0 {
+            self.stride = other.stride;
+        }
+        self.merged |= self.len() > 0;
+        self.by_visitor.clear();
+        let mut masks = vec![0u64; other.stride - 2];
+        for row in other.words.chunks_exact(other.stride) {
+            let (session, visitor) = (row[0] as i64, row[1] as i64);
+            for (b, (mine, &theirs)) in masks.iter_mut().zip(&row[2..]).enumerate() {
+                *mine = 0;
+                for bit in bits(theirs) {
+                    let slot = remaps[b][bit as usize];
+                    match 1u64.checked_shl(slot) {
+                        Some(m) => *mine |= m,
+                        None => spill(b, slot, session, visitor),
+                    }
+                }
+            }
+            self.push(session, visitor, &masks);
+        }
+    }
+
+    /// Each (slot, session, visitor) breakdown `b`'s rows hold.
+    pub(crate) fn pairs(&self, b: usize) -> impl Iterator<Item = (u32, i64, i64)> + '_ {
+        self.words
+            .chunks_exact(self.stride.max(1))
+            .flat_map(move |row| {
+                let (session, visitor) = (row[0] as i64, row[1] as i64);
+                bits(row[2 + b]).map(move |slot| (slot, session, visitor))
+            })
+    }
+
+    /// Distinct (visitors, sessions) per group of breakdown `b`, with at
+    /// most 64 groups (`group[slot]`): each row's slots become a mask of
+    /// groups, counted once per session and, OR-ed over a visitor's rows
+    /// (adjacent in visitor order, sorted once for every breakdown), once
+    /// per visitor.
+    pub(crate) fn distinct(&mut self, b: usize, group: &[u32], groups: usize) -> Vec<(u64, u64)> {
+        let mut counts = vec![(0u64, 0u64); groups];
+        let n = self.len();
+        if n == 0 {
+            return counts;
+        }
+        let stride = self.stride;
+        let words = &self.words;
+        if self.by_visitor.len() != n {
+            self.by_visitor = (0..n).map(|i| (words[i * stride + 1], i as u32)).collect();
+            self.by_visitor.sort_unstable();
+        }
+        let of_groups = |i: u32| {
+            let mut g = 0u64;
+            for slot in bits(words[i as usize * stride + 2 + b]) {
+                g |= 1 << group[slot as usize];
+            }
+            g
+        };
+        let (mut visitor, mut acc) = (u64::MAX, 0u64);
+        let mut by_session: FxHashMap<u64, u64> = FxHashMap::default();
+        for &(v, i) in &self.by_visitor {
+            let g = of_groups(i);
+            let session = words[i as usize * stride];
+            if v != visitor {
+                bits(acc).for_each(|x| counts[x as usize].0 += 1);
+                (visitor, acc) = (v, 0);
+            }
+            acc |= g;
+            if self.merged {
+                *by_session.entry(session).or_default() |= g;
+            } else {
+                bits(g).for_each(|x| counts[x as usize].1 += 1);
+            }
+        }
+        bits(acc).for_each(|x| counts[x as usize].0 += 1);
+        for g in by_session.into_values() {
+            bits(g).for_each(|x| counts[x as usize].1 += 1);
+        }
+        counts
+    }
+}
+
+/// The set bits of `mask`, lowest first.
+pub(crate) fn bits(mut mask: u64) -> impl Iterator<Item = u32> {
+    std::iter::from_fn(move || {
+        (mask != 0).then(|| {
+            let bit = mask.trailing_zeros();
+            mask &= mask - 1;
+            bit
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_grow_both_ways_refuse_far_sessions_and_other_visitors() {
+        let mut t = SessionTable::new(2);
+        let a = t.row(100_000, 7, 1).unwrap();
+        *t.mask(a, 1) |= 0b10;
+        // Below the base: the table grows downwards, the row keeps its masks.
+        let b = t.row(90_000, 8, 2).unwrap();
+        *t.mask(b, 0) |= 1;
+        assert_eq!(t.row(100_000, 7, 1).map(|at| *t.mask(at, 1)), Some(0b10));
+        // The same session with another visitor, and a session far away.
+        assert_eq!(t.row(100_000, 9, 1), None);
+        assert_eq!(t.row(100_000 + (1 << 30), 7, 1), None);
+        assert_eq!(t.row(5, 0, 1), None);
+        let rows: Vec<_> = t
+            .used()
+            .map(|(s, v, site, m)| (s, v, site, m.to_vec()))
+            .collect();
+        assert_eq!(
+            rows,
+            [(90_000, 8, 2, vec![1, 0]), (100_000, 7, 1, vec![0, 0b10])]
+        );
+    }
+}
