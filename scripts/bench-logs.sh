@@ -25,8 +25,8 @@ secs=0 rss_mb=0 # what bench_run measured last
 bench_prepare bench-logs "$root" "$work" time
 bin=$root/target/release
 
-# About 3.1 log lines per generated event (assets, bots, noise).
-per_day=$((lines * 10 / 31 / 30))
+# About 2.6 log lines per generated event (assets, bots, noise).
+per_day=$((lines * 10 / 26 / 30))
 echo "generating a log of about $lines lines (30 days, $per_day events a day)..." >&2
 "$bin/generate-events" -q --now "$now" --days 30 --events-per-day "$per_day" \
   --sites shop --format access-log --output access.log

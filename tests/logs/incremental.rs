@@ -171,6 +171,25 @@ fn copies_count_nothing_twice_and_identical_lines_count_each() {
     );
 }
 
+/// A file and its gzip copy read in one run, on a store with no lines
+/// yet: the copy's lines are duplicates within the run's batch, and the
+/// identical lines still count twice.
+#[test]
+fn a_file_and_its_copy_in_one_run_count_once() {
+    let w = Workdir::new();
+    let twice = page(1, "10:00:00", "/same");
+    w.write(
+        "a.log",
+        &lines(&[twice.clone(), twice, page(2, "10:00:01", "/x")]),
+    );
+    gzip(&w, "a.log", "a.log.1.gz");
+    let out = w.ingest_log(&["a.log", "a.log.1.gz", "--site", "s"]);
+    assert_exit(&out, 0);
+    assert_stderr_has(&out, &["stored 3 events, 3 duplicates"]);
+    assert_eq!(count(&w, "SELECT count(*) FROM line_ids"), 3);
+    assert_eq!(events(&w), 3);
+}
+
 /// A session continues across two files read in two runs, and ends after
 /// 30 idle minutes; cleanup-sessions then closes it with its real span.
 #[test]
