@@ -6,6 +6,7 @@
 
 use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, OptionalExtension, params};
+use rustc_hash::FxHashSet;
 
 use crate::store::batch::{EventRow, ResolvedBatch};
 use crate::store::encoding::{EVENT_KEYS_PER_MS, event_key, key_hash};
@@ -78,6 +79,7 @@ fn write_in(tx: &rusqlite::Transaction, batch: &ResolvedBatch) -> Result<BatchCo
         let stored_max: i64 =
             tx.query_row("SELECT coalesce(max(id), -1) FROM events", [], |r| r.get(0))?;
         let mut slot = EventSlot::new(stored_max);
+        let mut lines = NewLines::new(tx, batch)?;
         let mut rows = Vec::with_capacity(order.len());
         for i in order {
             let e = &batch.events[i];
@@ -88,13 +90,25 @@ fn write_in(tx: &rusqlite::Transaction, batch: &ResolvedBatch) -> Result<BatchCo
                 continue;
             }
             if let Some(hash) = e.line
-                && insert_line.execute(params![e.ts, e.site, hash])? == 0
+                && !lines.add(&mut insert_line, (e.ts, e.site, hash))?
             {
                 counts.duplicates += 1;
                 continue;
             }
             rows.push((slot.next(tx, e.ts)?, e));
         }
+        insert_many(
+            tx,
+            "OR FAIL",
+            "line_ids (ts, site_id, hash)",
+            3,
+            &lines.fresh,
+            |stmt, at, (ts, site, hash)| {
+                stmt.raw_bind_parameter(at, ts)?;
+                stmt.raw_bind_parameter(at + 1, site)?;
+                stmt.raw_bind_parameter(at + 2, hash)
+            },
+        )?;
         insert_events(tx, seq, &rows)?;
         counts.stored = rows.len() as u64;
     }
@@ -239,6 +253,76 @@ fn insert_events(tx: &rusqlite::Transaction, seq: i64, rows: &[(i64, &EventRow)]
             stmt.raw_bind_parameter(at + 11, e.value)
         },
     )
+}
+
+/// The line ids `(ts, site, hash)` of a batch's access-log requests: a
+/// request already stored is a duplicate (the same lines read again from
+/// a rotated or compressed copy). Above the newest stored line time no
+/// stored line can match, so those are only checked against the batch's
+/// own lines of the same time (they come in time order) and inserted
+/// together, many rows per statement; the others are inserted one by one,
+/// the insert telling whether one was there.
+struct NewLines {
+    stored_max: Option<i64>,
+    fresh: Vec<(i64, i64, i64)>,
+    /// Where the lines of the last time met start in `fresh`.
+    group: usize,
+    /// The lines of that time, once there are many.
+    many: FxHashSet<(i64, i64, i64)>,
+}
+
+/// Lines of one time compared one by one below this many.
+const FEW_LINES: usize = 64;
+
+impl NewLines {
+    fn new(tx: &rusqlite::Transaction, batch: &ResolvedBatch) -> Result<NewLines> {
+        let stored_max = if batch.events.iter().any(|e| e.line.is_some()) {
+            tx.query_row("SELECT max(ts) FROM line_ids", [], |r| r.get(0))?
+        } else {
+            None
+        };
+        Ok(NewLines {
+            stored_max,
+            fresh: Vec::new(),
+            group: 0,
+            many: FxHashSet::default(),
+        })
+    }
+
+    /// Whether `line` is new (and now kept).
+    fn add(
+        &mut self,
+        insert: &mut rusqlite::CachedStatement,
+        line: (i64, i64, i64),
+    ) -> Result<bool> {
+        if self.stored_max.is_some_and(|max| line.0 <= max) {
+            return Ok(insert.execute(params![line.0, line.1, line.2])? == 1);
+        }
+        if self
+            .fresh
+            .get(self.group)
+            .is_none_or(|first| first.0 != line.0)
+        {
+            self.group = self.fresh.len();
+            if !self.many.is_empty() {
+                self.many.clear();
+            }
+        }
+        let same_time = &self.fresh[self.group..];
+        let seen = if same_time.len() < FEW_LINES {
+            same_time.contains(&line)
+        } else {
+            if self.many.is_empty() {
+                self.many.extend(same_time.iter().copied());
+            }
+            !self.many.insert(line)
+        };
+        if seen {
+            return Ok(false);
+        }
+        self.fresh.push(line);
+        Ok(true)
+    }
 }
 
 /// Numbers the events of a batch within their millisecond: `events.id` is

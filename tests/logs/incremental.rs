@@ -173,21 +173,22 @@ fn copies_count_nothing_twice_and_identical_lines_count_each() {
 
 /// A file and its gzip copy read in one run, on a store with no lines
 /// yet: the copy's lines are duplicates within the run's batch, and the
-/// identical lines still count twice.
+/// identical lines still count twice; so too when a second holds many
+/// lines (100: past the few compared one by one).
 #[test]
 fn a_file_and_its_copy_in_one_run_count_once() {
     let w = Workdir::new();
     let twice = page(1, "10:00:00", "/same");
-    w.write(
-        "a.log",
-        &lines(&[twice.clone(), twice, page(2, "10:00:01", "/x")]),
-    );
+    let mut log = vec![twice.clone(), twice];
+    log.extend((0..100).map(|i| page(2 + i % 50, "10:00:01", &format!("/p{i}"))));
+    log.push(page(9, "10:00:02", "/x"));
+    w.write("a.log", &lines(&log));
     gzip(&w, "a.log", "a.log.1.gz");
     let out = w.ingest_log(&["a.log", "a.log.1.gz", "--site", "s"]);
     assert_exit(&out, 0);
-    assert_stderr_has(&out, &["stored 3 events, 3 duplicates"]);
-    assert_eq!(count(&w, "SELECT count(*) FROM line_ids"), 3);
-    assert_eq!(events(&w), 3);
+    assert_stderr_has(&out, &["stored 103 events, 103 duplicates"]);
+    assert_eq!(count(&w, "SELECT count(*) FROM line_ids"), 103);
+    assert_eq!(events(&w), 103);
 }
 
 /// A session continues across two files read in two runs, and ends after
