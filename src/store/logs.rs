@@ -72,28 +72,28 @@ pub(crate) fn latest_session(
 }
 
 /// Keep `visitors`' latest sessions (in the transaction that remembers
-/// the file whose lines moved them).
+/// the file whose lines moved them), many rows per statement, applied in
+/// order: a visitor listed twice keeps its later session. The sessionizer
+/// hands them out in key order, so that they fill neighbouring pages.
 pub(crate) fn remember(conn: &Connection, visitors: &[LogVisitor]) -> Result<()> {
-    let mut upsert = conn.prepare_cached(
-        "INSERT INTO log_visitors (site, visitor, session, started_ts, last_ts)
-         VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (site, visitor) DO UPDATE SET
+    crate::store::writer::upsert_many(
+        conn,
+        "INSERT INTO log_visitors (site, visitor, session, started_ts, last_ts)",
+        "ON CONFLICT (site, visitor) DO UPDATE SET
              session = excluded.session, started_ts = excluded.started_ts,
              last_ts = excluded.last_ts
          WHERE excluded.last_ts >= log_visitors.last_ts",
-    )?;
-    for v in visitors {
-        upsert
-            .execute(params![
-                v.site,
-                v.visitor,
-                v.session,
-                v.started_ts,
-                v.last_ts
-            ])
-            .context("cannot keep the sessions of log visitors")?;
-    }
-    Ok(())
+        5,
+        visitors,
+        |stmt, at, v| {
+            stmt.raw_bind_parameter(at, &v.site)?;
+            stmt.raw_bind_parameter(at + 1, &v.visitor)?;
+            stmt.raw_bind_parameter(at + 2, &v.session)?;
+            stmt.raw_bind_parameter(at + 3, v.started_ts)?;
+            stmt.raw_bind_parameter(at + 4, v.last_ts)
+        },
+    )
+    .context("cannot keep the sessions of log visitors")
 }
 
 /// Log visitors idle since before `cutoff_ms` start a new session whatever
@@ -118,4 +118,41 @@ pub(crate) fn last_read(conn: &Connection, path: &str) -> Result<Option<(u64, u6
             ))
         })
         .optional()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    fn visitor(session: &str, last_ts: i64) -> LogVisitor {
+        LogVisitor {
+            site: "shop".into(),
+            visitor: "00000000000000ab".into(),
+            session: session.into(),
+            started_ts: last_ts,
+            last_ts,
+        }
+    }
+
+    /// Rows go in many per statement, in order: a visitor listed twice
+    /// keeps its later session whichever comes first, and a stored later
+    /// session is not replaced by an older one.
+    #[test]
+    fn the_latest_session_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db"), 1000).unwrap();
+        let latest = |conn: &Connection| latest_session(conn, "shop", "00000000000000ab").unwrap();
+        // 70 rows: a full statement of 64 and six one by one.
+        let mut rows: Vec<LogVisitor> = (0..70)
+            .map(|i| visitor(&format!("a.{i}"), 100 - i))
+            .collect();
+        remember(&store.conn, &rows).unwrap();
+        assert_eq!(latest(&store.conn), Some(("a.0".to_string(), 100, 100)));
+        rows.reverse();
+        remember(&store.conn, &rows).unwrap();
+        assert_eq!(latest(&store.conn), Some(("a.0".to_string(), 100, 100)));
+        remember(&store.conn, &[visitor("b", 200), visitor("c", 150)]).unwrap();
+        assert_eq!(latest(&store.conn), Some(("b".to_string(), 200, 200)));
+    }
 }

@@ -200,16 +200,37 @@ const ROWS_PER_INSERT: usize = 64;
 /// conflict is a bug (the transaction is then rolled back whole, so the
 /// statement needs no journal of its own) or `OR IGNORE`.
 fn insert_many<T>(
-    tx: &rusqlite::Transaction,
+    tx: &Connection,
     or: &str,
     into: &str,
     columns: usize,
     rows: &[T],
     bind: impl Fn(&mut rusqlite::Statement, usize, &T) -> rusqlite::Result<()>,
 ) -> Result<()> {
+    upsert_many(
+        tx,
+        &format!("INSERT {or} INTO {into}"),
+        "",
+        columns,
+        rows,
+        bind,
+    )
+}
+
+/// `{insert} VALUES ... {tail}` the `rows`, as [`insert_many`] does; `tail`
+/// is an upsert's `ON CONFLICT` clause (rows are applied in order, so a
+/// later row of the same key meets the earlier one as stored).
+pub(crate) fn upsert_many<T>(
+    tx: &Connection,
+    insert: &str,
+    tail: &str,
+    columns: usize,
+    rows: &[T],
+    bind: impl Fn(&mut rusqlite::Statement, usize, &T) -> rusqlite::Result<()>,
+) -> Result<()> {
     let sql = |n: usize| {
         let one = format!("({})", vec!["?"; columns].join(", "));
-        format!("INSERT {or} INTO {into} VALUES {}", vec![one; n].join(", "))
+        format!("{insert} VALUES {} {tail}", vec![one; n].join(", "))
     };
     // Two statements only (the rest goes row by row), so that they stay in
     // the connection's statement cache.
