@@ -57,6 +57,8 @@ cleanup() {
 trap cleanup EXIT
 psql_do() { psql -X -q -v ON_ERROR_STOP=1 -h "$work/pg" -p "$pg_port" -U cronlytics -d postgres "$@"; }
 echo "loading PostgreSQL..." >&2
+# Seconds since a `date +%s.%N` reading, to a tenth.
+since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
 load_start=$(date +%s.%N)
 psql_do -c "CREATE UNLOGGED TABLE raw (doc jsonb)"
 psql_do -c "\\copy raw FROM '$work/events.ndjson' WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')"
@@ -65,7 +67,7 @@ psql_do -c "CREATE TABLE events AS SELECT (doc->>'ts')::timestamptz AS ts, doc->
   doc->>'referrer' AS referrer, doc->>'name' AS name, (doc->>'revenue_cents')::bigint AS revenue_cents FROM raw;
   DROP TABLE raw; CREATE INDEX ON events (ts)"
 psql_do -c "VACUUM ANALYZE events"
-pg_load=$(awk -v a="$load_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+pg_load=$(since "$load_start")
 cat >pg.toml <<EOF
 [source]
 engine = "postgres"
@@ -92,7 +94,7 @@ curl -sS --fail-with-body -X POST -T events.ndjson \
 echo "INSERT INTO default.events SELECT toDateTime(replaceOne(substring(ts, 1, 19), 'T', ' '), 'UTC'), site, kind, session, visitor, path, referrer, name, revenue_cents FROM default.staging" |
   curl -sS --fail-with-body "http://127.0.0.1:$http1/?insert_distributed_sync=1" --data-binary @-
 echo "DROP TABLE default.staging" | ch
-ch_load=$(awk -v a="$load_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+ch_load=$(since "$load_start")
 ch_rows=$(echo "SELECT count() FROM default.events" | ch)
 cat >ch.toml <<EOF
 [source]
