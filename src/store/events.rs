@@ -192,6 +192,13 @@ fn scan_in_snapshot(
             Some(Kind::Gauge) | None => {}
         }
     }
+    if counts_custom {
+        for (site_id, counts) in by_site.iter_mut().enumerate() {
+            if let Some(counts) = counts {
+                plan.fold(site_id as i64, &mut counts.custom);
+            }
+        }
+    }
     for (site_id, rows) in plan.session_rows() {
         if let Some(Some(counts)) = by_site.get_mut(site_id as usize) {
             counts.custom.sessions = rows;

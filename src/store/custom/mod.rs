@@ -8,6 +8,7 @@
 //! and `(other)`, label ids to text) and stores and loads them.
 
 pub(crate) mod breakdown;
+mod pool;
 pub(crate) mod rows;
 pub(crate) mod sessions;
 mod values;
@@ -23,7 +24,7 @@ use super::props::{StoredValue, decode};
 use crate::settings::props::{BreakdownConfig, GoalConfig, GoalTarget, PropMatch};
 use breakdown::BreakdownCounts;
 use sessions::{SessionRows, SessionTable};
-use values::{NONE, ValueCache, Wanted};
+use values::{Layout, NONE, PropsCache};
 
 /// The configured breakdowns and goals, shared by a rollup's workers.
 #[derive(Debug, Clone, Default)]
@@ -166,7 +167,43 @@ enum Target {
     /// A custom event name's label id (`None`: no such event stored).
     Event(Option<i64>),
     /// A path pattern, with each pageview label's verdict cached.
-    Path(String, FxHashMap<i64, bool>),
+    Path(String, Verdicts),
+}
+
+/// A path goal's verdict per pageview label: the recent ones
+/// direct-mapped by label id (a page view costs a compare), every one in
+/// a map (a pattern is matched once per label).
+#[derive(Default)]
+struct Verdicts {
+    recent: Vec<(i64, bool)>,
+    all: FxHashMap<i64, bool>,
+}
+
+/// Entries of [`Verdicts::recent`].
+const RECENT_VERDICTS: usize = 1024;
+
+impl Verdicts {
+    #[inline]
+    fn get(&mut self, label: i64, judge: impl FnOnce(i64) -> Result<bool>) -> Result<bool> {
+        if self.recent.is_empty() {
+            // Label ids start at 1: the zeroed entries never hit.
+            self.recent = vec![(0, false); RECENT_VERDICTS];
+        }
+        let at = label as usize & (RECENT_VERDICTS - 1);
+        if self.recent[at].0 == label {
+            return Ok(self.recent[at].1);
+        }
+        let verdict = match self.all.get(&label) {
+            Some(v) => *v,
+            None => {
+                let v = judge(label)?;
+                self.all.insert(label, v);
+                v
+            }
+        };
+        self.recent[at] = (label, verdict);
+        Ok(verdict)
+    }
 }
 
 struct GoalPlan {
@@ -175,25 +212,13 @@ struct GoalPlan {
     props: Vec<(Option<i64>, Want)>,
 }
 
-struct BreakdownPlan {
-    /// The property's place in [`Plan::wanted`] (`None`: no event ever
-    /// had the key).
-    property: Option<usize>,
-    /// Each sum's place in [`Plan::wanted`].
-    sums: Vec<Option<usize>>,
-}
-
 /// The spec made ready for one scan on one connection.
 pub(crate) struct Plan {
-    breakdowns: Vec<BreakdownPlan>,
     goals: Vec<GoalPlan>,
-    /// The property keys (label ids) the breakdowns read, each once: one
-    /// pass over an event's props finds them all.
-    wanted: Vec<i64>,
-    /// Each breakdown's property's place in `wanted`.
-    property: Vec<Option<usize>>,
-    /// Props to value slots and numbers, cached.
-    values: ValueCache,
+    /// Where the breakdowns' properties and sums are in a props set.
+    layout: Layout,
+    /// Props sets to their answers, which the events tally into.
+    values: PropsCache,
     /// The decoded props of the current event, for goals' filters.
     scratch: Vec<(i64, StoredValue)>,
     /// The sessions met and the breakdown values each carried.
@@ -204,30 +229,23 @@ impl Plan {
     /// Look up the labels the spec names (each once).
     pub(crate) fn new(conn: &Connection, spec: &CustomSpec) -> Result<Plan> {
         let label = |text: &str| super::keys::find_label(conn, text);
-        let mut wanted: Vec<i64> = Vec::new();
-        let mut place = |text: &str| -> Result<Option<usize>> {
-            Ok(
-                label(text)?.map(|id| match wanted.iter().position(|w| *w == id) {
-                    Some(at) => at,
-                    None => {
-                        wanted.push(id);
-                        wanted.len() - 1
-                    }
-                }),
-            )
-        };
-        let mut breakdowns = Vec::new();
+        let mut layout = Layout::default();
         for b in &spec.breakdowns {
-            breakdowns.push(BreakdownPlan {
-                property: place(b.property.as_deref().unwrap_or_default())?,
-                sums: b.sums.iter().map(|s| place(s)).collect::<Result<_>>()?,
-            });
+            let property = label(b.property.as_deref().unwrap_or_default())?;
+            let at = property.map(|id| layout.place(id));
+            layout.property.push(at);
+            let mut sums = Vec::new();
+            for sum in &b.sums {
+                let at = label(sum)?.map(|id| layout.place(id));
+                sums.push(at.map(|at| layout.summed(at)));
+            }
+            layout.sums.push(sums);
         }
         let mut goals = Vec::new();
         for g in &spec.goals {
             let target = match g.target() {
                 GoalTarget::Event(name) => Target::Event(label(name)?),
-                GoalTarget::Path(p) => Target::Path(p.to_string(), FxHashMap::default()),
+                GoalTarget::Path(p) => Target::Path(p.to_string(), Verdicts::default()),
             };
             let mut props = Vec::new();
             for (key, want) in &g.props {
@@ -242,19 +260,17 @@ impl Plan {
             goals.push(GoalPlan { target, props });
         }
         Ok(Plan {
-            sessions: SessionTable::new(breakdowns.len()),
-            values: ValueCache::new(breakdowns.len(), wanted.len()),
-            property: breakdowns.iter().map(|b| b.property).collect(),
-            breakdowns,
+            sessions: SessionTable::new(layout.property.len()),
+            values: PropsCache::new(&layout),
+            layout,
             goals,
-            wanted,
             scratch: Vec::new(),
         })
     }
 
     /// Whether no breakdown or goal is configured (gauges need no plan).
     pub(crate) fn is_empty(&self) -> bool {
-        self.breakdowns.is_empty() && self.goals.is_empty()
+        self.layout.property.is_empty() && self.goals.is_empty()
     }
 
     /// Count one event (not a gauge) into `site`.
@@ -271,58 +287,41 @@ impl Plan {
         revenue_cents: i64,
         props: Option<&[u8]>,
     ) -> Result<()> {
-        if self.breakdowns.is_empty() && self.goals.is_empty() {
+        if self.layout.property.is_empty() && self.goals.is_empty() {
             return Ok(());
         }
-        if site.breakdowns.len() < self.breakdowns.len() {
+        if site.breakdowns.len() < self.layout.property.len() {
             site.breakdowns
-                .resize_with(self.breakdowns.len(), Default::default);
+                .resize_with(self.layout.property.len(), Default::default);
         }
         // Breakdowns read the wanted keys of every event's props; a goal's
         // property filter only those of the events it matches.
-        if let (Some(blob), false) = (props, self.breakdowns.is_empty()) {
-            let wanted = Wanted {
-                keys: &self.wanted,
-                property: &self.property,
+        if let (Some(blob), false) = (props, self.layout.property.is_empty()) {
+            let answer = self.values.tally(
+                site_id,
+                blob,
+                kind,
+                revenue_cents,
+                &self.layout,
+                &mut site.breakdowns,
+            );
+            // The session's row when a value has a bit; the rest of the
+            // values met go to the pairs.
+            let row = match answer.masks.iter().any(|m| *m != 0) {
+                true => self.sessions.row(session, visitor, site_id),
+                false => None,
             };
-            let (slots, numbers) = self
-                .values
-                .get(site_id, blob, &wanted, &mut site.breakdowns);
-            // The session's row, found for the first value that needs it.
-            let mut row: Option<Option<usize>> = None;
-            for (b, ((plan, values), &slot)) in
-                (self.breakdowns.iter().zip(&mut site.breakdowns).zip(slots)).enumerate()
-            {
-                if slot == NONE {
-                    continue;
+            if let (Some(at), false) = (row, answer.spill) {
+                for (b, mask) in answer.masks.iter().enumerate() {
+                    *self.sessions.mask(at, b) |= mask;
                 }
-                let at = match 1u64.checked_shl(slot) {
-                    Some(_) => {
-                        *row.get_or_insert_with(|| self.sessions.row(session, visitor, site_id))
-                    }
-                    None => None,
-                };
-                match at {
-                    Some(at) => *self.sessions.mask(at, b) |= 1 << slot,
-                    None => values.met(slot, session, visitor),
-                }
-                let c = values.counts(slot);
-                c.events += 1;
-                match kind {
-                    Kind::Pageview => c.pageviews += 1,
-                    Kind::Event => c.custom_events += 1,
-                    Kind::Order => {
-                        c.orders += 1;
-                        c.revenue_cents += revenue_cents;
-                    }
-                    Kind::Gauge => {}
-                }
-                if c.sums.len() < plan.sums.len() {
-                    c.sums.resize(plan.sums.len(), 0.0);
-                }
-                for (total, at) in c.sums.iter_mut().zip(&plan.sums) {
-                    if let Some(n) = at.map(|i| numbers[i]).filter(|n| !n.is_nan()) {
-                        *total += n;
+            } else {
+                for (b, (values, &slot)) in site.breakdowns.iter_mut().zip(answer.slots).enumerate()
+                {
+                    match (row, slot) {
+                        (_, NONE) => {}
+                        (Some(at), 0..64) => *self.sessions.mask(at, b) |= 1 << slot,
+                        _ => values.met(slot, session, visitor),
                     }
                 }
             }
@@ -342,15 +341,10 @@ impl Plan {
             let hit = match (&mut plan.target, kind, label) {
                 (Target::Event(Some(want)), Kind::Event, Some(l)) => *want == l,
                 (Target::Path(pattern, verdicts), Kind::Pageview, Some(l)) => {
-                    match verdicts.get(&l) {
-                        Some(v) => *v,
-                        None => {
-                            let text = super::events::label_text(conn, l)?;
-                            let v = crate::util::glob_match(pattern, &text);
-                            verdicts.insert(l, v);
-                            v
-                        }
-                    }
+                    verdicts.get(l, |l| {
+                        let text = super::events::label_text(conn, l)?;
+                        Ok(crate::util::glob_match(pattern, &text))
+                    })?
                 }
                 _ => false,
             };
@@ -372,6 +366,17 @@ impl Plan {
             }
         }
         Ok(())
+    }
+
+    /// Fold what `site`'s events tallied into its breakdowns' counts (at
+    /// the scan's end).
+    pub(crate) fn fold(&mut self, site_id: i64, site: &mut SiteCustom) {
+        if site.breakdowns.len() < self.layout.property.len() {
+            site.breakdowns
+                .resize_with(self.layout.property.len(), Default::default);
+        }
+        self.values
+            .fold(site_id, &self.layout, &mut site.breakdowns);
     }
 
     /// The sessions met, per site, with the breakdowns' values each

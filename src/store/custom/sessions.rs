@@ -12,17 +12,18 @@
 //! sessions it holds) or a value slot of 64 or more is left to the pairs
 //! lists, counted the same way.
 //!
-//! The table's memory is kept by the scanning thread for its next scan:
-//! fresh pages cost the kernel's zeroing, which took a tenth of the time.
-
-use std::cell::RefCell;
+//! The table's and the rows' memory is kept for the next day (`pool.rs`).
 
 use rustc_hash::FxHashMap;
 
-thread_local! {
-    /// The last table's words, for the next scan of this thread.
-    static SPARE: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
-}
+use super::pool::Pool;
+
+/// Words of session tables.
+static TABLES: Pool<u64> = Pool::new();
+/// Words of sites' rows.
+static WORDS: Pool<u64> = Pool::new();
+/// Rows in visitor order.
+static ORDER: Pool<(u64, u32)> = Pool::new();
 
 /// Rows added around the first session and kept free at each growth.
 const SLACK: usize = 4096;
@@ -41,8 +42,7 @@ pub(crate) struct SessionTable {
 
 impl SessionTable {
     pub(crate) fn new(breakdowns: usize) -> SessionTable {
-        let mut words = SPARE.with(|spare| std::mem::take(&mut *spare.borrow_mut()));
-        words.clear();
+        let words = TABLES.take();
         SessionTable {
             base: 0,
             stride: 2 + breakdowns,
@@ -155,8 +155,7 @@ impl SessionTable {
 
 impl Drop for SessionTable {
     fn drop(&mut self) {
-        let words = std::mem::take(&mut self.words);
-        SPARE.with(|spare| *spare.borrow_mut() = words);
+        TABLES.give(std::mem::take(&mut self.words));
     }
 }
 
@@ -168,17 +167,21 @@ pub(crate) struct SessionRows {
     words: Vec<u64>,
     /// Whether a session may have more than one row (parts were merged).
     merged: bool,
-    /// The rows in visitor order, made by the first distinct count.
-    by_visitor: Vec<(u64, u32)>,
+    /// Whether the rows are in visitor order (sorted by the first
+    /// distinct count, for every breakdown's).
+    by_visitor: bool,
 }
 
 impl SessionRows {
     pub(crate) fn with_capacity(breakdowns: usize, rows: usize) -> SessionRows {
         let stride = 2 + breakdowns;
+        let mut words = WORDS.take();
+        words.reserve(rows * stride);
         SessionRows {
             stride,
-            words: Vec::with_capacity(rows * stride),
-            ..SessionRows::default()
+            words,
+            merged: false,
+            by_visitor: false,
         }
     }
 
@@ -187,6 +190,7 @@ impl SessionRows {
     }
 
     pub(super) fn push(&mut self, session: i64, visitor: i64, masks: &[u64]) {
+        self.by_visitor = false;
         self.words.push(session as u64);
         self.words.push(visitor as u64);
         self.words.extend_from_slice(masks);
@@ -208,7 +212,6 @@ impl SessionRows {
             self.stride = other.stride;
         }
         self.merged |= self.len() > 0;
-        self.by_visitor.clear();
         let mut masks = vec![0u64; other.stride - 2];
         for row in other.words.chunks_exact(other.stride) {
             let (session, visitor) = (row[0] as i64, row[1] as i64);
@@ -247,24 +250,20 @@ impl SessionRows {
         if n == 0 {
             return counts;
         }
+        self.sort_by_visitor();
         let stride = self.stride;
-        let words = &self.words;
-        if self.by_visitor.len() != n {
-            self.by_visitor = (0..n).map(|i| (words[i * stride + 1], i as u32)).collect();
-            self.by_visitor.sort_unstable();
-        }
-        let of_groups = |i: u32| {
+        let of_groups = |row: &[u64]| {
             let mut g = 0u64;
-            for slot in bits(words[i as usize * stride + 2 + b]) {
+            for slot in bits(row[2 + b]) {
                 g |= 1 << group[slot as usize];
             }
             g
         };
         let (mut visitor, mut acc) = (u64::MAX, 0u64);
         let mut by_session: FxHashMap<u64, u64> = FxHashMap::default();
-        for &(v, i) in &self.by_visitor {
-            let g = of_groups(i);
-            let session = words[i as usize * stride];
+        for row in self.words.chunks_exact(stride) {
+            let (session, v) = (row[0], row[1]);
+            let g = of_groups(row);
             if v != visitor {
                 bits(acc).for_each(|x| counts[x as usize].0 += 1);
                 (visitor, acc) = (v, 0);
@@ -281,6 +280,39 @@ impl SessionRows {
             bits(g).for_each(|x| counts[x as usize].1 += 1);
         }
         counts
+    }
+}
+
+impl Drop for SessionRows {
+    fn drop(&mut self) {
+        WORDS.give(std::mem::take(&mut self.words));
+    }
+}
+
+impl SessionRows {
+    /// Put the rows in visitor order (read in order thereafter, once per
+    /// breakdown).
+    fn sort_by_visitor(&mut self) {
+        if self.by_visitor {
+            return;
+        }
+        let stride = self.stride;
+        let mut order = ORDER.take();
+        (order).extend(
+            (self.words.chunks_exact(stride))
+                .enumerate()
+                .map(|(i, row)| (row[1], i as u32)),
+        );
+        order.sort_unstable();
+        let mut sorted = WORDS.take();
+        sorted.reserve(self.words.len());
+        for &(_, i) in &order {
+            let at = i as usize * stride;
+            sorted.extend_from_slice(&self.words[at..at + stride]);
+        }
+        WORDS.give(std::mem::replace(&mut self.words, sorted));
+        ORDER.give(order);
+        self.by_visitor = true;
     }
 }
 
