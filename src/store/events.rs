@@ -106,10 +106,13 @@ fn scan_in_snapshot(
         conn.query_row("SELECT value FROM meta WHERE key = 'next_seq'", [], |r| {
             r.get(0)
         })?;
-    // Props are read only when a breakdown or goal is configured: the
-    // daily rollup alone scans as it did before they existed.
+    // Props are read only when a breakdown's property or a goal's filter
+    // names a key some event has (and a goal's filter reads them only for
+    // the events it matches): the daily rollup alone, or with goals of
+    // events and paths, scans as it did before props existed.
     let counts_custom = !plan.is_empty();
-    let mut stmt = conn.prepare_cached(if counts_custom {
+    let reads_props = counts_custom && plan.reads_props();
+    let mut stmt = conn.prepare_cached(if reads_props {
         "SELECT site_id, kind, session_id, visitor_id, label_id, referrer_id, revenue_cents,
                 id, value, props
          FROM events WHERE id >= ?1 * 16384 AND id < ?2 * 16384"
@@ -152,7 +155,12 @@ fn scan_in_snapshot(
         if let Some(kind) = kind
             && counts_custom
         {
-            let props = row.get_ref(9)?.as_blob_or_null()?;
+            let props = || -> Result<Option<&[u8]>> {
+                Ok(match reads_props {
+                    true => row.get_ref(9)?.as_blob_or_null()?,
+                    false => None,
+                })
+            };
             plan.count(
                 conn,
                 site_id,

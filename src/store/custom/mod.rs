@@ -268,14 +268,23 @@ impl Plan {
         })
     }
 
+    /// Whether an event's props may count: a breakdown's property or a
+    /// goal's property filter names a key some event has. Otherwise the
+    /// scan need not read them.
+    pub(crate) fn reads_props(&self) -> bool {
+        let filters = |g: &GoalPlan| !g.props.is_empty() && g.props.iter().all(|p| p.0.is_some());
+        self.layout.property.iter().any(Option::is_some) || self.goals.iter().any(filters)
+    }
+
     /// Whether no breakdown or goal is configured (gauges need no plan).
     pub(crate) fn is_empty(&self) -> bool {
         self.layout.property.is_empty() && self.goals.is_empty()
     }
 
-    /// Count one event (not a gauge) into `site`.
+    /// Count one event (not a gauge) into `site`; `props()` reads its
+    /// props, only when a breakdown or a goal's filter needs them.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn count(
+    pub(crate) fn count<'r>(
         &mut self,
         conn: &Connection,
         site_id: i64,
@@ -285,7 +294,7 @@ impl Plan {
         visitor: i64,
         label: Option<i64>,
         revenue_cents: i64,
-        props: Option<&[u8]>,
+        props: impl Fn() -> Result<Option<&'r [u8]>>,
     ) -> Result<()> {
         if self.layout.property.is_empty() && self.goals.is_empty() {
             return Ok(());
@@ -296,7 +305,7 @@ impl Plan {
         }
         // Breakdowns read the wanted keys of every event's props; a goal's
         // property filter only those of the events it matches.
-        if let (Some(blob), false) = (props, self.layout.property.is_empty()) {
+        if let (false, Some(blob)) = (self.layout.property.is_empty(), props()?) {
             let answer = self.values.tally(
                 site_id,
                 blob,
@@ -353,7 +362,8 @@ impl Plan {
             }
             if !plan.props.is_empty() && !decoded {
                 self.scratch.clear();
-                self.scratch.extend(props.map(decode).into_iter().flatten());
+                self.scratch
+                    .extend(props()?.map(decode).into_iter().flatten());
                 decoded = true;
             }
             let scratch = &self.scratch;
