@@ -12,8 +12,6 @@
 //! keyed by the site and the props' bytes (up to [`KEY_BYTES`]; longer
 //! props get an answer per event).
 
-use std::cell::RefCell;
-
 use super::ValueKey;
 use super::breakdown::BreakdownCounts;
 use crate::store::encoding::Kind;
@@ -147,12 +145,6 @@ pub(crate) struct Answer<'a> {
     pub(crate) spill: bool,
 }
 
-thread_local! {
-    /// The last cache's entries, for the next scan of this thread: fresh
-    /// pages cost the kernel's zeroing (of a 2 MiB huge page, often).
-    static SPARE: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
-}
-
 /// The answers of one scan, per site.
 pub(crate) struct PropsCache {
     breakdowns: usize,
@@ -165,16 +157,11 @@ pub(crate) struct PropsCache {
 impl PropsCache {
     pub(crate) fn new(layout: &Layout) -> PropsCache {
         let breakdowns = layout.property.len();
-        let mut entries = SPARE.with(|spare| std::mem::take(&mut *spare.borrow_mut()));
-        entries.clear();
-        // Without breakdowns nothing is looked up.
-        if breakdowns > 0 {
-            entries.resize(2 * SETS, Entry::default());
-        }
         PropsCache {
             breakdowns,
             summed: layout.summed.len(),
-            entries,
+            // Without breakdowns nothing is looked up.
+            entries: vec![Entry::default(); if breakdowns == 0 { 0 } else { 2 * SETS }],
             sites: Vec::new(),
         }
     }
@@ -300,13 +287,6 @@ impl PropsCache {
         }
         answers.tallies.push(Tally::default());
         (answers.tallies.len() - 1) as u32
-    }
-}
-
-impl Drop for PropsCache {
-    fn drop(&mut self) {
-        let entries = std::mem::take(&mut self.entries);
-        SPARE.with(|spare| *spare.borrow_mut() = entries);
     }
 }
 
