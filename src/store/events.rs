@@ -156,9 +156,10 @@ fn scan_in_snapshot(
             && counts_custom
         {
             let props = || -> Result<Option<&[u8]>> {
-                Ok(match reads_props {
-                    true => row.get_ref(9)?.as_blob_or_null()?,
-                    false => None,
+                Ok(if reads_props {
+                    row.get_ref(9)?.as_blob_or_null()?
+                } else {
+                    None
                 })
             };
             plan.count(
@@ -201,15 +202,12 @@ fn scan_in_snapshot(
         }
     }
     if counts_custom {
+        let mut rows = plan.session_rows();
         for (site_id, counts) in by_site.iter_mut().enumerate() {
             if let Some(counts) = counts {
                 plan.fold(site_id as i64, &mut counts.custom);
+                counts.custom.sessions = rows.remove(&(site_id as i64)).unwrap_or_default();
             }
-        }
-    }
-    for (site_id, rows) in plan.session_rows() {
-        if let Some(Some(counts)) = by_site.get_mut(site_id as usize) {
-            counts.custom.sessions = rows;
         }
     }
     let sites = by_site

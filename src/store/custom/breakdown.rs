@@ -45,16 +45,10 @@ pub(crate) struct BreakdownCounts {
     slots: FxHashMap<ValueKey, u32>,
     /// Each value met, by slot.
     pub(crate) values: Vec<(ValueKey, ValueCounts)>,
-    /// The slots of recent string values, direct-mapped by label id (a
-    /// hit spares hashing the key).
-    recent: Vec<(i64, u32)>,
     /// (slot, session) and (slot, visitor) pairs, repeats allowed.
     sessions: Pairs,
     visitors: Pairs,
 }
-
-/// Entries of [`BreakdownCounts::recent`].
-const RECENT: usize = 256;
 
 /// Bits of an id in a packed pair; the slot takes the 24 above them.
 const ID_BITS: u32 = 40;
@@ -120,25 +114,9 @@ impl Pairs {
 }
 
 impl BreakdownCounts {
-    /// The slot of `key` (a new one for a value not met yet).
+    /// The slot of `key` (a new one for a value not met yet). Called once
+    /// per props set of a scan (`values.rs`) and per value of a merge.
     pub(crate) fn slot(&mut self, key: ValueKey) -> u32 {
-        let ValueKey::Label(id) = key else {
-            return self.slot_of(key);
-        };
-        if self.recent.is_empty() {
-            // Label ids start at 1: the zeroed entries never hit.
-            self.recent = vec![(0, 0); RECENT];
-        }
-        let entry = self.recent[id as usize & (RECENT - 1)];
-        if entry.0 == id {
-            return entry.1;
-        }
-        let slot = self.slot_of(key);
-        self.recent[id as usize & (RECENT - 1)] = (id, slot);
-        slot
-    }
-
-    fn slot_of(&mut self, key: ValueKey) -> u32 {
         let next = self.values.len() as u32;
         let slot = *self.slots.entry(key).or_insert(next);
         if slot == next {
