@@ -304,8 +304,13 @@ impl Plan {
                 .resize_with(self.layout.property.len(), Default::default);
         }
         // Breakdowns read the wanted keys of every event's props; a goal's
-        // property filter only those of the events it matches.
-        if let (false, Some(blob)) = (self.layout.property.is_empty(), props()?) {
+        // property filter only those of the events it matches (so without
+        // breakdowns, the props are not read here).
+        let blob = match self.layout.property.is_empty() {
+            true => None,
+            false => props()?,
+        };
+        if let Some(blob) = blob {
             let answer = self.values.tally(
                 site_id,
                 blob,
