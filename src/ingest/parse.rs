@@ -6,7 +6,7 @@ use std::fmt;
 
 use chrono::DateTime;
 use serde::Deserialize;
-use serde::de::{self, MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::props::{NumberField, Props, PropsField};
@@ -74,7 +74,10 @@ const MIN_MILLIS: i64 = 100_000_000_000;
 /// Parse and check one NDJSON line.
 pub(crate) fn parse_json_line(line: &str) -> Result<ParsedEvent<'_>, String> {
     let mut de = serde_json::Deserializer::from_str(line);
-    let raw = RawEvent::deserialize(&mut de).map_err(|e| {
+    // Filled in place: the event's fields are a few hundred bytes, which
+    // serde's return path would copy several times.
+    let mut raw = RawEvent::default();
+    RawEventSeed(&mut raw).deserialize(&mut de).map_err(|e| {
         // A field's own message ("site must be a string") would hide that
         // the line is not JSON at all (cut off, say): report that first.
         match serde_json::from_str::<de::IgnoredAny>(line) {
@@ -158,10 +161,14 @@ fn check_text<'a>(
     max: usize,
 ) -> Result<Cow<'a, str>, String> {
     let value = value.ok_or_else(|| format!("{field} is required"))?;
-    let chars = value.chars().count();
-    if chars == 0 {
+    if value.is_empty() {
         return Err(format!("{field} must not be empty"));
     }
+    // No more bytes than allowed characters: no need to count them.
+    if value.len() <= max {
+        return Ok(value);
+    }
+    let chars = value.chars().count();
     if chars > max {
         return Err(format!(
             "{field} is {chars} characters long; at most {max} are allowed"
@@ -190,13 +197,16 @@ impl<'a> RawEvent<'a> {
                 ));
             }
             Some(TsValue::Millis(ms)) => *ms,
-            Some(TsValue::Text(text)) => DateTime::parse_from_rfc3339(text)
-                .map_err(|_| {
-                    format!(
-                        "ts '{text}' is not RFC 3339 with an offset (like 2026-11-21T08:15:02Z) nor Unix milliseconds"
-                    )
-                })?
-                .timestamp_millis(),
+            Some(TsValue::Text(text)) => match crate::time::rfc3339_millis_fast(text) {
+                Some(ms) => ms,
+                None => DateTime::parse_from_rfc3339(text)
+                    .map_err(|_| {
+                        format!(
+                            "ts '{text}' is not RFC 3339 with an offset (like 2026-11-21T08:15:02Z) nor Unix milliseconds"
+                        )
+                    })?
+                    .timestamp_millis(),
+            },
         };
         // Years 1970..=9999 keep every instant printable as RFC 3339.
         if !(0..=253_402_300_799_999).contains(&ts_ms) {
@@ -330,7 +340,7 @@ fn json_string(s: &str) -> String {
 
 /// The path without its query string or fragment ("/a?b=1#c" -> "/a").
 pub(crate) fn normalize_path(path: &str) -> Cow<'_, str> {
-    let end = path.find(['?', '#']).unwrap_or(path.len());
+    let end = (path.bytes().position(|b| b == b'?' || b == b'#')).unwrap_or(path.len());
     let p = path[..end].trim();
     Cow::Borrowed(if p.is_empty() { "/" } else { p })
 }
@@ -342,12 +352,18 @@ pub(crate) fn normalize_referrer(referrer: &str) -> Cow<'_, str> {
     if r.is_empty() {
         return Cow::Borrowed("direct");
     }
-    let Some(scheme_end) = r.find("://") else {
+    // Byte scans: these strings are short, and the generic string
+    // searchers cost more to set up than to run here.
+    let Some(scheme_end) = memchr::memmem::find(r.as_bytes(), b"://") else {
         return Cow::Borrowed(r);
     };
     let rest = &r[scheme_end + 3..];
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    let host_port = authority.rsplit('@').next().unwrap_or(authority);
+    let end = (rest.bytes().position(|b| matches!(b, b'/' | b'?' | b'#'))).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let host_port = match memchr::memrchr(b'@', authority.as_bytes()) {
+        Some(at) => &authority[at + 1..],
+        None => authority,
+    };
     let host = if host_port.starts_with('[') {
         // An IPv6 literal keeps its brackets; drop only a port after them.
         &host_port[..host_port
@@ -355,7 +371,7 @@ pub(crate) fn normalize_referrer(referrer: &str) -> Cow<'_, str> {
             .map(|i| i + 1)
             .unwrap_or(host_port.len())]
     } else {
-        host_port.split(':').next().unwrap_or(host_port)
+        &host_port[..memchr::memchr(b':', host_port.as_bytes()).unwrap_or(host_port.len())]
     };
     // Lower-cased, without a leading `www.` (of any case), borrowed when
     // it already is.
@@ -374,13 +390,16 @@ pub(crate) fn normalize_referrer(referrer: &str) -> Cow<'_, str> {
 
 // ----- the NDJSON visitor: reads known fields, keeps unknown ones raw -----
 
-impl<'de> Deserialize<'de> for RawEvent<'de> {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(RawEventVisitor)
+/// Reads an event's fields into the `RawEvent` it holds.
+struct RawEventSeed<'r, 'de>(&'r mut RawEvent<'de>);
+
+impl<'de> DeserializeSeed<'de> for RawEventSeed<'_, 'de> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
     }
 }
-
-struct RawEventVisitor;
 
 /// A string field that may also be `null` (treated as missing).
 fn string_field<'de, A: MapAccess<'de>>(
@@ -444,15 +463,15 @@ impl<'de> Deserialize<'de> for TsField<'de> {
     }
 }
 
-impl<'de> Visitor<'de> for RawEventVisitor {
-    type Value = RawEvent<'de>;
+impl<'de> Visitor<'de> for RawEventSeed<'_, 'de> {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON object with the event's fields")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut raw = RawEvent::default();
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let raw = self.0;
         while let Some(key) = map.next_key::<CowStr<'de>>()? {
             let key = key.0;
             match key.as_ref() {
@@ -487,7 +506,7 @@ impl<'de> Visitor<'de> for RawEventVisitor {
                 }
             }
         }
-        Ok(raw)
+        Ok(())
     }
 }
 
