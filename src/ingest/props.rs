@@ -64,10 +64,14 @@ pub(crate) fn number_json(v: f64) -> String {
 }
 
 fn check_key(key: &str, props: &Props) -> Result<(), String> {
-    let chars = key.chars().count();
-    if chars == 0 {
+    if key.is_empty() {
         return Err("props has an empty key; keys are 1 to 64 characters".to_string());
     }
+    // Characters are counted only when the bytes could be too many.
+    let chars = match key.len() {
+        n if n <= MAX_KEY_CHARS => n,
+        _ => key.chars().count(),
+    };
     if chars > MAX_KEY_CHARS {
         let short: String = key.chars().take(20).collect();
         return Err(format!(
@@ -106,7 +110,9 @@ impl<'de> Deserialize<'de> for PropsField<'de> {
                             "props.{key} must be a string, a number or a boolean"
                         ))
                     })?;
-                    if let PropValue::Text(text) = &value.0 {
+                    if let PropValue::Text(text) = &value.0
+                        && text.len() > MAX_VALUE_CHARS
+                    {
                         let chars = text.chars().count();
                         if chars > MAX_VALUE_CHARS {
                             return Err(de::Error::custom(format!(

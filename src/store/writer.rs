@@ -252,25 +252,27 @@ pub(crate) fn upsert_many<T>(
 
 /// Insert `rows` (key, event), all of batch `seq`.
 fn insert_events(tx: &rusqlite::Transaction, seq: i64, rows: &[(i64, &EventRow)]) -> Result<()> {
-    // Most batches carry no extra fields, props or levels: their rows leave
-    // those three columns to their default (NULL), three binds fewer a row
-    // (the writer's CPU -1.5% on 3M NDJSON events).
-    let narrow = rows
-        .iter()
-        .all(|(_, e)| e.extra.is_none() && e.props.is_none() && e.value.is_none());
-    let (into, columns) = match narrow {
-        true => (
-            "events (id, batch, site_id, kind, session_id, visitor_id, label_id, referrer_id,
-                     revenue_cents)",
-            9,
-        ),
-        false => (
-            "events (id, batch, site_id, kind, session_id, visitor_id, label_id, referrer_id,
-                     revenue_cents, extra, props, value)",
-            12,
-        ),
-    };
-    insert_many(tx, "OR FAIL", into, columns, rows, |stmt, at, (key, e)| {
+    // Of the columns most events leave empty (extra fields, props, a
+    // gauge's level), a batch inserts only those some row of it has: the
+    // others keep their default (NULL), a bind and a register copy fewer
+    // a row each (the writer's CPU -2 to -4% on 3M plain NDJSON events).
+    let has = |f: fn(&EventRow) -> bool| rows.iter().any(|(_, e)| f(e));
+    let optional = [
+        ("extra", has(|e| e.extra.is_some())),
+        ("props", has(|e| e.props.is_some())),
+        ("value", has(|e| e.value.is_some())),
+    ];
+    let mut into = String::from(
+        "events (id, batch, site_id, kind, session_id, visitor_id, label_id, referrer_id,
+                 revenue_cents",
+    );
+    for (name, _) in optional.iter().filter(|(_, used)| *used) {
+        into.push_str(", ");
+        into.push_str(name);
+    }
+    into.push(')');
+    let columns = 9 + optional.iter().filter(|(_, used)| *used).count();
+    insert_many(tx, "OR FAIL", &into, columns, rows, |stmt, at, (key, e)| {
         stmt.raw_bind_parameter(at, key)?;
         stmt.raw_bind_parameter(at + 1, seq)?;
         stmt.raw_bind_parameter(at + 2, e.site)?;
@@ -280,12 +282,19 @@ fn insert_events(tx: &rusqlite::Transaction, seq: i64, rows: &[(i64, &EventRow)]
         stmt.raw_bind_parameter(at + 6, e.label)?;
         stmt.raw_bind_parameter(at + 7, e.referrer)?;
         stmt.raw_bind_parameter(at + 8, e.revenue_cents)?;
-        if narrow {
-            return Ok(());
+        let mut next = at + 9;
+        if optional[0].1 {
+            stmt.raw_bind_parameter(next, &e.extra)?;
+            next += 1;
         }
-        stmt.raw_bind_parameter(at + 9, &e.extra)?;
-        stmt.raw_bind_parameter(at + 10, &e.props)?;
-        stmt.raw_bind_parameter(at + 11, e.value)
+        if optional[1].1 {
+            stmt.raw_bind_parameter(next, &e.props)?;
+            next += 1;
+        }
+        if optional[2].1 {
+            stmt.raw_bind_parameter(next, e.value)?;
+        }
+        Ok(())
     })
 }
 
