@@ -33,7 +33,7 @@ use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::job::{JobContext, JobOutcome, Severity};
-use crate::store::writer;
+use crate::store::{keyflush, writer};
 use crate::util::thousands;
 use logs::sessions::Sessionizer;
 use logs::{LogLines, LogOptions, LogStats};
@@ -94,7 +94,7 @@ pub struct IngestRun {
     reader_error: Option<String>,
     finished_reading: bool,
     /// New sessions and visitors committed since the last key flush.
-    unflushed: writer::KeyEntries,
+    unflushed: keyflush::KeyEntries,
     /// Files left unread: their content is stored already.
     skipped: Vec<String>,
     /// Files that grew since an earlier run, with the first line read.
@@ -126,7 +126,7 @@ impl IngestRun {
             marked: Default::default(),
             reader_error: None,
             finished_reading: false,
-            unflushed: writer::KeyEntries::default(),
+            unflushed: keyflush::KeyEntries::default(),
             skipped: Vec::new(),
             continued: Vec::new(),
             unchanged: Vec::new(),
@@ -161,7 +161,7 @@ impl IngestRun {
         if self.started.is_none() {
             // Key entries a killed run left unwritten, before the resolver
             // relies on them.
-            let upto = writer::flush_keys(&mut store.conn, None)?;
+            let upto = keyflush::flush_keys(&mut store.conn, None)?;
             self.start(ctx, &store, upto)?;
         }
         let started = self.started.as_mut().expect("started above");
@@ -191,7 +191,7 @@ impl IngestRun {
                     // of this size costs page faults and zeroed pages.
                     let _ = started.workers.spent.send(written);
                 }
-                if self.unflushed.len() >= writer::KEY_FLUSH_LIMIT {
+                if self.unflushed.len() >= keyflush::KEY_FLUSH_LIMIT {
                     started
                         .keys_upto
                         .set(flush_keys(ctx, &mut store.conn, &mut self.unflushed)?);
@@ -452,16 +452,16 @@ impl Drop for IngestRun {
     }
 }
 
-/// [`writer::flush_keys`] of this run's new keys, saying with `--verbose`
+/// [`keyflush::flush_keys`] of this run's new keys, saying with `--verbose`
 /// how long it took.
 fn flush_keys(
     ctx: &JobContext,
     conn: &mut rusqlite::Connection,
-    entries: &mut writer::KeyEntries,
+    entries: &mut keyflush::KeyEntries,
 ) -> Result<(i64, i64)> {
     let started = std::time::Instant::now();
     let (sessions, visitors) = (entries.sessions.len(), entries.visitors.len());
-    let upto = writer::flush_keys(conn, Some(entries))?;
+    let upto = keyflush::flush_keys(conn, Some(entries))?;
     ctx.log.debug(format!(
         "wrote the key entries of {} sessions and {} visitors in {:.2} s",
         thousands(sessions as u64),

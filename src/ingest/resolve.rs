@@ -12,7 +12,7 @@
 //! committed, so a key is never looked up while its row is still in flight,
 //! and (sessions and visitors) once its entry in `session_keys` /
 //! `visitor_keys` is written: the writer fills those in large sorted flushes
-//! (`store::writer::flush_keys`) and publishes how far it got in
+//! (`store::keyflush::flush_keys`) and publishes how far it got in
 //! [`KeysUpto`], so every key created by this run stays cached until then.
 
 use std::sync::Arc;

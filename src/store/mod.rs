@@ -9,6 +9,7 @@ pub(crate) mod custom;
 pub mod encoding;
 pub(crate) mod events;
 pub(crate) mod files;
+pub(crate) mod keyflush;
 pub(crate) mod keys;
 pub(crate) mod logs;
 pub(crate) mod props;

@@ -1,16 +1,20 @@
 //! Reading one input line (NDJSON) or record (CSV) into a checked event,
 //! or a reason that names the field it breaks (contract, "Events").
 
+mod json;
+mod normalize;
+
+pub(crate) use json::CowStr;
+pub(crate) use normalize::{normalize_path, normalize_referrer};
+
 use std::borrow::Cow;
-use std::fmt;
 
 use chrono::DateTime;
-use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
-use serde_json::value::RawValue;
+use serde::de::{self, DeserializeSeed};
 
-use super::props::{NumberField, Props, PropsField};
+use super::props::Props;
 use crate::store::encoding::Kind;
+use json::RawEventSeed;
 
 /// A valid event, normalised and ready to store. Its text borrows from the
 /// input line where it can (no JSON escapes, nothing to normalise), so a
@@ -338,178 +342,6 @@ fn json_string(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_default()
 }
 
-/// The path without its query string or fragment ("/a?b=1#c" -> "/a").
-pub(crate) fn normalize_path(path: &str) -> Cow<'_, str> {
-    let end = (path.bytes().position(|b| b == b'?' || b == b'#')).unwrap_or(path.len());
-    let p = path[..end].trim();
-    Cow::Borrowed(if p.is_empty() { "/" } else { p })
-}
-
-/// A URL's host, lower-cased, without port and leading `www.`; a plain
-/// source name as given (trimmed); empty is `direct`.
-pub(crate) fn normalize_referrer(referrer: &str) -> Cow<'_, str> {
-    let r = referrer.trim();
-    if r.is_empty() {
-        return Cow::Borrowed("direct");
-    }
-    // Byte scans: these strings are short, and the generic string
-    // searchers cost more to set up than to run here.
-    let Some(scheme_end) = memchr::memmem::find(r.as_bytes(), b"://") else {
-        return Cow::Borrowed(r);
-    };
-    let rest = &r[scheme_end + 3..];
-    let end = (rest.bytes().position(|b| matches!(b, b'/' | b'?' | b'#'))).unwrap_or(rest.len());
-    let authority = &rest[..end];
-    let host_port = match memchr::memrchr(b'@', authority.as_bytes()) {
-        Some(at) => &authority[at + 1..],
-        None => authority,
-    };
-    let host = if host_port.starts_with('[') {
-        // An IPv6 literal keeps its brackets; drop only a port after them.
-        &host_port[..host_port
-            .find(']')
-            .map(|i| i + 1)
-            .unwrap_or(host_port.len())]
-    } else {
-        &host_port[..memchr::memchr(b':', host_port.as_bytes()).unwrap_or(host_port.len())]
-    };
-    // Lower-cased, without a leading `www.` (of any case), borrowed when
-    // it already is.
-    let host = match host.get(..4) {
-        Some(www) if www.eq_ignore_ascii_case("www.") => &host[4..],
-        _ => host,
-    };
-    if host.is_empty() {
-        Cow::Borrowed("direct")
-    } else if host.bytes().any(|b| b.is_ascii_uppercase()) {
-        Cow::Owned(host.to_ascii_lowercase())
-    } else {
-        Cow::Borrowed(host)
-    }
-}
-
-// ----- the NDJSON visitor: reads known fields, keeps unknown ones raw -----
-
-/// Reads an event's fields into the `RawEvent` it holds.
-struct RawEventSeed<'r, 'de>(&'r mut RawEvent<'de>);
-
-impl<'de> DeserializeSeed<'de> for RawEventSeed<'_, 'de> {
-    type Value = ();
-
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-/// A string field that may also be `null` (treated as missing).
-fn string_field<'de, A: MapAccess<'de>>(
-    map: &mut A,
-    key: &str,
-) -> Result<Option<Cow<'de, str>>, A::Error> {
-    map.next_value::<Option<CowStr<'de>>>()
-        .map(|v| v.map(|s| s.0))
-        .map_err(|_| de::Error::custom(format!("{key} must be a string")))
-}
-
-/// Borrows when the JSON string has no escapes, owns otherwise.
-pub(super) struct CowStr<'a>(pub(super) Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for CowStr<'de> {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = CowStr<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(CowStr(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(CowStr(Cow::Owned(v.to_string())))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
-/// `ts`: a string or an integer.
-struct TsField<'a>(TsValue<'a>);
-
-impl<'de> Deserialize<'de> for TsField<'de> {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = TsField<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an RFC 3339 string or integer milliseconds")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(TsField(TsValue::Text(Cow::Borrowed(v))))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(TsField(TsValue::Text(Cow::Owned(v.to_string()))))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(TsField(TsValue::Millis(v)))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                i64::try_from(v)
-                    .map(|v| TsField(TsValue::Millis(v)))
-                    .map_err(|_| E::custom("ts is too large"))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-impl<'de> Visitor<'de> for RawEventSeed<'_, 'de> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON object with the event's fields")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let raw = self.0;
-        while let Some(key) = map.next_key::<CowStr<'de>>()? {
-            let key = key.0;
-            match key.as_ref() {
-                "ts" => {
-                    raw.ts = map
-                        .next_value::<Option<TsField>>()
-                        .map_err(|_| {
-                            de::Error::custom(
-                                "ts must be an RFC 3339 string or integer Unix milliseconds",
-                            )
-                        })?
-                        .map(|t| t.0)
-                }
-                "site" => raw.site = string_field(&mut map, "site")?,
-                "kind" => raw.kind = string_field(&mut map, "kind")?,
-                "session" => raw.session = string_field(&mut map, "session")?,
-                "visitor" => raw.visitor = string_field(&mut map, "visitor")?,
-                "id" => raw.id = string_field(&mut map, "id")?,
-                "name" => raw.name = string_field(&mut map, "name")?,
-                "path" => raw.path = string_field(&mut map, "path")?,
-                "referrer" => raw.referrer = string_field(&mut map, "referrer")?,
-                "props" => raw.props = map.next_value::<PropsField>()?.0,
-                "value" => raw.value = map.next_value::<NumberField>()?.0,
-                "revenue_cents" => {
-                    raw.revenue_cents = map
-                        .next_value::<Option<i64>>()
-                        .map_err(|_| de::Error::custom("revenue_cents must be an integer >= 0"))?
-                }
-                _ => {
-                    let value: &'de RawValue = map.next_value()?;
-                    raw.extra.push((key, Cow::Borrowed(value.get())));
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -602,22 +434,5 @@ mod tests {
         .unwrap();
         assert_eq!(e.label.as_deref(), Some("/"));
         assert_eq!(e.referrer.as_deref(), Some("direct"));
-    }
-
-    #[test]
-    fn referrers() {
-        assert_eq!(normalize_referrer(""), "direct");
-        assert_eq!(normalize_referrer("newsletter"), "newsletter");
-        assert_eq!(
-            normalize_referrer("https://www.news.ycombinator.com/item?id=1"),
-            "news.ycombinator.com"
-        );
-        assert_eq!(normalize_referrer("android-app://com.slack"), "com.slack");
-        assert_eq!(
-            normalize_referrer("http://user@WWW.Example.org:8080"),
-            "example.org"
-        );
-        assert_eq!(normalize_path("/p#top"), "/p");
-        assert_eq!(normalize_path("?q=1"), "/");
     }
 }
