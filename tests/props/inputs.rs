@@ -1,0 +1,169 @@
+//! Props in and out of bounds: CSV's props column and gauge values, the
+//! rejects that name the field, and config mistakes that exit 2 naming the
+//! key.
+
+use super::*;
+
+#[test]
+fn csv_input_carries_props_as_a_json_column_and_gauges_with_value() {
+    let w = Workdir::new();
+    w.write(
+        "cronlytics.toml",
+        "[[breakdown]]\nname = \"plan\"\nproperty = \"plan\"\nsums = [\"seats\"]\n",
+    );
+    w.write(
+        "events.csv",
+        "ts,site,kind,session,visitor,path,name,value,props\n\
+         2026-11-20T10:00:00Z,shop,pageview,s1,v1,/a,,,\"{\"\"plan\"\":\"\"pro\"\",\"\"seats\"\":3}\"\n\
+         2026-11-20T10:01:00Z,shop,pageview,s2,v2,/b,,,\"{\"\"plan\"\":\"\"pro\"\",\"\"seats\"\":2}\"\n\
+         2026-11-20T10:02:00Z,shop,gauge,sys,sys,,subscribers,41.5,\n\
+         2026-11-20T10:03:00Z,shop,pageview,s3,v3,/c,,,\"[1]\"\n\
+         2026-11-20T10:04:00Z,shop,gauge,sys,sys,,subscribers,lots,\n",
+    );
+    let out = w.cmd("ingest").arg("events.csv").output().unwrap();
+    assert_exit(&out, 1);
+    w.backfill("2026-11-20", "2026-11-20", "UTC");
+    assert_text(
+        &export_csv(&w, "2026-11-20", "2026-11-20", &["--breakdown", "plan"]),
+        "\
+date,site,breakdown,value,events,pageviews,custom_events,unique_visitors,unique_sessions,orders,revenue,sum_seats
+2026-11-20,shop,plan,pro,2,2,0,2,2,0,0.00,5
+",
+    );
+    assert_text(
+        &export_csv(&w, "2026-11-20", "2026-11-20", &["--gauges"]),
+        "date,site,gauge,last,min,max,samples\n2026-11-20,shop,subscribers,41.5,41.5,41.5,1\n",
+    );
+    let rejects = rejects_of(&w);
+    let reasons: Vec<(u64, &str)> = rejects
+        .iter()
+        .map(|r| (r["line"].as_u64().unwrap(), r["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            (
+                5,
+                "props must be an object of strings, numbers and booleans"
+            ),
+            (6, "value must be a number, got 'lots'"),
+        ]
+    );
+}
+
+/// The rejects of the only ingest run that had some.
+fn rejects_of(w: &Workdir) -> Vec<Value> {
+    let dir = w.artifacts.join("rejects");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    parse_ndjson(&std::fs::read_to_string(files.remove(0)).unwrap())
+}
+
+#[test]
+fn bad_props_values_and_gauges_are_rejected_naming_the_field() {
+    let w = Workdir::new();
+    let pv = || pageview("2026-11-20T10:00:00Z", "shop", "s1", "v1", "/");
+    let many: serde_json::Map<String, Value> =
+        (0..31).map(|i| (format!("k{i:02}"), json!(i))).collect();
+    let events = [
+        pv().props(json!([1, 2])),
+        pv().props(json!({"a": [1]})),
+        pv().props(json!({"a": null})),
+        pv().props(Value::Object(many)),
+        pv().props(json!({"k".repeat(65): 1})),
+        pv().props(json!({"a": "v".repeat(257)})),
+        gauge("2026-11-20T10:00:00Z", "shop", "followers", 1.0).without("value"),
+        gauge("2026-11-20T10:00:00Z", "shop", "followers", 1.0).with("value", "12"),
+        gauge("2026-11-20T10:00:00Z", "shop", "followers", 1.0).without("name"),
+        pv().props(json!({"ok": true, "n": -2.5, "s": "x"})),
+        pageview("2026-11-20T10:00:00Z", "shop", "s1", "v1", "/").with("ts", 1_763_600_000),
+    ];
+    w.write("events.ndjson", &ndjson(&events));
+    let out = w.cmd("ingest").arg("events.ndjson").output().unwrap();
+    assert_exit(&out, 1);
+    let reasons: Vec<String> = rejects_of(&w)
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap().to_string())
+        .collect();
+    let want = [
+        "props must be an object of strings, numbers and booleans",
+        "props.a must be a string, a number or a boolean",
+        "props.a must be a string, a number or a boolean",
+        "props has more than 30 keys; at most 30 are allowed",
+        "props key 'kkkkkkkkkkkkkkkkkkkk...' is 65 characters long; keys are 1 to 64",
+        "props.a is 257 characters long; at most 256 are allowed",
+        "value is required for a gauge",
+        "value must be a number",
+        "name is required for a gauge",
+        "ts: 1763600000 looks like Unix seconds; ts must be RFC 3339 or Unix milliseconds (1763600000000)",
+    ];
+    assert_eq!(reasons, want);
+    assert_eq!(w.sql_i64("SELECT count(*) FROM events"), 1);
+}
+
+#[test]
+fn config_mistakes_exit_2_naming_the_key() {
+    let w = Workdir::new();
+    w.create_store();
+    let cases = [
+        (
+            "[[breakdown]]\nname = \"a\"\n",
+            "[[breakdown]] \"a\" names no property",
+        ),
+        (
+            "[[breakdown]]\nname = \"a\"\nproperty = \"p\"\ntop = 0\n",
+            "[[breakdown]] \"a\": top = 0 keeps no values",
+        ),
+        (
+            "[[breakdown]]\nname = \"a\"\nproperty = \"p\"\n[[breakdown]]\nname = \"a\"\nproperty = \"q\"\n",
+            "[[breakdown]] name \"a\" is used twice",
+        ),
+        (
+            "[[goal]]\nname = \"g\"\n",
+            "[[goal]] \"g\" names nothing to match",
+        ),
+        (
+            "[[goal]]\nname = \"g\"\nevent = \"e\"\npath = \"/p\"\n",
+            "[[goal]] \"g\" gives both event and path",
+        ),
+        (
+            "[[goal]]\nname = \"g\"\nevent = \"e\"\n[[goal]]\nname = \"g\"\npath = \"/p\"\n",
+            "[[goal]] name \"g\" is used twice",
+        ),
+    ];
+    for (config, want) in cases {
+        w.write("cronlytics.toml", config);
+        for job in ["aggregate", "export-metrics"] {
+            let out = w.cmd(job).output().unwrap();
+            assert_exit(&out, 2);
+            assert_stderr_has(&out, &[want]);
+        }
+    }
+    w.write(
+        "cronlytics.toml",
+        "[[breakdown]]\nname = \"plan\"\nproperty = \"plan\"\n[[breakdown]]\nname = \"model\"\nproperty = \"model\"\n",
+    );
+    let out = w
+        .cmd("export-metrics")
+        .args(["--breakdown", "author"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 2);
+    assert_stderr_has(
+        &out,
+        &[
+            "--breakdown \"author\" names no configured breakdown; the config has \"plan\", \"model\"",
+        ],
+    );
+    std::fs::remove_file(w.path("cronlytics.toml")).unwrap();
+    let out = w
+        .cmd("export-metrics")
+        .args(["--breakdown", "author"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 2);
+    assert_stderr_has(&out, &["the config has no [[breakdown]]"]);
+}
