@@ -201,7 +201,7 @@ impl<'a> RawEvent<'a> {
                 ));
             }
             Some(TsValue::Millis(ms)) => *ms,
-            Some(TsValue::Text(text)) => match crate::time::rfc3339_millis_fast(text) {
+            Some(TsValue::Text(text)) => match crate::ingest::formats::times::parse_rfc3339(text) {
                 Some(ms) => ms,
                 None => DateTime::parse_from_rfc3339(text)
                     .map_err(|_| {

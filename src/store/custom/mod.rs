@@ -109,11 +109,18 @@ pub(crate) struct SiteCustom {
 }
 
 impl SiteCustom {
-    pub(crate) fn merge(&mut self, other: SiteCustom) {
-        if self.breakdowns.len() < other.breakdowns.len() {
-            self.breakdowns
-                .resize_with(other.breakdowns.len(), Default::default);
+    /// Room for the counts of `breakdowns` breakdowns and `goals` goals.
+    fn fit(&mut self, breakdowns: usize, goals: usize) {
+        if self.breakdowns.len() < breakdowns {
+            self.breakdowns.resize_with(breakdowns, Default::default);
         }
+        if self.goals.len() < goals {
+            self.goals.resize_with(goals, Default::default);
+        }
+    }
+
+    pub(crate) fn merge(&mut self, other: SiteCustom) {
+        self.fit(other.breakdowns.len(), other.goals.len());
         let remaps: Vec<Vec<u32>> = (self.breakdowns.iter_mut().zip(other.breakdowns))
             .map(|(mine, theirs)| mine.merge(theirs))
             .collect();
@@ -122,9 +129,6 @@ impl SiteCustom {
             .merge(other.sessions, &remaps, |b, slot, session, visitor| {
                 breakdowns[b].met(slot, session, visitor)
             });
-        if self.goals.len() < other.goals.len() {
-            self.goals.resize_with(other.goals.len(), Default::default);
-        }
         for (mine, theirs) in self.goals.iter_mut().zip(other.goals) {
             mine.sessions.extend(theirs.sessions);
             mine.events += theirs.events;
@@ -296,13 +300,10 @@ impl Plan {
         revenue_cents: i64,
         props: impl Fn() -> Result<Option<&'r [u8]>>,
     ) -> Result<()> {
-        if self.layout.property.is_empty() && self.goals.is_empty() {
+        if self.is_empty() {
             return Ok(());
         }
-        if site.breakdowns.len() < self.layout.property.len() {
-            site.breakdowns
-                .resize_with(self.layout.property.len(), Default::default);
-        }
+        site.fit(self.layout.property.len(), self.goals.len());
         // Breakdowns read the wanted keys of every event's props; a goal's
         // property filter only those of the events it matches (so without
         // breakdowns, the props are not read here).
@@ -342,9 +343,6 @@ impl Plan {
         }
         if self.goals.is_empty() {
             return Ok(());
-        }
-        if site.goals.len() < self.goals.len() {
-            site.goals.resize_with(self.goals.len(), Default::default);
         }
         if kind == Kind::Order {
             *site.order_revenue.entry(session).or_default() += revenue_cents;
@@ -386,10 +384,7 @@ impl Plan {
     /// Fold what `site`'s events tallied into its breakdowns' counts (at
     /// the scan's end).
     pub(crate) fn fold(&mut self, site_id: i64, site: &mut SiteCustom) {
-        if site.breakdowns.len() < self.layout.property.len() {
-            site.breakdowns
-                .resize_with(self.layout.property.len(), Default::default);
-        }
+        site.fit(self.layout.property.len(), 0);
         self.values
             .fold(site_id, &self.layout, &mut site.breakdowns);
     }
