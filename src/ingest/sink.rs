@@ -13,8 +13,11 @@ use super::parse::ParsedEvent;
 use super::rejects::Reject;
 use crate::store::logs::LogVisitor;
 
-/// Lines per message from the parsing thread.
-const CHUNK_LINES: usize = 4096;
+/// Lines per message from the parsing thread. The chunks in flight stay
+/// in the second-level cache at this size: copying an event into a chunk
+/// of 4096 (about 800 KB, five or six of them cycling) wrote to lines
+/// that had left it, and cost the parsing thread of a 10M-line log 5%.
+const CHUNK_LINES: usize = 1024;
 /// Bytes of event text above which a chunk is resolved early.
 const CHUNK_TEXT_BYTES: usize = 1 << 30;
 

@@ -106,15 +106,22 @@ impl ClassSet {
 /// already off). The list follows GoAccess's static files, plus source
 /// maps and today's image and font formats.
 pub fn is_static_path(path: &str) -> bool {
-    let last = path.rsplit('/').next().unwrap_or(path);
-    let Some((_, ext)) = last.rsplit_once('.') else {
+    // Bytes, not `rsplit` on a char: the extension is ASCII, and a char
+    // pattern's search compares through `memcmp`.
+    let bytes = path.as_bytes();
+    let last = bytes
+        .iter()
+        .rposition(|&b| b == b'/')
+        .map_or(bytes, |at| &bytes[at + 1..]);
+    let Some(dot) = last.iter().rposition(|&b| b == b'.') else {
         return false;
     };
+    let ext = &last[dot + 1..];
     if ext.is_empty() || ext.len() > 5 {
         return false;
     }
     let mut lower = [0u8; 5];
-    for (slot, c) in lower.iter_mut().zip(ext.bytes()) {
+    for (slot, c) in lower.iter_mut().zip(ext) {
         *slot = c.to_ascii_lowercase();
     }
     matches!(

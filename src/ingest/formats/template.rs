@@ -99,10 +99,7 @@ fn find_until(text: &str, until: &str, quoted: bool) -> Option<(usize, bool)> {
             from = at + 2;
             continue;
         }
-        if bytes
-            .get(at + 1..)
-            .is_some_and(|after| after.starts_with(tail))
-        {
+        if has_at(bytes, at + 1, tail) {
             return Some((at, backslash));
         }
         from = at + 1;

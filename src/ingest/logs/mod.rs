@@ -236,9 +236,6 @@ pub(crate) struct LogLines {
     /// generation of [`SEEN_LINES`] lines (identical lines of a real log
     /// are the same request twice in one second, so they lie close).
     seen: [HashMap<u64, u32, FxBuildHasher>; 2],
-    /// Latest sessions of visitors evicted from memory, to go with the
-    /// next lines.
-    evicted: Vec<crate::store::logs::LogVisitor>,
 }
 
 impl LogLines {
@@ -255,7 +252,6 @@ impl LogLines {
             left_out: Default::default(),
             requests: 0,
             seen: Default::default(),
-            evicted: Vec::new(),
         }
     }
 
@@ -326,10 +322,10 @@ impl LogLines {
             },
             Err(reason) => Item::Reject(Reject::new(name, line_no, reason, &text)),
         };
-        if !self.evicted.is_empty() {
-            sink.visitors.append(&mut self.evicted);
-        }
-        sink.push(item, n)
+        sink.push(item, n)?;
+        // After the event, which borrows the visitor's and session's keys.
+        sink.visitors.extend(self.sessions.evict_idle());
+        Ok(())
     }
 
     /// The line's dedupe hash: 64 bits of its content's hash, mixed with
@@ -349,8 +345,8 @@ impl LogLines {
 
     /// The event of a request that is counted, or why the line is rejected.
     fn event<'r>(
-        &mut self,
-        request: &Request<'r>,
+        &'r mut self,
+        request: &'r Request<'r>,
         line: i64,
     ) -> std::result::Result<ParsedEvent<'r>, String> {
         let host_site = request.host.as_deref().map(|host| {
@@ -361,10 +357,10 @@ impl LogLines {
             })
         });
         let site: Cow<'r, str> = match (&self.options.site, host_site) {
-            (Some(site), _) => Cow::Owned(site.clone()),
-            (None, Some(found)) => Cow::Owned(found?.into_owned()),
+            (Some(site), _) => Cow::Borrowed(site),
+            (None, Some(found)) => found?,
             (None, None) => match &self.options.fallback_site {
-                Some(site) => Cow::Owned(site.clone()),
+                Some(site) => Cow::Borrowed(site),
                 None => {
                     return Err(
                         "host: the request names no host and no --site is given".to_string()
@@ -378,8 +374,6 @@ impl LogLines {
             .sessions
             .assign(&site, addr, agent, request.ts_ms)
             .map_err(|e| format!("cannot look up the visitor's session: {e:#}"))?;
-        let (visitor, session) = (visitor.to_string(), session.to_string());
-        self.evicted.extend(self.sessions.evict_idle());
         let hit = if self.options.goals.is_empty() {
             None
         } else {
@@ -397,8 +391,8 @@ impl LogLines {
             ts_ms: request.ts_ms,
             site,
             kind,
-            session: Cow::Owned(session),
-            visitor: Cow::Owned(visitor),
+            session: Cow::Borrowed(session),
+            visitor: Cow::Borrowed(visitor),
             id: None,
             label,
             referrer,

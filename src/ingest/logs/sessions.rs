@@ -44,7 +44,9 @@ pub(crate) struct Sessionizer {
     evicted: Vec<(u64, Box<str>, Latest)>,
     /// How many evicted visitors are handed out together.
     evicted_flush: usize,
-    /// Text buffer for the key of the last request.
+    /// Buffers for the last request: the bytes hashed into its visitor,
+    /// and its visitor and session keys.
+    hashed: Vec<u8>,
     visitor_text: String,
     session_text: String,
 }
@@ -65,6 +67,7 @@ impl Sessionizer {
             since_evict: 0,
             evicted: Vec::new(),
             evicted_flush: EVICTED_FLUSH,
+            hashed: Vec::new(),
             visitor_text: String::new(),
             session_text: String::new(),
         })
@@ -79,7 +82,8 @@ impl Sessionizer {
         agent: &str,
         ts_ms: i64,
     ) -> Result<(&str, &str)> {
-        let mut key = Vec::with_capacity(site.len() + addr.len() + agent.len() + 2);
+        let key = &mut self.hashed;
+        key.clear();
         key.extend_from_slice(site.as_bytes());
         key.push(0);
         key.extend_from_slice(addr.as_bytes());
@@ -87,7 +91,7 @@ impl Sessionizer {
         key.extend_from_slice(agent.as_bytes());
         // 64 bits: a collision among a site's millions of visitors has a
         // chance of about 10^-7, and short keys keep the caches small.
-        let hash = xxh3_64_with_seed(&key, self.secret);
+        let hash = xxh3_64_with_seed(key, self.secret);
         self.visitor_text.clear();
         push_hex(&mut self.visitor_text, u128::from(hash), 16);
         self.newest = self.newest.max(ts_ms);
