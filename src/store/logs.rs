@@ -6,14 +6,15 @@
 use std::hash::{BuildHasher, Hasher};
 
 use anyhow::{Context, Result};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension};
 
-/// A log visitor's latest session, as the sessionizer left it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A log visitor's latest session, as the sessionizer left it: the
+/// visitor's hash (which covers the site), the time that names the
+/// session (its key is the visitor's and this time's hex), its span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct LogVisitor {
-    pub(crate) site: String,
-    pub(crate) visitor: String,
-    pub(crate) session: String,
+    pub(crate) visitor: u64,
+    pub(crate) named: i64,
     pub(crate) started_ts: i64,
     pub(crate) last_ts: i64,
 }
@@ -55,19 +56,13 @@ pub(crate) fn any_visitor(conn: &Connection) -> Result<bool> {
         .is_some())
 }
 
-/// A visitor's latest session: (session key, started, last activity).
-pub(crate) fn latest_session(
-    conn: &Connection,
-    site: &str,
-    visitor: &str,
-) -> Result<Option<(String, i64, i64)>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT session, started_ts, last_ts FROM log_visitors WHERE site = ?1 AND visitor = ?2",
-    )?;
+/// A visitor's latest session: (the time that names it, started, last
+/// activity).
+pub(crate) fn latest_session(conn: &Connection, visitor: u64) -> Result<Option<(i64, i64, i64)>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT named, started_ts, last_ts FROM log_visitors WHERE visitor = ?1")?;
     Ok(stmt
-        .query_row(params![site, visitor], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
+        .query_row([visitor as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?)
 }
 
@@ -78,19 +73,18 @@ pub(crate) fn latest_session(
 pub(crate) fn remember(conn: &Connection, visitors: &[LogVisitor]) -> Result<()> {
     crate::store::writer::upsert_many(
         conn,
-        "INSERT INTO log_visitors (site, visitor, session, started_ts, last_ts)",
-        "ON CONFLICT (site, visitor) DO UPDATE SET
-             session = excluded.session, started_ts = excluded.started_ts,
+        "INSERT INTO log_visitors (visitor, named, started_ts, last_ts)",
+        "ON CONFLICT (visitor) DO UPDATE SET
+             named = excluded.named, started_ts = excluded.started_ts,
              last_ts = excluded.last_ts
          WHERE excluded.last_ts >= log_visitors.last_ts",
-        5,
+        4,
         visitors,
         |stmt, at, v| {
-            stmt.raw_bind_parameter(at, &v.site)?;
-            stmt.raw_bind_parameter(at + 1, &v.visitor)?;
-            stmt.raw_bind_parameter(at + 2, &v.session)?;
-            stmt.raw_bind_parameter(at + 3, v.started_ts)?;
-            stmt.raw_bind_parameter(at + 4, v.last_ts)
+            stmt.raw_bind_parameter(at, v.visitor as i64)?;
+            stmt.raw_bind_parameter(at + 1, v.named)?;
+            stmt.raw_bind_parameter(at + 2, v.started_ts)?;
+            stmt.raw_bind_parameter(at + 3, v.last_ts)
         },
     )
     .context("cannot keep the sessions of log visitors")
@@ -125,11 +119,10 @@ mod tests {
     use super::*;
     use crate::store::Store;
 
-    fn visitor(session: &str, last_ts: i64) -> LogVisitor {
+    fn visitor(named: i64, last_ts: i64) -> LogVisitor {
         LogVisitor {
-            site: "shop".into(),
-            visitor: "00000000000000ab".into(),
-            session: session.into(),
+            visitor: u64::MAX - 5,
+            named,
             started_ts: last_ts,
             last_ts,
         }
@@ -137,22 +130,22 @@ mod tests {
 
     /// Rows go in many per statement, in order: a visitor listed twice
     /// keeps its later session whichever comes first, and a stored later
-    /// session is not replaced by an older one.
+    /// session is not replaced by an older one. A hash above `i64::MAX`
+    /// comes back as it went in.
     #[test]
     fn the_latest_session_is_kept() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s.db"), 1000).unwrap();
-        let latest = |conn: &Connection| latest_session(conn, "shop", "00000000000000ab").unwrap();
+        let latest = |conn: &Connection| latest_session(conn, u64::MAX - 5).unwrap();
         // 70 rows: a full statement of 64 and six one by one.
-        let mut rows: Vec<LogVisitor> = (0..70)
-            .map(|i| visitor(&format!("a.{i}"), 100 - i))
-            .collect();
+        let mut rows: Vec<LogVisitor> = (0..70).map(|i| visitor(i, 100 - i)).collect();
         remember(&store.conn, &rows).unwrap();
-        assert_eq!(latest(&store.conn), Some(("a.0".to_string(), 100, 100)));
+        assert_eq!(latest(&store.conn), Some((0, 100, 100)));
         rows.reverse();
         remember(&store.conn, &rows).unwrap();
-        assert_eq!(latest(&store.conn), Some(("a.0".to_string(), 100, 100)));
-        remember(&store.conn, &[visitor("b", 200), visitor("c", 150)]).unwrap();
-        assert_eq!(latest(&store.conn), Some(("b".to_string(), 200, 200)));
+        assert_eq!(latest(&store.conn), Some((0, 100, 100)));
+        remember(&store.conn, &[visitor(7, 200), visitor(8, 150)]).unwrap();
+        assert_eq!(latest(&store.conn), Some((7, 200, 200)));
+        assert_eq!(latest_session(&store.conn, 5).unwrap(), None);
     }
 }

@@ -319,6 +319,33 @@ CREATE TABLE gauge_rollups (
 ) WITHOUT ROWID;
 CREATE INDEX gauge_rollups_date ON gauge_rollups (date);
 "#,
+    // 6 -> 7: log visitors keyed by their 64-bit hash (which covers the
+    // site) as the rowid, their latest session by the time that names it.
+    // The text keys took 73 bytes a row, and ingest rewrites most of the
+    // table's pages each time it keeps a batch of them: 25-30 bytes now.
+    // The old rows are converted (hex to integer in SQL), so sessions go
+    // on across the upgrade.
+    r#"
+CREATE TABLE log_visitors_7 (
+    visitor    INTEGER PRIMARY KEY,
+    named      INTEGER NOT NULL,
+    started_ts INTEGER NOT NULL,
+    last_ts    INTEGER NOT NULL
+);
+INSERT OR REPLACE INTO log_visitors_7 (visitor, named, started_ts, last_ts)
+SELECT (WITH RECURSIVE d(i, x) AS (
+            SELECT 1, substr('0000000000000000' || visitor, -16, 16)
+            UNION ALL SELECT i + 1, x FROM d WHERE i < 16)
+        SELECT sum((instr('0123456789abcdef', substr(x, i, 1)) - 1) << (64 - 4 * i)) FROM d),
+       (WITH RECURSIVE d(i, x) AS (
+            SELECT 1, substr('0000000000000000' || substr(session, instr(session, '.') + 1), -16, 16)
+            UNION ALL SELECT i + 1, x FROM d WHERE i < 16)
+        SELECT sum((instr('0123456789abcdef', substr(x, i, 1)) - 1) << (64 - 4 * i)) FROM d),
+       started_ts, last_ts
+FROM log_visitors ORDER BY last_ts;
+DROP TABLE log_visitors;
+ALTER TABLE log_visitors_7 RENAME TO log_visitors;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -34,14 +34,14 @@ pub(crate) struct Sessionizer {
     /// when the store keeps no log visitors.
     lookup: Option<Connection>,
     /// Keyed by the visitor hash, which covers the site.
-    latest: HashMap<u64, (Box<str>, Latest), FxBuildHasher>,
+    latest: HashMap<u64, Latest, FxBuildHasher>,
     /// The newest request time met: visitors idle since long before it
     /// cannot continue a session and leave the memory.
     newest: i64,
     /// Requests since the last [`Sessionizer::evict_idle`].
     since_evict: u32,
     /// Visitors evicted with a moved latest session, not yet handed out.
-    evicted: Vec<(u64, Box<str>, Latest)>,
+    evicted: Vec<(u64, Latest)>,
     /// How many evicted visitors are handed out together.
     evicted_flush: usize,
     /// Buffers for the last request: the bytes hashed into its visitor,
@@ -96,29 +96,21 @@ impl Sessionizer {
         push_hex(&mut self.visitor_text, u128::from(hash), 16);
         self.newest = self.newest.max(ts_ms);
         self.since_evict += 1;
-        if !self.latest.contains_key(&hash) {
-            let stored = match &self.lookup {
-                Some(conn) => logs::latest_session(conn, site, &self.visitor_text)?.and_then(
-                    |(session, started, last)| {
-                        let named = session.rsplit_once('.')?.1;
-                        let named = i64::from_str_radix(named, 16).ok()?;
-                        Some(Latest {
-                            named,
-                            started,
-                            last,
-                            moved: false,
-                        })
-                    },
-                ),
-                None => None,
+        if !self.latest.contains_key(&hash)
+            && let Some(conn) = &self.lookup
+            && let Some((named, started, last)) = logs::latest_session(conn, hash)?
+        {
+            let stored = Latest {
+                named,
+                started,
+                last,
+                moved: false,
             };
-            if let Some(latest) = stored {
-                self.latest.insert(hash, (site.into(), latest));
-            }
+            self.latest.insert(hash, stored);
         }
         let idle = self.idle_ms;
         let named = match self.latest.get_mut(&hash) {
-            Some((_, s)) if ts_ms >= s.started - idle && ts_ms <= s.last + idle => {
+            Some(s) if ts_ms >= s.started - idle && ts_ms <= s.last + idle => {
                 s.started = s.started.min(ts_ms);
                 s.last = s.last.max(ts_ms);
                 s.moved = true;
@@ -126,7 +118,7 @@ impl Sessionizer {
             }
             // A line older than the visitor's latest session (a copy read
             // again): a session of its own, the latest one kept.
-            Some((_, s)) if ts_ms < s.started => ts_ms,
+            Some(s) if ts_ms < s.started => ts_ms,
             _ => {
                 let fresh = Latest {
                     named: ts_ms,
@@ -134,7 +126,7 @@ impl Sessionizer {
                     last: ts_ms,
                     moved: true,
                 };
-                self.latest.insert(hash, (site.into(), fresh));
+                self.latest.insert(hash, fresh);
                 ts_ms
             }
         };
@@ -157,9 +149,9 @@ impl Sessionizer {
         }
         self.since_evict = 0;
         let before = self.newest.saturating_sub(self.idle_ms + 3_600_000);
-        for (hash, (site, s)) in self.latest.extract_if(|_, (_, s)| s.last < before) {
+        for (hash, s) in self.latest.extract_if(|_, s| s.last < before) {
             if s.moved {
-                self.evicted.push((hash, site, s));
+                self.evicted.push((hash, s));
             }
         }
         if self.evicted.len() < self.evicted_flush {
@@ -173,10 +165,10 @@ impl Sessionizer {
     /// of the input just read.
     pub(crate) fn take_moved(&mut self) -> Vec<LogVisitor> {
         let mut moved = std::mem::take(&mut self.evicted);
-        for (&hash, (site, s)) in self.latest.iter_mut() {
+        for (&hash, s) in self.latest.iter_mut() {
             if s.moved {
                 s.moved = false;
-                moved.push((hash, site.clone(), *s));
+                moved.push((hash, *s));
             }
         }
         rows(moved)
@@ -192,26 +184,18 @@ impl Sessionizer {
 /// the file is not remembered either, and is read again from its start.
 const EVICTED_FLUSH: usize = 1 << 16;
 
-/// Store rows of latest sessions, in the table's key order (site, then
-/// the visitor's fixed-width hex, which orders as its number); a visitor
-/// listed twice keeps its order (the later row's session wins when later).
-fn rows(mut moved: Vec<(u64, Box<str>, Latest)>) -> Vec<LogVisitor> {
-    moved.sort_by(|a, b| (a.1.as_bytes(), a.0).cmp(&(b.1.as_bytes(), b.0)));
+/// Store rows of latest sessions, in the table's key order (the hash as
+/// a signed integer, the rowid); a visitor listed twice keeps its order
+/// (the later row's session wins when later).
+fn rows(mut moved: Vec<(u64, Latest)>) -> Vec<LogVisitor> {
+    moved.sort_by_key(|&(hash, _)| hash as i64);
     moved
         .into_iter()
-        .map(|(hash, site, s)| {
-            let mut visitor = String::with_capacity(16);
-            push_hex(&mut visitor, u128::from(hash), 16);
-            let mut session = visitor.clone();
-            session.push('.');
-            push_hex(&mut session, s.named.max(0) as u128, 0);
-            LogVisitor {
-                site: site.into(),
-                visitor,
-                session,
-                started_ts: s.started,
-                last_ts: s.last,
-            }
+        .map(|(visitor, s)| LogVisitor {
+            visitor,
+            named: s.named,
+            started_ts: s.started,
+            last_ts: s.last,
         })
         .collect()
 }
@@ -238,8 +222,8 @@ mod tests {
     fn sessionizer() -> Sessionizer {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(
-            "CREATE TABLE log_visitors (site TEXT, visitor TEXT, session TEXT,
-             started_ts INTEGER, last_ts INTEGER, PRIMARY KEY (site, visitor));",
+            "CREATE TABLE log_visitors (visitor INTEGER PRIMARY KEY, named INTEGER,
+             started_ts INTEGER, last_ts INTEGER);",
         )
         .unwrap();
         Sessionizer::new(7, 30, conn).unwrap()
@@ -293,15 +277,11 @@ mod tests {
         s.assign("shop", "10.0.0.9", "z", 3 * hour).unwrap();
         // Three idle visitors reach the flush size at once.
         let out = evict(&mut s);
-        let keys: Vec<_> = out
-            .iter()
-            .map(|v| (v.site.clone(), v.visitor.clone()))
-            .collect();
+        let keys: Vec<i64> = out.iter().map(|v| v.visitor as i64).collect();
         let mut sorted = keys.clone();
         sorted.sort();
         assert_eq!(keys, sorted);
         assert_eq!(keys.len(), 3);
-        assert_eq!(keys[0].0, "blog");
         // One comes back and leaves again: held, below the flush size.
         s.assign("shop", "10.0.0.1", "a", 4 * hour).unwrap();
         s.assign("shop", "10.0.0.9", "z", 7 * hour).unwrap();
@@ -310,7 +290,7 @@ mod tests {
         let moved = s.take_moved();
         let starts: Vec<i64> = moved
             .iter()
-            .filter(|v| v.site == "shop" && v.visitor == a)
+            .filter(|v| v.visitor == u64::from_str_radix(&a, 16).unwrap())
             .map(|v| v.started_ts)
             .collect();
         assert_eq!(starts, [4 * hour, 8 * hour]);
