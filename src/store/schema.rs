@@ -346,6 +346,14 @@ FROM log_visitors ORDER BY last_ts;
 DROP TABLE log_visitors;
 ALTER TABLE log_visitors_7 RENAME TO log_visitors;
 "#,
+    // 7 -> 8: an access-log line's dedupe hash kept in its event's row
+    // (NULL for other events), no longer in line_ids: a line costs one
+    // B-tree insert instead of two, and 9 bytes instead of 23. line_ids
+    // keeps the lines stored before (their events cannot be told apart
+    // within a second), read while it has any; retention empties it.
+    r#"
+ALTER TABLE events ADD COLUMN line INTEGER;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -69,9 +69,6 @@ fn write_in(tx: &rusqlite::Transaction, batch: &ResolvedBatch) -> Result<BatchCo
         let mut insert_id = tx.prepare_cached(
             "INSERT OR IGNORE INTO event_ids (site_id, id, ts) VALUES (?1, ?2, ?3)",
         )?;
-        let mut insert_line = tx.prepare_cached(
-            "INSERT OR IGNORE INTO line_ids (ts, site_id, hash) VALUES (?1, ?2, ?3)",
-        )?;
         // In time order, so that the rows are appended to the table (events
         // of one millisecond keep their input order).
         let mut order: Vec<usize> = (0..batch.events.len()).collect();
@@ -79,7 +76,7 @@ fn write_in(tx: &rusqlite::Transaction, batch: &ResolvedBatch) -> Result<BatchCo
         let stored_max: i64 =
             tx.query_row("SELECT coalesce(max(id), -1) FROM events", [], |r| r.get(0))?;
         let mut slot = EventSlot::new(stored_max);
-        let mut lines = NewLines::new(tx, batch)?;
+        let mut lines = NewLines::new(tx, batch, stored_max)?;
         let mut rows = Vec::with_capacity(order.len());
         for i in order {
             let e = &batch.events[i];
@@ -90,25 +87,13 @@ fn write_in(tx: &rusqlite::Transaction, batch: &ResolvedBatch) -> Result<BatchCo
                 continue;
             }
             if let Some(hash) = e.line
-                && !lines.add(&mut insert_line, (e.ts, e.site, hash))?
+                && !lines.add(tx, e.ts, (e.site, hash))?
             {
                 counts.duplicates += 1;
                 continue;
             }
             rows.push((slot.next(tx, e.ts)?, e));
         }
-        insert_many(
-            tx,
-            "OR FAIL",
-            "line_ids (ts, site_id, hash)",
-            3,
-            &lines.fresh,
-            |stmt, at, (ts, site, hash)| {
-                stmt.raw_bind_parameter(at, ts)?;
-                stmt.raw_bind_parameter(at + 1, site)?;
-                stmt.raw_bind_parameter(at + 2, hash)
-            },
-        )?;
         insert_events(tx, seq, &rows)?;
         counts.stored = rows.len() as u64;
     }
@@ -261,6 +246,7 @@ fn insert_events(tx: &rusqlite::Transaction, seq: i64, rows: &[(i64, &EventRow)]
         ("extra", has(|e| e.extra.is_some())),
         ("props", has(|e| e.props.is_some())),
         ("value", has(|e| e.value.is_some())),
+        ("line", has(|e| e.line.is_some())),
     ];
     let mut into = String::from(
         "events (id, batch, site_id, kind, session_id, visitor_id, label_id, referrer_id,
@@ -293,79 +279,101 @@ fn insert_events(tx: &rusqlite::Transaction, seq: i64, rows: &[(i64, &EventRow)]
         }
         if optional[2].1 {
             stmt.raw_bind_parameter(next, e.value)?;
+            next += 1;
+        }
+        if optional[3].1 {
+            stmt.raw_bind_parameter(next, e.line)?;
         }
         Ok(())
     })
 }
 
-/// The line ids `(ts, site, hash)` of a batch's access-log requests: a
-/// request already stored is a duplicate (the same lines read again from
-/// a rotated or compressed copy). Above the newest stored line time no
-/// stored line can match, so those are only checked against the batch's
-/// own lines of the same time (they come in time order) and inserted
-/// together, many rows per statement; the others are inserted one by one,
-/// the insert telling whether one was there.
+/// The dedupe keys `(site, hash)` of a batch's access-log lines, by
+/// time: a line already stored is a duplicate (the same lines read again
+/// from a rotated or compressed copy), and so is one the batch already
+/// has. A line's hash is kept in its event's row (`events.line`); the
+/// lines stored before schema version 8 are in `line_ids`. Above the
+/// newest stored event no stored line can match, so only the batch's own
+/// lines of the same time (they come in time order) are compared; at or
+/// below it, the stored keys of that millisecond are read once (one range
+/// of the events' key) for all its lines.
 struct NewLines {
+    /// The newest time a stored line may have; `None`: no line to check.
     stored_max: Option<i64>,
-    fresh: Vec<(i64, i64, i64)>,
-    /// Where the lines of the last time met start in `fresh`.
-    group: usize,
-    /// The lines of that time, once there are many.
-    many: FxHashSet<(i64, i64, i64)>,
+    /// The time of the lines in `group` and `stored`.
+    ts: i64,
+    /// The batch's lines of that time.
+    group: Vec<(i64, i64)>,
+    /// The same, once there are many.
+    many: FxHashSet<(i64, i64)>,
+    /// The stored lines of that time (read when a line of it needs them).
+    stored: Option<FxHashSet<(i64, i64)>>,
 }
 
 /// Lines of one time compared one by one below this many.
 const FEW_LINES: usize = 64;
 
 impl NewLines {
-    fn new(tx: &rusqlite::Transaction, batch: &ResolvedBatch) -> Result<NewLines> {
+    fn new(tx: &rusqlite::Transaction, batch: &ResolvedBatch, max_key: i64) -> Result<NewLines> {
         let stored_max = if batch.events.iter().any(|e| e.line.is_some()) {
-            tx.query_row("SELECT max(ts) FROM line_ids", [], |r| r.get(0))?
+            let old: Option<i64> =
+                tx.query_row("SELECT max(ts) FROM line_ids", [], |r| r.get(0))?;
+            let newest = (max_key >= 0).then_some(max_key / EVENT_KEYS_PER_MS);
+            old.max(newest)
         } else {
             None
         };
         Ok(NewLines {
             stored_max,
-            fresh: Vec::new(),
-            group: 0,
+            ts: i64::MIN,
+            group: Vec::new(),
             many: FxHashSet::default(),
+            stored: None,
         })
     }
 
-    /// Whether `line` is new (and now kept).
-    fn add(
-        &mut self,
-        insert: &mut rusqlite::CachedStatement,
-        line: (i64, i64, i64),
-    ) -> Result<bool> {
-        if self.stored_max.is_some_and(|max| line.0 <= max) {
-            return Ok(insert.execute(params![line.0, line.1, line.2])? == 1);
+    /// Whether `line`, at `ts`, is new (and now one of the batch's).
+    fn add(&mut self, tx: &rusqlite::Transaction, ts: i64, line: (i64, i64)) -> Result<bool> {
+        if ts != self.ts {
+            self.ts = ts;
+            self.group.clear();
+            self.many.clear();
+            self.stored = None;
         }
-        if self
-            .fresh
-            .get(self.group)
-            .is_none_or(|first| first.0 != line.0)
-        {
-            self.group = self.fresh.len();
-            if !self.many.is_empty() {
-                self.many.clear();
+        if self.stored_max.is_some_and(|max| ts <= max) {
+            if self.stored.is_none() {
+                self.stored = Some(stored_lines(tx, ts)?);
+            }
+            if self.stored.as_ref().is_some_and(|s| s.contains(&line)) {
+                return Ok(false);
             }
         }
-        let same_time = &self.fresh[self.group..];
-        let seen = if same_time.len() < FEW_LINES {
-            same_time.contains(&line)
+        let seen = if self.group.len() < FEW_LINES {
+            self.group.contains(&line)
         } else {
             if self.many.is_empty() {
-                self.many.extend(same_time.iter().copied());
+                self.many.extend(self.group.iter().copied());
             }
             !self.many.insert(line)
         };
-        if seen {
-            return Ok(false);
+        if !seen {
+            self.group.push(line);
         }
-        self.fresh.push(line);
-        Ok(true)
+        Ok(!seen)
     }
+}
+
+/// The `(site, hash)` of the lines stored at `ts`: in the events of that
+/// millisecond, and in `line_ids` (lines stored before schema version 8).
+fn stored_lines(tx: &rusqlite::Transaction, ts: i64) -> Result<FxHashSet<(i64, i64)>> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT site_id, line FROM events WHERE id >= ?1 AND id < ?2 AND line IS NOT NULL
+         UNION ALL SELECT site_id, hash FROM line_ids WHERE ts = ?3",
+    )?;
+    let rows = stmt.query_map(params![event_key(ts), event_key(ts + 1), ts], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Numbers the events of a batch within their millisecond: `events.id` is

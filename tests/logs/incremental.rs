@@ -187,7 +187,13 @@ fn a_file_and_its_copy_in_one_run_count_once() {
     let out = w.ingest_log(&["a.log", "a.log.1.gz", "--site", "s"]);
     assert_exit(&out, 0);
     assert_stderr_has(&out, &["stored 103 events, 103 duplicates"]);
-    assert_eq!(count(&w, "SELECT count(*) FROM line_ids"), 103);
+    assert_eq!(
+        count(
+            &w,
+            "SELECT count(DISTINCT line) FROM events WHERE line IS NOT NULL"
+        ),
+        103
+    );
     assert_eq!(events(&w), 103);
 }
 
@@ -295,8 +301,9 @@ fn a_gzip_file_cut_short_keeps_what_was_read() {
     );
 }
 
-/// retention deletes the dedupe keys of the lines it deletes and forgets
-/// the log visitors idle since before its cutoff.
+/// retention deletes the dedupe keys of the lines it deletes (with their
+/// events; those a store kept in `line_ids` before schema version 8 by
+/// their time) and forgets the log visitors idle since before its cutoff.
 #[test]
 fn retention_forgets_old_line_keys_and_log_visitors() {
     let mut w = Workdir::new();
@@ -317,8 +324,18 @@ fn retention_forgets_old_line_keys_and_log_visitors() {
         ]),
     );
     assert_exit(&w.ingest_log(&["access.log", "--site", "s"]), 0);
-    assert_eq!(count(&w, "SELECT count(*) FROM line_ids"), 3);
+    assert_eq!(
+        count(&w, "SELECT count(*) FROM events WHERE line IS NOT NULL"),
+        3
+    );
     assert_eq!(count(&w, "SELECT count(*) FROM log_visitors"), 3);
+    w.db()
+        .execute_batch(&format!(
+            "INSERT INTO line_ids VALUES ({}, 1, 7), ({}, 1, 8)",
+            ms("2026-11-21T09:00:00Z"),
+            ms("2026-11-22T09:00:00Z")
+        ))
+        .unwrap();
     w.backfill("2026-11-21", "2026-11-22", "UTC");
     w.now = "2027-02-20T06:00:00Z".to_string();
     assert_exit(&w.cmd("cleanup-sessions").output().unwrap(), 0);
@@ -326,7 +343,11 @@ fn retention_forgets_old_line_keys_and_log_visitors() {
     assert_exit(&out, 0);
     // The day before the cutoff (2026-11-22) goes; the day of it stays.
     assert_eq!(count(&w, "SELECT count(*) FROM events"), 1);
-    assert_eq!(count(&w, "SELECT count(*) FROM line_ids"), 1);
+    assert_eq!(
+        count(&w, "SELECT count(*) FROM events WHERE line IS NOT NULL"),
+        1
+    );
+    assert_eq!(count(&w, "SELECT hash FROM line_ids"), 8);
     assert_eq!(count(&w, "SELECT count(*) FROM log_visitors"), 1);
 }
 
@@ -368,11 +389,12 @@ fn log_visitors_kept_as_text_are_converted_by_the_upgrade() {
     let key = w.sql_rows("SELECT key FROM sessions")[0][0].clone();
     let stored = w.sql_rows("SELECT visitor, named, started_ts, last_ts FROM log_visitors");
     let (visitor, named) = key.split_once('.').unwrap();
-    // The table as version 6 had it, with this visitor and one whose hash
-    // is above i64::MAX.
+    // The tables as version 6 had them, with this visitor and one whose
+    // hash is above i64::MAX.
     w.db()
         .execute_batch(&format!(
-            "DROP TABLE log_visitors;
+            "ALTER TABLE events DROP COLUMN line;
+             DROP TABLE log_visitors;
              CREATE TABLE log_visitors (site TEXT NOT NULL, visitor TEXT NOT NULL,
                  session TEXT NOT NULL, started_ts INTEGER NOT NULL, last_ts INTEGER NOT NULL,
                  PRIMARY KEY (site, visitor)) WITHOUT ROWID;
@@ -406,4 +428,29 @@ fn log_visitors_kept_as_text_are_converted_by_the_upgrade() {
         w.sql_i64("SELECT last_ts - started_ts FROM sessions"),
         600_000
     );
+}
+
+/// Lines a store kept in `line_ids` (before schema version 8) are still
+/// known: a copy read again counts nothing twice.
+#[test]
+fn lines_kept_in_line_ids_before_version_8_are_still_duplicates() {
+    let w = Workdir::new();
+    let log = [
+        page(1, "10:00:00", "/a"),
+        page(1, "10:00:00", "/a"),
+        page(2, "10:00:00", "/b"),
+    ];
+    w.write("a.log", &lines(&log));
+    assert_exit(&w.ingest_log(&["a.log", "--site", "s"]), 0);
+    w.db()
+        .execute_batch(
+            "INSERT INTO line_ids SELECT ts, site_id, line FROM events;
+             UPDATE events SET line = NULL;",
+        )
+        .unwrap();
+    gzip(&w, "a.log", "a.log.1.gz");
+    let out = w.ingest_log(&["a.log.1.gz", "--site", "s"]);
+    assert_exit(&out, 0);
+    assert_stderr_has(&out, &["stored 0 events, 3 duplicates"]);
+    assert_eq!(events(&w), 3);
 }
