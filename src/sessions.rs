@@ -4,8 +4,8 @@
 //! Ingest keeps each session's first and last activity (`started_ts`,
 //! `last_ts`); this job sets `ended_ts = last_ts` on the open sessions whose
 //! last activity is more than the idle time before now, in one `UPDATE`
-//! that walks the partial index `sessions_open` (only open sessions are in
-//! it), so a million open sessions cost one index range, not a loop in Rust.
+//! that walks the session ids from the oldest that may be open (the mark
+//! `meta.open_sessions_from`; ids grow with time), not a loop in Rust.
 //! A closed session's duration is `(ended_ts - started_ts) / 1000` seconds
 //! (the `session_durations` view).
 //!
@@ -53,10 +53,9 @@ pub(crate) fn idle_minutes(ctx: &JobContext, opts: &CleanupOptions) -> Result<i6
 /// The `cleanup-sessions` job.
 pub fn cleanup_sessions(ctx: &JobContext, opts: &CleanupOptions) -> Result<JobOutcome> {
     let idle = idle_minutes(ctx, opts)?;
-    let store = ctx.open_store()?;
+    let mut store = ctx.open_store()?;
     let cutoff_ms = ctx.now_ms() - idle * 60_000;
-    let closed = sessions::close_idle(&store.conn, cutoff_ms)?;
-    let still_open = sessions::open_count(&store.conn)?;
+    let (closed, still_open) = sessions::close_idle(&mut store.conn, cutoff_ms)?;
     Ok(JobOutcome::ok(
         closed,
         format!(

@@ -50,9 +50,10 @@ pub(crate) fn for_each_key_entry(
 /// The rows of a session key: id, key, span and visitor.
 ///
 /// A subquery rather than a join of the key table with `sessions`: SQLite
-/// marks the join's plan as depending on the bound site (because of the
-/// partial index `sessions_open`) and compiles the statement again whenever
-/// the site changes, which cost more than the lookups themselves.
+/// marked the join's plan as depending on the bound site (because of the
+/// partial index `sessions` had until schema version 9) and compiled the
+/// statement again whenever the site changed, which cost more than the
+/// lookups themselves.
 pub(crate) const LOOK_UP_SESSION: &str =
     "SELECT id, key, started_ts, last_ts, visitor_id FROM sessions
      WHERE id IN (SELECT id FROM session_keys WHERE site_id = ?1 AND key_hash = ?2)";

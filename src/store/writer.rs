@@ -125,6 +125,9 @@ fn write_in(tx: &rusqlite::Transaction, batch: &ResolvedBatch) -> Result<BatchCo
         for (id, first, last) in &batch.session_spans {
             update.execute(params![id, first, last])?;
         }
+        if let Some(oldest) = batch.session_spans.iter().map(|s| s.0).min() {
+            crate::store::sessions::may_reopen(tx, oldest)?;
+        }
         insert_many(
             tx,
             "OR FAIL",

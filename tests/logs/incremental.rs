@@ -383,28 +383,27 @@ fn logs_are_read_oldest_first_whatever_the_order_given() {
 /// upgrade converts them, so a session crossing the upgrade goes on.
 #[test]
 fn log_visitors_kept_as_text_are_converted_by_the_upgrade() {
+    use cronlytics::store::schema::{APPLICATION_ID, MIGRATIONS};
     let w = Workdir::new();
-    w.write("a.log", &lines(&[page(1, "10:00:00", "/a")]));
-    assert_exit(&w.ingest_log(&["a.log", "--site", "s"]), 0);
-    let key = w.sql_rows("SELECT key FROM sessions")[0][0].clone();
-    let stored = w.sql_rows("SELECT visitor, named, started_ts, last_ts FROM log_visitors");
-    let (visitor, named) = key.split_once('.').unwrap();
-    // The tables as version 6 had them, with this visitor and one whose
-    // hash is above i64::MAX.
-    w.db()
-        .execute_batch(&format!(
-            "ALTER TABLE events DROP COLUMN line;
-             DROP TABLE log_visitors;
-             CREATE TABLE log_visitors (site TEXT NOT NULL, visitor TEXT NOT NULL,
-                 session TEXT NOT NULL, started_ts INTEGER NOT NULL, last_ts INTEGER NOT NULL,
-                 PRIMARY KEY (site, visitor)) WITHOUT ROWID;
-             INSERT INTO log_visitors VALUES ('s', '{visitor}', '{key}', {s}, {l}),
-                 ('s', 'ff00000000000001', 'ff00000000000001.1a1de6841e8', 5, 6);
-             PRAGMA user_version = 6;",
-            s = stored[0][2],
-            l = stored[0][3],
+    let secret = 12_345_u64;
+    let key = format!("s\u{0}10.0.0.1\u{0}{FIREFOX}");
+    let visitor = xxhash_rust::xxh3::xxh3_64_with_seed(key.as_bytes(), secret);
+    let named = ms("2026-11-21T10:00:00Z");
+    let session = format!("{visitor:016x}.{named:x}");
+    {
+        let conn = rusqlite::Connection::open(w.path("analytics.db")).unwrap();
+        for sql in &MIGRATIONS[..6] {
+            conn.execute_batch(sql).unwrap();
+        }
+        // This visitor, and one whose hash is above i64::MAX.
+        conn.execute_batch(&format!(
+            "PRAGMA user_version = 6; PRAGMA application_id = {APPLICATION_ID};
+             INSERT INTO meta (key, value) VALUES ('log_secret', {secret});
+             INSERT INTO log_visitors VALUES ('s', '{visitor:016x}', '{session}', {named}, {named}),
+                 ('s', 'ff00000000000001', 'ff00000000000001.1a1de6841e8', 5, 6);"
         ))
         .unwrap();
+    }
     w.write("b.log", &lines(&[page(1, "10:10:00", "/b")]));
     assert_exit(&w.ingest_log(&["b.log", "--site", "s"]), 0);
     let named_of = |visitor: u64| {
@@ -414,19 +413,15 @@ fn log_visitors_kept_as_text_are_converted_by_the_upgrade() {
         ))
     };
     assert_eq!(named_of(0xff00_0000_0000_0001), 0x1a1_de68_41e8);
+    assert_eq!(named_of(visitor), named);
+    // The request ten minutes later continues the stored session.
+    assert_eq!(w.sql_rows("SELECT key FROM sessions"), vec![vec![session]]);
     assert_eq!(
-        named_of(u64::from_str_radix(visitor, 16).unwrap()),
-        i64::from_str_radix(named, 16).unwrap()
-    );
-    assert_eq!(
-        stored[0][1],
-        i64::from_str_radix(named, 16).unwrap().to_string()
-    );
-    // One session over both files, as before the upgrade.
-    assert_eq!(count(&w, "SELECT count(*) FROM sessions"), 1);
-    assert_eq!(
-        w.sql_i64("SELECT last_ts - started_ts FROM sessions"),
-        600_000
+        w.sql_i64(&format!(
+            "SELECT last_ts FROM log_visitors WHERE visitor = {}",
+            visitor as i64
+        )),
+        ms("2026-11-21T10:10:00Z")
     );
 }
 
