@@ -137,6 +137,35 @@ impl Workdir {
         Connection::open(&self.db).expect("open the store")
     }
 
+    /// The row ids that the key runs (`<db>.keys/*.run`: a 64-byte header
+    /// whose second word is the table, 0 sessions and 1 visitors, then
+    /// 16-byte entries of mix and id) hold for `table`, each once.
+    pub fn key_entry_ids(&self, table: &str) -> std::collections::BTreeSet<i64> {
+        let want = match table {
+            "sessions" => 0u64,
+            "visitors" => 1,
+            _ => panic!("no key runs for {table}"),
+        };
+        let mut dir = self.db.clone().into_os_string();
+        dir.push(".keys");
+        let mut ids = std::collections::BTreeSet::new();
+        for item in std::fs::read_dir(&dir).expect("the key runs' directory") {
+            let path = item.unwrap().path();
+            if path.extension().is_none_or(|e| e != "run") {
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+            if word(8) != want {
+                continue;
+            }
+            for entry in bytes[64..].chunks_exact(16) {
+                ids.insert(i64::from_le_bytes(entry[8..].try_into().unwrap()));
+            }
+        }
+        ids
+    }
+
     /// The one integer a query returns.
     pub fn sql_i64(&self, query: &str) -> i64 {
         self.db()

@@ -99,16 +99,14 @@ fn deletes_exactly_the_old_rows_in_batches_and_keeps_every_rollup() {
         ["v1", "v3"]
     );
     assert_eq!(column(&w, "SELECT id FROM event_ids"), ["e4"]);
-    // Key entries go with their rows.
-    assert_eq!(
-        column(
-            &w,
-            "SELECT s.key FROM session_keys k JOIN sessions s ON s.id = k.id ORDER BY s.key"
-        ),
-        ["c", "d"]
-    );
-    assert_eq!(w.sql_i64("SELECT count(*) FROM session_keys"), 2);
-    assert_eq!(w.sql_i64("SELECT count(*) FROM visitor_keys"), 2);
+    // The kept rows keep their key entries (those of deleted rows may stay
+    // in the key runs: a lookup reads the row).
+    for table in ["sessions", "visitors"] {
+        let entries = w.key_entry_ids(table);
+        for id in column(&w, &format!("SELECT id FROM {table}")) {
+            assert!(entries.contains(&id.parse().unwrap()), "{table} {id}");
+        }
+    }
     assert_eq!(w.rollup_table(), rollups, "rollups are kept as they were");
     assert_eq!(last_run(&w), ["success", "0", "5"]);
     assert_eq!(w.sql_i64("PRAGMA freelist_count"), 0);

@@ -9,6 +9,8 @@
 //! is about 0.5% when full and far lower below capacity; there are no false
 //! negatives.
 
+use crate::store::keyruns::{KeyTable, mix};
+
 /// Which key table a fingerprint belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum KeyKind {
@@ -17,16 +19,14 @@ pub(crate) enum KeyKind {
 }
 
 /// The fingerprint of a stored key: `(kind, site_id, key_hash)` mixed into
-/// 64 well-spread bits (the FNV-1a `key_hash` alone spreads its high bits
-/// poorly for short keys).
+/// 64 well-spread bits, the key runs' search key (so that the filter is
+/// filled from them).
 pub(crate) fn fingerprint(kind: KeyKind, site: i64, key_hash: i64) -> u64 {
-    let mut h = (key_hash as u64)
-        ^ (site as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-        ^ (kind as u64).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
-    // splitmix64's finaliser.
-    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^ (h >> 31)
+    let table = match kind {
+        KeyKind::Session => KeyTable::Sessions,
+        KeyKind::Visitor => KeyTable::Visitors,
+    };
+    mix(table, site, key_hash)
 }
 
 const SALT: [u32; 8] = [

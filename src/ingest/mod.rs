@@ -33,6 +33,7 @@ use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::job::{JobContext, JobOutcome, Severity};
+use crate::store::keyruns::KeyRuns;
 use crate::store::{keyflush, writer};
 use crate::util::thousands;
 use logs::sessions::Sessionizer;
@@ -111,6 +112,8 @@ struct Started {
     progress: ProgressBar,
     committed: Arc<AtomicU64>,
     keys_upto: Arc<KeysUpto>,
+    /// The key entries of the store's sessions and visitors.
+    runs: Arc<KeyRuns>,
 }
 
 impl IngestRun {
@@ -161,8 +164,9 @@ impl IngestRun {
         if self.started.is_none() {
             // Key entries a killed run left unwritten, before the resolver
             // relies on them.
-            let upto = keyflush::flush_keys(&mut store.conn, None)?;
-            self.start(ctx, &store, upto)?;
+            let runs = Arc::new(store.key_runs()?);
+            let upto = keyflush::recover_keys(&store.conn, &runs)?;
+            self.start(ctx, &store, runs, upto)?;
         }
         let started = self.started.as_mut().expect("started above");
         loop {
@@ -194,7 +198,7 @@ impl IngestRun {
                 if self.unflushed.len() >= keyflush::KEY_FLUSH_LIMIT {
                     started
                         .keys_upto
-                        .set(flush_keys(ctx, &mut store.conn, &mut self.unflushed)?);
+                        .set(flush_keys(ctx, &started.runs, &mut self.unflushed)?);
                 }
                 started
                     .progress
@@ -247,7 +251,7 @@ impl IngestRun {
         if !self.unflushed.is_empty() {
             started
                 .keys_upto
-                .set(flush_keys(ctx, &mut store.conn, &mut self.unflushed)?);
+                .set(flush_keys(ctx, &started.runs, &mut self.unflushed)?);
         }
         // Leave a short WAL behind for the next job; a busy reader only
         // makes this partial, which is fine.
@@ -264,6 +268,7 @@ impl IngestRun {
         &mut self,
         ctx: &JobContext,
         store: &crate::store::Store,
+        runs: Arc<KeyRuns>,
         keys_upto: (i64, i64),
     ) -> Result<()> {
         let log_options = self.log_options(ctx)?;
@@ -334,6 +339,7 @@ impl IngestRun {
         upto.set(keys_upto);
         let resolver = Resolver::new(
             store.reopen_read_only(ctx.settings.file.store.busy_timeout_ms)?,
+            runs.clone(),
             ctx.settings.tz,
             committed.clone(),
             upto.clone(),
@@ -352,6 +358,7 @@ impl IngestRun {
             progress,
             committed,
             keys_upto: upto,
+            runs,
         });
         Ok(())
     }
@@ -456,12 +463,12 @@ impl Drop for IngestRun {
 /// how long it took.
 fn flush_keys(
     ctx: &JobContext,
-    conn: &mut rusqlite::Connection,
+    runs: &KeyRuns,
     entries: &mut keyflush::KeyEntries,
 ) -> Result<(i64, i64)> {
     let started = std::time::Instant::now();
     let (sessions, visitors) = (entries.sessions.len(), entries.visitors.len());
-    let upto = keyflush::flush_keys(conn, Some(entries))?;
+    let upto = keyflush::flush_keys(runs, entries)?;
     ctx.log.debug(format!(
         "wrote the key entries of {} sessions and {} visitors in {:.2} s",
         thousands(sessions as u64),

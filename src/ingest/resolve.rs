@@ -29,6 +29,7 @@ use super::chunk::{Chunk, ChunkEvent, ChunkValue};
 use super::keycache::{KeyCache, Span};
 use super::keyfilter::{KeyFilter, KeyKind, fingerprint};
 use crate::store::batch::{EventRow, NewKey, ResolvedBatch};
+use crate::store::keyruns::KeyRuns;
 use crate::store::keys;
 use crate::store::props::StoredValue;
 use crate::time::day_bounds_ms;
@@ -52,20 +53,16 @@ impl KeysUpto {
 }
 
 /// Insert the fingerprint of every key entry of the store into `filter`
-/// (one statement, one read snapshot).
-fn fill_filter(conn: &Connection, filter: &mut KeyFilter) -> Result<()> {
-    keys::for_each_key_entry(conn, |table, site, hash| {
-        let kind = match table {
-            keys::IdTable::Sessions => KeyKind::Session,
-            _ => KeyKind::Visitor,
-        };
-        filter.insert(fingerprint(kind, site, hash));
-    })
+/// (the runs' mixes are the fingerprints).
+fn fill_filter(runs: &KeyRuns, filter: &mut KeyFilter) -> Result<()> {
+    runs.for_each(|_, mix| filter.insert(mix))
 }
 
 /// The caches and id counters of one ingest run.
 pub(crate) struct Resolver {
     conn: Connection,
+    /// The key entries of the stored sessions and visitors.
+    runs: Arc<KeyRuns>,
     tz: Tz,
     committed: Arc<AtomicU64>,
     keys_upto: Arc<KeysUpto>,
@@ -108,6 +105,7 @@ impl Resolver {
     /// filter is made that much larger).
     pub(crate) fn new(
         conn: Connection,
+        runs: Arc<KeyRuns>,
         tz: Tz,
         committed: Arc<AtomicU64>,
         keys_upto: Arc<KeysUpto>,
@@ -129,9 +127,10 @@ impl Resolver {
         let stored =
             keys_upto.sessions.load(Ordering::Acquire) + keys_upto.visitors.load(Ordering::Acquire);
         let mut filter = KeyFilter::with_capacity(2 * stored.max(0) as usize + expected_new);
-        fill_filter(&conn, &mut filter)?;
+        fill_filter(&runs, &mut filter)?;
         Ok(Resolver {
             conn,
+            runs,
             tz,
             committed,
             keys_upto,
@@ -336,7 +335,7 @@ impl Resolver {
     /// snapshot is inserted twice, which is harmless.
     fn rebuild_filter(&mut self) -> Result<()> {
         let mut filter = KeyFilter::with_capacity(2 * self.filter.capacity());
-        fill_filter(&self.conn, &mut filter)?;
+        fill_filter(&self.runs, &mut filter)?;
         self.sessions.fill_filter(&mut filter);
         self.visitors.fill_filter(&mut filter);
         self.filter = filter;
@@ -402,7 +401,7 @@ impl Resolver {
                 KeyKind::Session => (keys::IdTable::Sessions, &mut self.sessions),
                 KeyKind::Visitor => (keys::IdTable::Visitors, &mut self.visitors),
             };
-            if let Some(row) = keys::find_key(&self.conn, table, site, hash, key)? {
+            if let Some(row) = keys::find_key(&self.conn, &self.runs, table, site, hash, key)? {
                 self.lookups.1 += 1;
                 let span = Span::stored(row.id, row.visitor, row.first, row.last);
                 cache.insert_stored(site, hash, key, span);

@@ -1,14 +1,13 @@
-//! The key entries `(site_id, key_hash, id)` of new sessions and visitors
-//! (schema, migration 1): kept by the writer as batches commit and written
-//! in large sorted flushes, which touch each page of the key tables once
-//! for many keys, with `meta.*_keys_upto` saying how far they are written.
+//! The key entries of new sessions and visitors (see `keyruns`): kept by
+//! the writer as batches commit and written as a sorted run once many are
+//! waiting, with the runs' coverage saying how far they are written.
 
-use anyhow::{Context, Result};
-use rusqlite::{Connection, OptionalExtension, params};
+use anyhow::Result;
+use rusqlite::Connection;
 
 use crate::store::batch::ResolvedBatch;
 use crate::store::encoding::key_hash;
-use crate::store::writer::insert_many;
+use crate::store::keyruns::{KeyRuns, KeyTable, mix};
 
 /// New sessions and visitors (of committed batches) whose key entries are
 /// not yet written, above which the writer flushes them: large sorted flushes
@@ -44,74 +43,72 @@ impl KeyEntries {
     }
 }
 
-/// Write the key entries of every session and visitor above
-/// `meta.*_keys_upto`, in key order, in one transaction, and empty
-/// `entries`; returns the new `(session_keys_upto, visitor_keys_upto)`.
-/// During a run the writer passes the entries of its committed batches
-/// (every row above `*_keys_upto` is one of them); at the start of every
-/// ingest, `None` reads the rows a killed run may have left without entries
-/// and hashes their keys.
-pub(crate) fn flush_keys(
-    conn: &mut Connection,
-    entries: Option<&mut KeyEntries>,
-) -> Result<(i64, i64)> {
-    let tx = conn
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .context("cannot start a write transaction on the store")?;
-    let recover = entries.is_none();
-    let mut read = KeyEntries::default();
-    let entries = entries.unwrap_or(&mut read);
+/// Rows read at a time when the entries of stored rows are written again.
+const RECOVER_CHUNK: i64 = 1 << 20;
+
+/// Write the waiting key entries of the committed batches as runs (every
+/// row above the runs' coverage is one of them) and empty `entries`;
+/// returns the new coverage `(sessions, visitors)`.
+pub(crate) fn flush_keys(runs: &KeyRuns, entries: &mut KeyEntries) -> Result<(i64, i64)> {
     let mut upto = [0i64; 2];
-    for (i, (list, (table, keys, meta))) in [&mut entries.sessions, &mut entries.visitors]
+    for (i, (list, table)) in [&mut entries.sessions, &mut entries.visitors]
         .into_iter()
-        .zip([
-            ("sessions", "session_keys", "session_keys_upto"),
-            ("visitors", "visitor_keys", "visitor_keys_upto"),
-        ])
+        .zip([KeyTable::Sessions, KeyTable::Visitors])
         .enumerate()
     {
-        let from: i64 = tx
-            .query_row("SELECT value FROM meta WHERE key = ?1", [meta], |r| {
-                r.get(0)
-            })
-            .optional()?
-            .unwrap_or(0);
-        if recover {
-            let mut stmt = tx.prepare(&format!(
-                "SELECT site_id, key, id FROM {table} WHERE id > ?1"
-            ))?;
-            let mut rows = stmt.query([from])?;
+        let from = runs.covered(table);
+        let max = list.iter().map(|e| e.2).max().unwrap_or(from).max(from);
+        write(runs, table, from, max, list)?;
+        upto[i] = max;
+    }
+    Ok((upto[0], upto[1]))
+}
+
+/// At the start of every ingest: write the entries of the rows above the
+/// runs' coverage (a killed run's, or every row when the runs are gone),
+/// reading them in chunks and hashing their keys; returns the coverage.
+pub(crate) fn recover_keys(conn: &Connection, runs: &KeyRuns) -> Result<(i64, i64)> {
+    let mut upto = [0i64; 2];
+    for (i, (name, table)) in [
+        ("sessions", KeyTable::Sessions),
+        ("visitors", KeyTable::Visitors),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut stmt = conn.prepare(&format!(
+            "SELECT site_id, key, id FROM {name} WHERE id > ?1 ORDER BY id LIMIT ?2"
+        ))?;
+        let mut after = runs.covered(table);
+        let mut list = Vec::new();
+        loop {
+            let mut rows = stmt.query([after, RECOVER_CHUNK])?;
             while let Some(row) = rows.next()? {
                 let key = row.get_ref(1)?.as_str()?;
                 list.push((row.get(0)?, key_hash(key), row.get(2)?));
             }
+            let Some(last) = list.last().map(|e| e.2) else {
+                break;
+            };
+            write(runs, table, after, last, &mut list)?;
+            after = last;
         }
-        let max = list.iter().map(|e| e.2).max().unwrap_or(from).max(from);
-        list.sort_unstable();
-        insert_many(
-            &tx,
-            "OR IGNORE",
-            &format!("{keys} (site_id, key_hash, id)"),
-            3,
-            list,
-            |stmt, at, (site, hash, id)| {
-                stmt.raw_bind_parameter(at, site)?;
-                stmt.raw_bind_parameter(at + 1, hash)?;
-                stmt.raw_bind_parameter(at + 2, id)
-            },
-        )?;
-        if max > from {
-            tx.execute(
-                "INSERT INTO meta (key, value) VALUES (?1, ?2)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                params![meta, max],
-            )?;
-        }
-        upto[i] = max;
+        upto[i] = after;
     }
-    tx.commit()
-        .context("cannot commit the key entries of new sessions and visitors")?;
-    entries.sessions.clear();
-    entries.visitors.clear();
     Ok((upto[0], upto[1]))
+}
+
+/// `list`'s entries as a run of `table`'s rows `(from, upto]`; empties it.
+fn write(
+    runs: &KeyRuns,
+    table: KeyTable,
+    from: i64,
+    upto: i64,
+    list: &mut Vec<(i64, i64, i64)>,
+) -> Result<()> {
+    let entries = list
+        .drain(..)
+        .map(|(site, hash, id)| (mix(table, site, hash), id))
+        .collect();
+    runs.add(table, from, upto, entries)
 }

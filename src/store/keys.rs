@@ -1,9 +1,11 @@
 //! The lookups ingest's resolver makes in the store: ids by name for sites
-//! and labels, session and visitor rows by key (through the key tables),
-//! every key entry for the key filter, and the next free ids.
+//! and labels, session and visitor rows by key (through the key runs), and
+//! the next free ids.
 
 use anyhow::{Context, Result};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::store::keyruns::{KeyRuns, KeyTable, mix};
 
 /// The tables whose ids ingest allocates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,48 +21,17 @@ pub(crate) fn next_id(conn: &Connection, table: IdTable) -> Result<i64> {
     let sql = match table {
         IdTable::Sites => "SELECT coalesce(max(id), 0) + 1 FROM sites",
         IdTable::Labels => "SELECT coalesce(max(id), 0) + 1 FROM labels",
-        IdTable::Sessions => "SELECT coalesce(max(id), 0) + 1 FROM sessions",
+        // Never below the mark of open sessions: every session under it
+        // is closed (see `sessions.rs`), so no new one may get such an id.
+        IdTable::Sessions => {
+            "SELECT max(coalesce(max(id), 0) + 1,
+                        (SELECT value FROM meta WHERE key = 'open_sessions_from'))
+             FROM sessions"
+        }
         IdTable::Visitors => "SELECT coalesce(max(id), 0) + 1 FROM visitors",
     };
     Ok(conn.query_row(sql, [], |r| r.get(0))?)
 }
-
-/// Call `f(table, site_id, key_hash)` for every session and visitor key
-/// entry, from one statement (one read snapshot).
-pub(crate) fn for_each_key_entry(
-    conn: &Connection,
-    mut f: impl FnMut(IdTable, i64, i64),
-) -> Result<()> {
-    let mut stmt = conn.prepare(
-        "SELECT 0, site_id, key_hash FROM session_keys
-         UNION ALL SELECT 1, site_id, key_hash FROM visitor_keys",
-    )?;
-    let mut rows = stmt.query([])?;
-    while let Some(row) = rows.next()? {
-        let table = if row.get::<_, i64>(0)? == 0 {
-            IdTable::Sessions
-        } else {
-            IdTable::Visitors
-        };
-        f(table, row.get(1)?, row.get(2)?);
-    }
-    Ok(())
-}
-
-/// The rows of a session key: id, key, span and visitor.
-///
-/// A subquery rather than a join of the key table with `sessions`: SQLite
-/// marked the join's plan as depending on the bound site (because of the
-/// partial index `sessions` had until schema version 9) and compiled the
-/// statement again whenever the site changed, which cost more than the
-/// lookups themselves.
-pub(crate) const LOOK_UP_SESSION: &str =
-    "SELECT id, key, started_ts, last_ts, visitor_id FROM sessions
-     WHERE id IN (SELECT id FROM session_keys WHERE site_id = ?1 AND key_hash = ?2)";
-
-/// The rows of a visitor key, in the columns of [`LOOK_UP_SESSION`].
-pub(crate) const LOOK_UP_VISITOR: &str = "SELECT id, key, first_ts, first_ts, 0 FROM visitors
-     WHERE id IN (SELECT id FROM visitor_keys WHERE site_id = ?1 AND key_hash = ?2)";
 
 /// A stored session or visitor found by its key.
 #[derive(Debug, Clone, Copy)]
@@ -73,24 +44,35 @@ pub(crate) struct KeyRow {
 }
 
 /// The row of session or visitor `key` of `site` (its hash `hash`), if
-/// stored: the key table gives the candidates, the key itself decides.
+/// stored: the key runs give the candidate ids, the row's site and key
+/// decide.
 pub(crate) fn find_key(
     conn: &Connection,
+    runs: &KeyRuns,
     table: IdTable,
     site: i64,
     hash: i64,
     key: &str,
 ) -> Result<Option<KeyRow>> {
-    let sql = match table {
-        IdTable::Sessions => LOOK_UP_SESSION,
-        _ => LOOK_UP_VISITOR,
+    let (kind, sql) = match table {
+        IdTable::Sessions => (
+            KeyTable::Sessions,
+            "SELECT site_id, key, started_ts, last_ts, visitor_id FROM sessions WHERE id = ?1",
+        ),
+        _ => (
+            KeyTable::Visitors,
+            "SELECT site_id, key, first_ts, first_ts, 0 FROM visitors WHERE id = ?1",
+        ),
     };
     let mut stmt = conn.prepare_cached(sql)?;
-    let mut rows = stmt.query(params![site, hash])?;
-    while let Some(row) = rows.next()? {
-        if row.get_ref(1)?.as_str()? == key {
+    for id in runs.find(kind, mix(kind, site, hash))? {
+        let mut rows = stmt.query([id])?;
+        if let Some(row) = rows.next()?
+            && row.get::<_, i64>(0)? == site
+            && row.get_ref(1)?.as_str()? == key
+        {
             return Ok(Some(KeyRow {
-                id: row.get(0)?,
+                id,
                 visitor: row.get(4)?,
                 first: row.get(2)?,
                 last: row.get(3)?,
@@ -122,45 +104,43 @@ mod tests {
     use crate::store::Store;
     use crate::store::encoding::key_hash;
 
-    /// The key lookups run once per key the cache lacks: a statement that
-    /// SQLite compiles again whenever a parameter changes made them the
-    /// resolver's largest cost.
+    /// A key is found through its run and checked against the row: the
+    /// same key of another site, or an entry whose row is gone, is not it.
     #[test]
-    fn key_lookups_are_not_compiled_again_for_each_key() {
+    fn a_key_is_found_by_its_run_and_its_row() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.db"), 1000).unwrap();
+        let path = dir.path().join("s.db");
+        let store = Store::open(&path, 1000).unwrap();
         store
             .conn
             .execute_batch(
                 "INSERT INTO sites (id, name, first_ts, last_ts) VALUES (1, 'a', 0, 0), (2, 'b', 0, 0);
-                 INSERT INTO visitors (id, site_id, key, first_ts) VALUES (1, 1, 'v', 0);
+                 INSERT INTO visitors (id, site_id, key, first_ts) VALUES (1, 1, 'v', 3);
                  INSERT INTO sessions (id, site_id, key, visitor_id, started_ts, last_ts)
-                     VALUES (1, 1, 's', 1, 0, 5);",
+                     VALUES (1, 1, 's', 1, 2, 5), (2, 2, 's', 1, 7, 9);",
             )
             .unwrap();
-        store
-            .conn
-            .execute(
-                "INSERT INTO session_keys (site_id, key_hash, id) VALUES (1, ?1, 1)",
-                [key_hash("s")],
-            )
+        let runs = KeyRuns::open(&path, 1, [0, 0]).unwrap();
+        let (s, v) = (KeyTable::Sessions, KeyTable::Visitors);
+        let h = key_hash("s");
+        runs.add(
+            s,
+            0,
+            3,
+            vec![(mix(s, 1, h), 1), (mix(s, 2, h), 2), (mix(s, 1, h), 3)],
+        )
+        .unwrap();
+        runs.add(v, 0, 1, vec![(mix(v, 1, key_hash("v")), 1)])
             .unwrap();
-        for (sql, expected) in [(LOOK_UP_SESSION, 4), (LOOK_UP_VISITOR, 0)] {
-            let mut stmt = store.conn.prepare(sql).unwrap();
-            let mut found = 0;
-            for i in 0..20i64 {
-                let (site, hash) = (1 + i % 2, if i % 3 == 0 { key_hash("s") } else { i });
-                let mut rows = stmt.query(params![site, hash]).unwrap();
-                while rows.next().unwrap().is_some() {
-                    found += 1;
-                }
-            }
-            assert_eq!(
-                stmt.get_status(rusqlite::StatementStatus::RePrepare),
-                0,
-                "{sql}"
-            );
-            assert_eq!(found, expected, "{sql}");
-        }
+        let find = |t, site, key: &str| {
+            find_key(&store.conn, &runs, t, site, key_hash(key), key)
+                .unwrap()
+                .map(|r| (r.id, r.visitor, r.first, r.last))
+        };
+        assert_eq!(find(IdTable::Sessions, 1, "s"), Some((1, 1, 2, 5)));
+        assert_eq!(find(IdTable::Sessions, 2, "s"), Some((2, 1, 7, 9)));
+        assert_eq!(find(IdTable::Sessions, 1, "x"), None);
+        assert_eq!(find(IdTable::Visitors, 1, "v"), Some((1, 0, 3, 3)));
+        assert_eq!(find(IdTable::Visitors, 2, "v"), None);
     }
 }

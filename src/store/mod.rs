@@ -10,6 +10,7 @@ pub mod encoding;
 pub(crate) mod events;
 pub(crate) mod files;
 pub(crate) mod keyflush;
+pub(crate) mod keyruns;
 pub(crate) mod keys;
 pub(crate) mod logs;
 pub(crate) mod props;
@@ -122,6 +123,27 @@ impl Store {
             }
         }
         Ok(store)
+    }
+
+    /// The key runs of this store (`keyruns`), opened for ingest.
+    pub(crate) fn key_runs(&self) -> Result<keyruns::KeyRuns> {
+        let store_id: i64 =
+            self.conn
+                .query_row("SELECT value FROM meta WHERE key = 'store_id'", [], |r| {
+                    r.get(0)
+                })?;
+        let lowest = |table: &str| -> Result<i64> {
+            Ok(self.conn.query_row(
+                &format!("SELECT coalesce(min(id), 0) FROM {table}"),
+                [],
+                |r| r.get(0),
+            )?)
+        };
+        keyruns::KeyRuns::open(
+            &self.path,
+            store_id,
+            [lowest("sessions")?, lowest("visitors")?],
+        )
     }
 
     /// A second connection to the same store, for a worker thread.

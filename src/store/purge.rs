@@ -14,8 +14,6 @@ use anyhow::{Context, Result};
 use rusqlite::types::Value;
 use rusqlite::{Connection, ToSql};
 
-use crate::store::encoding::key_hash;
-
 /// A table and the condition on its rows to delete, with the named
 /// parameters `:cut` (a UTC millisecond cutoff) or `:lo`/`:hi` (a range).
 pub(crate) struct Purge {
@@ -23,9 +21,6 @@ pub(crate) struct Purge {
     /// The columns of its key, in index order.
     pub(crate) key: &'static [&'static str],
     pub(crate) condition: &'static str,
-    /// The table of key entries (`site_id, key_hash, id`) whose entry of
-    /// each deleted row goes with it: the rows keep the key, not its hash.
-    pub(crate) key_entries: Option<&'static str>,
 }
 
 /// Raw events of one time range (the primary key order).
@@ -33,7 +28,6 @@ pub(crate) const EVENTS: Purge = Purge {
     table: "events",
     key: &["id"],
     condition: "id >= :lo * 16384 AND id < :hi * 16384",
-    key_entries: None,
 };
 
 /// Closed sessions whose last activity is before the cutoff (all of their
@@ -42,7 +36,6 @@ pub(crate) const SESSIONS: Purge = Purge {
     table: "sessions",
     key: &["id"],
     condition: "ended_ts IS NOT NULL AND last_ts < :cut",
-    key_entries: Some("session_keys"),
 };
 
 /// Dedupe keys of deleted events.
@@ -50,7 +43,6 @@ pub(crate) const EVENT_IDS: Purge = Purge {
     table: "event_ids",
     key: &["site_id", "id"],
     condition: "ts < :cut",
-    key_entries: None,
 };
 
 /// Dedupe keys of deleted access-log lines (the front of the key).
@@ -58,7 +50,6 @@ pub(crate) const LINE_IDS: Purge = Purge {
     table: "line_ids",
     key: &["ts", "site_id", "hash"],
     condition: "ts < :cut",
-    key_entries: None,
 };
 
 /// Visitors first seen before the cutoff that no session references any
@@ -72,7 +63,6 @@ pub(crate) const VISITORS: Purge = Purge {
     key: &["id"],
     condition: "first_ts < :cut AND id NOT IN (SELECT id FROM temp.live_visitors)
         AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id > :sid AND s.visitor_id = visitors.id)",
-    key_entries: Some("visitor_keys"),
 };
 
 /// Fill `temp.live_visitors` with the visitors that sessions reference
@@ -134,14 +124,11 @@ impl<'c> Purger<'c> {
             t = purge.table,
             c = purge.condition
         );
-        let mut delete_sql = format!(
+        let delete_sql = format!(
             "DELETE FROM {t} WHERE ({cols}) = ({cursor_list}) AND {c}",
             t = purge.table,
             c = purge.condition
         );
-        if purge.key_entries.is_some() {
-            delete_sql.push_str(" RETURNING site_id, key, id");
-        }
         // Below every key: each key starts with an integer column, and a
         // row value compares column by column (NULL would compare as
         // unknown).
@@ -155,7 +142,7 @@ impl<'c> Purger<'c> {
                 return Ok(deleted);
             }
             deleted += self
-                .delete_keys(&delete_sql, purge.key_entries, &cursor_names, &keys, binds)
+                .delete_keys(&delete_sql, &cursor_names, &keys, binds)
                 .with_context(|| format!("cannot delete old {}", purge.table))?;
             let full = keys.len() == self.batch_size;
             cursor = keys.into_iter().next_back().unwrap_or_default();
@@ -185,12 +172,11 @@ impl<'c> Purger<'c> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Delete the rows of `keys` that still match, with their key entries
-    /// (in `entries`) when the table has them.
+    /// Delete the rows of `keys` that still match. (Their session and
+    /// visitor key entries stay: see `keyruns`.)
     fn delete_keys(
         &mut self,
         sql: &str,
-        entries: Option<&str>,
         names: &[String],
         keys: &[Vec<Value>],
         binds: Binds,
@@ -198,30 +184,11 @@ impl<'c> Purger<'c> {
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
         let result = (|| -> Result<u64> {
             let mut stmt = self.conn.prepare_cached(sql)?;
-            let mut gone: Vec<(i64, i64, i64)> = Vec::new();
             let mut n = 0;
             for key in keys {
                 let mut params = named(names, key);
                 params.extend(binds.iter().map(|(n, v)| (*n, v as &dyn ToSql)));
-                if entries.is_some() {
-                    let mut rows = stmt.query(params.as_slice())?;
-                    while let Some(row) = rows.next()? {
-                        let hash = key_hash(row.get_ref(1)?.as_str()?);
-                        gone.push((row.get(0)?, hash, row.get(2)?));
-                        n += 1;
-                    }
-                } else {
-                    n += stmt.execute(params.as_slice())? as u64;
-                }
-            }
-            if let Some(table) = entries {
-                let mut delete = self.conn.prepare_cached(&format!(
-                    "DELETE FROM {table} WHERE site_id = ?1 AND key_hash = ?2 AND id = ?3"
-                ))?;
-                gone.sort_unstable();
-                for (site, hash, id) in &gone {
-                    delete.execute([site, hash, id])?;
-                }
+                n += stmt.execute(params.as_slice())? as u64;
             }
             Ok(n)
         })();

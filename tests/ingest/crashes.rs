@@ -69,12 +69,8 @@ fn killed_ingest_rolls_back_and_a_rerun_stores_each_event_once() {
     // every key again instead of creating it twice.
     assert_eq!(w.sql_i64("SELECT count(*) FROM sessions"), 500);
     assert_eq!(w.sql_i64("SELECT count(*) FROM visitors"), 300);
-    assert_eq!(w.sql_i64("SELECT count(*) FROM session_keys"), 500);
-    assert_eq!(w.sql_i64("SELECT count(*) FROM visitor_keys"), 300);
-    assert_eq!(
-        w.sql_i64("SELECT value FROM meta WHERE key = 'session_keys_upto'"),
-        500
-    );
+    assert_eq!(w.key_entry_ids("sessions"), (1..=500).collect());
+    assert_eq!(w.key_entry_ids("visitors"), (1..=300).collect());
 }
 
 #[test]
@@ -200,6 +196,56 @@ fn a_version_2_store_is_upgraded_with_its_events_and_keys() {
         (r["pageviews"].clone(), r["unique_sessions"].clone()),
         (3.into(), 1.into())
     );
+}
+
+/// The key runs beside the store are an index of its rows: lost, damaged
+/// or another store's, the next ingest writes them again from the rows and
+/// finds every stored session and visitor instead of creating it twice.
+#[test]
+fn key_runs_lost_damaged_or_foreign_are_written_again_from_the_rows() {
+    let w = Workdir::new();
+    let day = |n: usize, minute: usize| -> Vec<Ev> {
+        (0..n)
+            .map(|i| {
+                let ts = format!("2026-11-20T10:{minute:02}:{:02}Z", i % 60);
+                pageview(&ts, "shop", &format!("s{i}"), &format!("v{i}"), "/a")
+            })
+            .collect()
+    };
+    w.ingest("first.ndjson", &day(50, 0));
+    let keys = w.path("analytics.db.keys");
+    let runs = || -> Vec<std::path::PathBuf> {
+        let mut runs: Vec<_> = std::fs::read_dir(&keys)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        runs.sort();
+        runs
+    };
+    assert_eq!(w.key_entry_ids("sessions"), (1..=50).collect());
+    // Lost.
+    std::fs::remove_dir_all(&keys).unwrap();
+    w.ingest("second.ndjson", &day(50, 1));
+    // Damaged: one byte of an entry changed.
+    for run in runs() {
+        let mut bytes = std::fs::read(&run).unwrap();
+        bytes[70] ^= 0xff;
+        std::fs::write(&run, bytes).unwrap();
+    }
+    w.ingest("third.ndjson", &day(50, 2));
+    // Another store's: its id differs.
+    w.db()
+        .execute_batch("UPDATE meta SET value = value + 1 WHERE key = 'store_id'")
+        .unwrap();
+    w.ingest("fourth.ndjson", &day(50, 3));
+    assert_eq!(w.sql_i64("SELECT count(*) FROM sessions"), 50);
+    assert_eq!(w.sql_i64("SELECT count(*) FROM visitors"), 50);
+    assert_eq!(
+        w.sql_i64("SELECT max(last_ts) FROM sessions"),
+        ms("2026-11-20T10:03:49Z")
+    );
+    assert_eq!(w.key_entry_ids("sessions"), (1..=50).collect());
+    assert_eq!(w.key_entry_ids("visitors"), (1..=50).collect());
 }
 
 #[test]
