@@ -368,7 +368,7 @@ INSERT INTO meta (key, value) VALUES ('open_sessions_from',
 DROP INDEX sessions_open;
 "#,
     // 9 -> 10: session and visitor key entries in sorted runs outside the
-    // file (store/keyruns.rs): each flush of a load's new keys inserted
+    // file (store/keyruns/): each flush of a load's new keys inserted
     // them one by one into these indexes and rewrote most of their pages,
     // a quarter of a large load's time. The next ingest writes the runs
     // from the rows; `store_id` tells this store's runs from a copy's.

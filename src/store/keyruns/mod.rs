@@ -19,13 +19,15 @@
 //! Entries of rows deleted since are harmless: a lookup reads the row by
 //! id and compares the key.
 
-use std::fs::{self, File};
-use std::io::{BufReader, BufWriter, Read, Write};
-use std::os::unix::fs::FileExt;
+mod file;
+
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use anyhow::{Context, Result};
+
+use file::{Entries, Run, RunWriter, load};
 
 /// Which table a run indexes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +39,7 @@ pub(crate) enum KeyTable {
 impl KeyTable {
     const ALL: [KeyTable; 2] = [KeyTable::Sessions, KeyTable::Visitors];
 
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             KeyTable::Sessions => "sessions",
             KeyTable::Visitors => "visitors",
@@ -59,66 +61,9 @@ pub(crate) fn mix(table: KeyTable, site: i64, key_hash: i64) -> u64 {
     h ^ (h >> 31)
 }
 
-const MAGIC: &[u8; 8] = b"CRLYKEY1";
-const HEADER: usize = 64;
-const ENTRY: usize = 16;
-/// Entries per block of the in-memory index (one 4 KiB read per lookup).
-const BLOCK: usize = 256;
 /// Runs are merged up to this many entries (64 MB): beyond it, a run stays
 /// as it is until retention has deleted all its rows.
 const MAX_MERGED: u64 = 4 << 20;
-
-/// One run file, open for lookups.
-struct Run {
-    path: PathBuf,
-    file: File,
-    from: i64,
-    upto: i64,
-    count: u64,
-    /// The first mix of each block of [`BLOCK`] entries.
-    index: Vec<u64>,
-}
-
-impl Run {
-    /// The ids of the entries whose mix is `mix`.
-    fn find(&self, mix: u64, ids: &mut Vec<i64>) -> Result<()> {
-        // The last block starting at or before the mix: equal mixes may
-        // begin in the block before the first block that starts with it.
-        let mut block = self.index.partition_point(|&m| m < mix).saturating_sub(1);
-        let mut buf = vec![0u8; BLOCK * ENTRY];
-        while block < self.index.len() {
-            let first = block as u64 * BLOCK as u64;
-            let n = (self.count - first).min(BLOCK as u64) as usize;
-            let at = HEADER as u64 + first * ENTRY as u64;
-            self.file
-                .read_exact_at(&mut buf[..n * ENTRY], at)
-                .with_context(|| format!("cannot read {}", self.path.display()))?;
-            let mut past = false;
-            for e in buf[..n * ENTRY].chunks_exact(ENTRY) {
-                let (m, id) = decode(e);
-                if m == mix {
-                    ids.push(id);
-                } else if m > mix {
-                    past = true;
-                    break;
-                }
-            }
-            if past {
-                break;
-            }
-            block += 1;
-        }
-        Ok(())
-    }
-}
-
-fn decode(e: &[u8]) -> (u64, i64) {
-    let mut m = [0u8; 8];
-    let mut id = [0u8; 8];
-    m.copy_from_slice(&e[..8]);
-    id.copy_from_slice(&e[8..16]);
-    (u64::from_le_bytes(m), i64::from_le_bytes(id))
-}
 
 /// The runs of a store, shared by ingest's writer (which adds them) and
 /// resolver (which looks keys up in them).
@@ -203,6 +148,8 @@ impl KeyRuns {
         for run in runs.iter().rev() {
             run.find(mix, &mut ids)?;
         }
+        // A merge cut short by a crash can leave an entry in two runs.
+        ids.sort_unstable();
         ids.dedup();
         Ok(ids)
     }
@@ -212,9 +159,9 @@ impl KeyRuns {
         let runs = self.runs.read().unwrap_or_else(|e| e.into_inner()).clone();
         for table in KeyTable::ALL {
             for run in &runs[table as usize] {
-                let mut reader = entries(&run.path)?;
-                for _ in 0..run.count {
-                    f(table, next_entry(&mut reader, &run.path)?.0);
+                let mut entries = Entries::open(run)?;
+                while let Some((mix, _)) = entries.next()? {
+                    f(table, mix);
                 }
             }
         }
@@ -235,8 +182,11 @@ impl KeyRuns {
             return Ok(());
         }
         entries.sort_unstable();
-        let count = entries.len() as u64;
-        let run = self.write(table, from, upto, count, entries.into_iter().map(Ok))?;
+        let mut writer = RunWriter::create(&self.dir, self.store_id, table, (from, upto))?;
+        for entry in entries {
+            writer.push(entry)?;
+        }
+        let run = writer.finish()?;
         {
             let mut runs = self.runs.write().unwrap_or_else(|e| e.into_inner());
             let list = &mut runs[table as usize];
@@ -275,180 +225,36 @@ impl KeyRuns {
         Ok(())
     }
 
-    /// Merge two runs into one (equal entries once).
+    /// Merge two runs into one (equal entries once), streaming.
     fn merge(&self, table: KeyTable, a: &Run, b: &Run) -> Result<Run> {
-        let (mut ra, mut rb) = (entries(&a.path)?, entries(&b.path)?);
-        let (mut na, mut nb) = (a.count, b.count);
-        let mut ea = (na > 0).then(|| next_entry(&mut ra, &a.path)).transpose()?;
-        let mut eb = (nb > 0).then(|| next_entry(&mut rb, &b.path)).transpose()?;
-        na = na.saturating_sub(1);
-        nb = nb.saturating_sub(1);
-        let mut out = Vec::with_capacity((a.count + b.count) as usize);
-        while ea.is_some() || eb.is_some() {
-            let take_a = match (ea, eb) {
-                (Some(x), Some(y)) => x <= y,
-                (Some(_), None) => true,
-                _ => false,
+        let span = (a.from.min(b.from), a.upto.max(b.upto));
+        let mut out = RunWriter::create(&self.dir, self.store_id, table, span)?;
+        let (mut sa, mut sb) = (Entries::open(a)?, Entries::open(b)?);
+        let (mut ea, mut eb) = (sa.next()?, sb.next()?);
+        let mut last = None;
+        loop {
+            let e = match (ea, eb) {
+                (Some(x), Some(y)) if x <= y => {
+                    ea = sa.next()?;
+                    x
+                }
+                (_, Some(y)) => {
+                    eb = sb.next()?;
+                    y
+                }
+                (Some(x), None) => {
+                    ea = sa.next()?;
+                    x
+                }
+                (None, None) => break,
             };
-            let e = if take_a { ea } else { eb }.expect("one side has an entry");
-            if out.last() != Some(&e) {
-                out.push(e);
-            }
-            if take_a {
-                ea = (na > 0).then(|| next_entry(&mut ra, &a.path)).transpose()?;
-                na = na.saturating_sub(1);
-            } else {
-                eb = (nb > 0).then(|| next_entry(&mut rb, &b.path)).transpose()?;
-                nb = nb.saturating_sub(1);
+            if last != Some(e) {
+                out.push(e)?;
+                last = Some(e);
             }
         }
-        let count = out.len() as u64;
-        let (from, upto) = (a.from.min(b.from), a.upto.max(b.upto));
-        self.write(table, from, upto, count, out.into_iter().map(Ok))
+        out.finish()
     }
-
-    /// Write a run of `count` sorted entries under a temporary name, then
-    /// rename it into place; open it for lookups.
-    fn write(
-        &self,
-        table: KeyTable,
-        from: i64,
-        upto: i64,
-        count: u64,
-        sorted: impl Iterator<Item = Result<(u64, i64)>>,
-    ) -> Result<Run> {
-        let name = format!("{}-{from:020}-{upto:020}", table.name());
-        let path = self.dir.join(format!("{name}.run"));
-        let temp = self.dir.join(format!("{name}.tmp"));
-        let fail = || format!("cannot write the key run {}", temp.display());
-        let mut out = BufWriter::with_capacity(1 << 20, File::create(&temp).with_context(fail)?);
-        out.write_all(&[0u8; HEADER]).with_context(fail)?;
-        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-        let mut index = Vec::with_capacity(count.div_ceil(BLOCK as u64) as usize);
-        let mut written = 0u64;
-        for entry in sorted {
-            let (m, id) = entry?;
-            if written.is_multiple_of(BLOCK as u64) {
-                index.push(m);
-            }
-            let mut e = [0u8; ENTRY];
-            e[..8].copy_from_slice(&m.to_le_bytes());
-            e[8..].copy_from_slice(&id.to_le_bytes());
-            hasher.update(&e);
-            out.write_all(&e).with_context(fail)?;
-            written += 1;
-        }
-        anyhow::ensure!(
-            written == count,
-            "a key run of {count} entries had {written}"
-        );
-        let header = header(table, self.store_id, from, upto, count, hasher.digest());
-        let mut file = out
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .with_context(fail)?;
-        file.write_all_at(&header, 0).with_context(fail)?;
-        file.flush().with_context(fail)?;
-        fs::rename(&temp, &path).with_context(fail)?;
-        Ok(Run {
-            file: File::open(&path).with_context(fail)?,
-            path,
-            from,
-            upto,
-            count,
-            index,
-        })
-    }
-}
-
-fn header(table: KeyTable, store: i64, from: i64, upto: i64, count: u64, sum: u64) -> [u8; HEADER] {
-    let mut h = [0u8; HEADER];
-    h[..8].copy_from_slice(MAGIC);
-    h[8..16].copy_from_slice(&(table as u64).to_le_bytes());
-    h[16..24].copy_from_slice(&store.to_le_bytes());
-    h[24..32].copy_from_slice(&from.to_le_bytes());
-    h[32..40].copy_from_slice(&upto.to_le_bytes());
-    h[40..48].copy_from_slice(&count.to_le_bytes());
-    h[48..56].copy_from_slice(&sum.to_le_bytes());
-    h
-}
-
-/// A reader of a run's entries (past its header).
-fn entries(path: &Path) -> Result<BufReader<File>> {
-    let mut reader = BufReader::with_capacity(
-        1 << 20,
-        File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
-    );
-    let mut skip = [0u8; HEADER];
-    reader
-        .read_exact(&mut skip)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(reader)
-}
-
-fn next_entry(reader: &mut impl Read, path: &Path) -> Result<(u64, i64)> {
-    let mut e = [0u8; ENTRY];
-    reader
-        .read_exact(&mut e)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(decode(&e))
-}
-
-/// A run file checked whole: its header, size, order and checksum; `None`
-/// when anything is wrong or it belongs to another store.
-fn load(path: &Path, store_id: i64) -> Option<(KeyTable, Run)> {
-    let file = File::open(path).ok()?;
-    let mut reader = BufReader::with_capacity(1 << 20, file.try_clone().ok()?);
-    let mut h = [0u8; HEADER];
-    reader.read_exact(&mut h).ok()?;
-    let word = |i: usize| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&h[i * 8..i * 8 + 8]);
-        u64::from_le_bytes(w)
-    };
-    if &h[..8] != MAGIC || word(2) as i64 != store_id {
-        return None;
-    }
-    let table = match word(1) {
-        0 => KeyTable::Sessions,
-        1 => KeyTable::Visitors,
-        _ => return None,
-    };
-    let (from, upto, count, sum) = (word(3) as i64, word(4) as i64, word(5), word(6));
-    let size = file.metadata().ok()?.len();
-    if size != HEADER as u64 + count * ENTRY as u64 || upto < from {
-        return None;
-    }
-    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-    let mut index = Vec::with_capacity(count.div_ceil(BLOCK as u64) as usize);
-    let mut last = (0u64, i64::MIN);
-    let mut e = [0u8; ENTRY];
-    for i in 0..count {
-        reader.read_exact(&mut e).ok()?;
-        hasher.update(&e);
-        let entry = decode(&e);
-        if i > 0 && entry < last {
-            return None;
-        }
-        if i.is_multiple_of(BLOCK as u64) {
-            index.push(entry.0);
-        }
-        last = entry;
-    }
-    if hasher.digest() != sum {
-        return None;
-    }
-    Some((
-        table,
-        Run {
-            path: path.to_path_buf(),
-            file,
-            from,
-            upto,
-            count,
-            index,
-        },
-    ))
 }
 
 #[cfg(test)]
