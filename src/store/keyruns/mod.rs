@@ -14,8 +14,9 @@
 //! written to a temporary name and renamed; one that fails its checksum,
 //! belongs to another store (`meta.store_id`) or lies wholly below the
 //! table's lowest id (retention deleted its rows) is removed when the runs
-//! are opened; the rows above the runs' contiguous coverage from id 0 are
-//! read from the table and hashed again by the next ingest (`keyflush`).
+//! are opened; the rows above the runs' contiguous coverage from the
+//! table's lowest row are read from the table and hashed again by the next
+//! ingest (`keyflush`).
 //! Entries of rows deleted since are harmless: a lookup reads the row by
 //! id and compares the key.
 
@@ -109,6 +110,23 @@ impl KeyRuns {
             }
         }
         for (list, lowest) in runs.iter_mut().zip(lowest) {
+            // A crash between a merge's rename and its removal of the two
+            // runs merged leaves them beside the merged one, which holds
+            // all their entries.
+            list.sort_by_key(|r| (r.from, std::cmp::Reverse(r.upto)));
+            let mut kept: Vec<Arc<Run>> = Vec::with_capacity(list.len());
+            for run in list.drain(..) {
+                if kept
+                    .iter()
+                    .any(|k| k.from <= run.from && run.upto <= k.upto)
+                {
+                    fs::remove_file(&run.path)
+                        .with_context(|| format!("cannot remove {}", run.path.display()))?;
+                } else {
+                    kept.push(run);
+                }
+            }
+            *list = kept;
             list.sort_by_key(|r| (r.from, r.upto));
             // Runs wholly below the lowest row's id hold only entries of
             // deleted rows, except the newest: its end keeps the ids that
@@ -216,7 +234,8 @@ impl KeyRuns {
                 list.push(Arc::new(merged));
                 list.sort_by_key(|r| (r.from, r.upto));
             }
-            // Lookups in progress keep the files they opened.
+            // Lookups in progress keep the files they opened. (A merged run
+            // has the name of neither: its span is wider than each.)
             for gone in [&older, &newer] {
                 fs::remove_file(&gone.path)
                     .with_context(|| format!("cannot remove {}", gone.path.display()))?;
@@ -265,6 +284,34 @@ mod tests {
         let mut ids = runs.find(KeyTable::Sessions, mix).unwrap();
         ids.sort();
         ids
+    }
+
+    /// A crash between a merge's rename and its removals leaves the two
+    /// runs beside the merged one: opening keeps the merged run only.
+    #[test]
+    fn runs_a_merge_left_behind_are_removed_on_opening() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("a.db");
+        fs::create_dir_all(dir_of(&db)).unwrap();
+        let t = KeyTable::Sessions;
+        for (span, entries) in [
+            ((0, 10), vec![(1, 5)]),
+            ((10, 20), vec![(2, 15)]),
+            ((0, 20), vec![(1, 5), (2, 15)]),
+        ] {
+            let mut w = RunWriter::create(&dir_of(&db), 7, t, span).unwrap();
+            for e in entries {
+                w.push(e).unwrap();
+            }
+            w.finish().unwrap();
+        }
+        let runs = KeyRuns::open(&db, 7, [0, 0]).unwrap();
+        assert_eq!(fs::read_dir(dir_of(&db)).unwrap().count(), 1);
+        assert_eq!((ids(&runs, 1), ids(&runs, 2)), (vec![5], vec![15]));
+        assert_eq!(runs.covered(t), 20);
+        runs.add(t, 20, 30, vec![(3, 25)]).unwrap();
+        assert_eq!(fs::read_dir(dir_of(&db)).unwrap().count(), 1);
+        assert_eq!(ids(&runs, 3), [25]);
     }
 
     /// Runs are found again after a reopen, merged when of similar size,
