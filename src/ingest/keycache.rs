@@ -11,7 +11,8 @@
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry as TableEntry;
 
-use super::keyfilter::{KeyFilter, KeyKind, fingerprint};
+use super::keyfilter::KeyFilter;
+use crate::store::keyruns::{KeyTable, mix};
 
 /// A cached key's row.
 #[derive(Debug, Clone, Copy)]
@@ -54,7 +55,7 @@ struct Entry {
 /// The cache of one kind of key, with the entries that became new or dirty
 /// since the last batch was handed out.
 pub(crate) struct KeyCache {
-    kind: KeyKind,
+    kind: KeyTable,
     /// Sessions widen their last activity too; visitors keep their first.
     track_last: bool,
     table: HashTable<Entry>,
@@ -62,17 +63,17 @@ pub(crate) struct KeyCache {
     touched: Vec<(i64, i64, i64)>,
 }
 
-/// The table's hash of `(site, key_hash)`: the filter's fingerprint (well
+/// The table's hash of `(site, key_hash)`: its key runs' `mix`, as in the filter (well
 /// mixed; equal fingerprints only cost a key comparison).
-fn slot(kind: KeyKind, site: i64, hash: i64) -> u64 {
-    fingerprint(kind, site, hash)
+fn slot(kind: KeyTable, site: i64, hash: i64) -> u64 {
+    mix(kind, site, hash)
 }
 
 impl KeyCache {
-    pub(crate) fn new(kind: KeyKind) -> KeyCache {
+    pub(crate) fn new(kind: KeyTable) -> KeyCache {
         KeyCache {
             kind,
-            track_last: kind == KeyKind::Session,
+            track_last: kind == KeyTable::Sessions,
             table: HashTable::new(),
             touched: Vec::new(),
         }
@@ -249,7 +250,7 @@ mod tests {
 
     #[test]
     fn colliding_hashes_stay_different_keys() {
-        let mut cache = KeyCache::new(KeyKind::Session);
+        let mut cache = KeyCache::new(KeyTable::Sessions);
         let mut filter = KeyFilter::with_capacity(0);
         let mut next = 10;
         // Same site, same hash, different keys: as if FNV-1a collided.
@@ -311,11 +312,11 @@ mod tests {
 
     #[test]
     fn visitors_keep_their_first_sighting() {
-        let mut cache = KeyCache::new(KeyKind::Visitor);
+        let mut cache = KeyCache::new(KeyTable::Visitors);
         let mut filter = KeyFilter::with_capacity(0);
         let mut next = 1;
         let v = cache.touch_or_create(1, 5, "v", 100, 1, 0, &mut next, &mut filter);
-        assert!(filter.may_contain(fingerprint(KeyKind::Visitor, 1, 5)));
+        assert!(filter.may_contain(mix(KeyTable::Visitors, 1, 5)));
         cache.take_touched(|_, _, _, _| {}, |_| {});
         cache.touch_cached(1, 5, "v", 200, 2);
         cache.take_touched(

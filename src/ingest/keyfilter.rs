@@ -1,6 +1,7 @@
 //! A blocked Bloom filter over the session and visitor keys of the store,
-//! so that the resolver skips the SQLite lookups that must miss (new
-//! sessions and visitors, most keys of a large load).
+//! so that the resolver skips the lookups that must miss (new sessions and
+//! visitors, most keys of a large load). A key goes in as its key runs'
+//! `mix`, so the filter is filled from the runs.
 //!
 //! Split-block layout (as in Parquet): the filter is an array of 256-bit
 //! blocks; a fingerprint picks one block with its high 32 bits and sets one
@@ -8,26 +9,6 @@
 //! probe touches one cache line. At 12 bits per key the false-positive rate
 //! is about 0.5% when full and far lower below capacity; there are no false
 //! negatives.
-
-use crate::store::keyruns::{KeyTable, mix};
-
-/// Which key table a fingerprint belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum KeyKind {
-    Session = 0,
-    Visitor = 1,
-}
-
-/// The fingerprint of a stored key: `(kind, site_id, key_hash)` mixed into
-/// 64 well-spread bits, the key runs' search key (so that the filter is
-/// filled from them).
-pub(crate) fn fingerprint(kind: KeyKind, site: i64, key_hash: i64) -> u64 {
-    let table = match kind {
-        KeyKind::Session => KeyTable::Sessions,
-        KeyKind::Visitor => KeyTable::Visitors,
-    };
-    mix(table, site, key_hash)
-}
 
 const SALT: [u32; 8] = [
     0x47b6_137b,
@@ -107,6 +88,7 @@ impl KeyFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::keyruns::{KeyTable, mix};
 
     #[test]
     fn no_false_negatives_and_few_false_positives() {
@@ -114,20 +96,20 @@ mod tests {
         assert_eq!(f.capacity(), MIN_CAPACITY);
         let n = f.capacity() as i64;
         for i in 0..n {
-            f.insert(fingerprint(KeyKind::Session, i % 3, i * 7919));
+            f.insert(mix(KeyTable::Sessions, i % 3, i * 7919));
         }
         assert!(!f.is_over_capacity());
         for i in 0..n {
-            assert!(f.may_contain(fingerprint(KeyKind::Session, i % 3, i * 7919)));
+            assert!(f.may_contain(mix(KeyTable::Sessions, i % 3, i * 7919)));
         }
         // Full to capacity: other keys, the same hashes of the other kind,
         // and the same hashes under another site are rarely "maybe".
         let probes = 200_000i64;
         let mut hits = 0;
         for i in 0..probes {
-            hits += usize::from(f.may_contain(fingerprint(KeyKind::Session, i % 3, -i - 1)));
-            hits += usize::from(f.may_contain(fingerprint(KeyKind::Visitor, i % 3, i * 7919)));
-            hits += usize::from(f.may_contain(fingerprint(KeyKind::Session, 5, i * 7919)));
+            hits += usize::from(f.may_contain(mix(KeyTable::Sessions, i % 3, -i - 1)));
+            hits += usize::from(f.may_contain(mix(KeyTable::Visitors, i % 3, i * 7919)));
+            hits += usize::from(f.may_contain(mix(KeyTable::Sessions, 5, i * 7919)));
         }
         let rate = hits as f64 / (3 * probes) as f64;
         assert!(rate < 0.01, "false-positive rate {rate}");

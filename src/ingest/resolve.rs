@@ -27,9 +27,9 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use super::chunk::Text;
 use super::chunk::{Chunk, ChunkEvent, ChunkValue};
 use super::keycache::{KeyCache, Span};
-use super::keyfilter::{KeyFilter, KeyKind, fingerprint};
+use super::keyfilter::KeyFilter;
 use crate::store::batch::{EventRow, NewKey, ResolvedBatch};
-use crate::store::keyruns::KeyRuns;
+use crate::store::keyruns::{KeyRuns, KeyTable, mix};
 use crate::store::keys;
 use crate::store::props::StoredValue;
 use crate::time::day_bounds_ms;
@@ -55,7 +55,7 @@ impl KeysUpto {
 /// Insert the fingerprint of every key entry of the store into `filter`
 /// (the runs' mixes are the fingerprints).
 fn fill_filter(runs: &KeyRuns, filter: &mut KeyFilter) -> Result<()> {
-    runs.for_each(|_, mix| filter.insert(mix))
+    runs.for_each(|mix| filter.insert(mix))
 }
 
 /// The caches and id counters of one ingest run.
@@ -76,7 +76,7 @@ pub(crate) struct Resolver {
     visitors: KeyCache,
     /// Per event of the chunk being added: (session, visitor) keys the
     /// cache lacked and the store may hold, to look up.
-    unknown: Vec<(KeyKind, i64, i64, Text)>,
+    unknown: Vec<(KeyTable, i64, i64, Text)>,
     /// Every stored key and every key this run created (see
     /// [`Resolver::rebuild_filter`]): a key it does not hold is new.
     filter: KeyFilter,
@@ -142,8 +142,8 @@ impl Resolver {
             sites: FxHashMap::default(),
             site_spans: FxHashMap::default(),
             labels: FxHashMap::default(),
-            sessions: KeyCache::new(KeyKind::Session),
-            visitors: KeyCache::new(KeyKind::Visitor),
+            sessions: KeyCache::new(KeyTable::Sessions),
+            visitors: KeyCache::new(KeyTable::Visitors),
             unknown: Vec::new(),
             filter,
             touched_sites: FxHashSet::default(),
@@ -188,8 +188,8 @@ impl Resolver {
         let mut left = false;
         for e in events.iter_mut() {
             let site = self.site(chunk.str(e.site), e.ts_ms)?;
-            let visitor = self.known(KeyKind::Visitor, chunk, site, e, number);
-            let session = self.known(KeyKind::Session, chunk, site, e, number);
+            let visitor = self.known(KeyTable::Visitors, chunk, site, e, number);
+            let session = self.known(KeyTable::Sessions, chunk, site, e, number);
             left |= visitor == 0 || session == 0;
             let label = match e.label {
                 Some(l) => Some(self.label(chunk.str(l), number)?),
@@ -255,20 +255,20 @@ impl Resolver {
     /// else 0, the key listed for a lookup if the filter may hold it.
     fn known(
         &mut self,
-        kind: KeyKind,
+        kind: KeyTable,
         chunk: &Chunk,
         site: i64,
         e: &ChunkEvent,
         batch: u64,
     ) -> i64 {
         let (cache, hash, text) = match kind {
-            KeyKind::Session => (&mut self.sessions, e.session_hash, e.session),
-            KeyKind::Visitor => (&mut self.visitors, e.visitor_hash, e.visitor),
+            KeyTable::Sessions => (&mut self.sessions, e.session_hash, e.session),
+            KeyTable::Visitors => (&mut self.visitors, e.visitor_hash, e.visitor),
         };
         if let Some(id) = cache.touch_cached(site, hash, chunk.str(text), e.ts_ms, batch) {
             return id;
         }
-        if self.filter.may_contain(fingerprint(kind, site, hash)) {
+        if self.filter.may_contain(mix(kind, site, hash)) {
             self.unknown.push((kind, site, hash, text));
         }
         0
@@ -397,11 +397,11 @@ impl Resolver {
         self.lookups.0 += keys.len() as u64;
         for &(kind, site, hash, text) in &keys {
             let key = chunk.str(text);
-            let (table, cache) = match kind {
-                KeyKind::Session => (keys::IdTable::Sessions, &mut self.sessions),
-                KeyKind::Visitor => (keys::IdTable::Visitors, &mut self.visitors),
+            let cache = match kind {
+                KeyTable::Sessions => &mut self.sessions,
+                KeyTable::Visitors => &mut self.visitors,
             };
-            if let Some(row) = keys::find_key(&self.conn, &self.runs, table, site, hash, key)? {
+            if let Some(row) = keys::find_key(&self.conn, &self.runs, kind, site, hash, key)? {
                 self.lookups.1 += 1;
                 let span = Span::stored(row.id, row.visitor, row.first, row.last);
                 cache.insert_stored(site, hash, key, span);

@@ -49,23 +49,21 @@ pub(crate) struct KeyRow {
 pub(crate) fn find_key(
     conn: &Connection,
     runs: &KeyRuns,
-    table: IdTable,
+    table: KeyTable,
     site: i64,
     hash: i64,
     key: &str,
 ) -> Result<Option<KeyRow>> {
-    let (kind, sql) = match table {
-        IdTable::Sessions => (
-            KeyTable::Sessions,
-            "SELECT site_id, key, started_ts, last_ts, visitor_id FROM sessions WHERE id = ?1",
-        ),
-        _ => (
-            KeyTable::Visitors,
-            "SELECT site_id, key, first_ts, first_ts, 0 FROM visitors WHERE id = ?1",
-        ),
+    let sql = match table {
+        KeyTable::Sessions => {
+            "SELECT site_id, key, started_ts, last_ts, visitor_id FROM sessions WHERE id = ?1"
+        }
+        KeyTable::Visitors => {
+            "SELECT site_id, key, first_ts, first_ts, 0 FROM visitors WHERE id = ?1"
+        }
     };
     let mut stmt = conn.prepare_cached(sql)?;
-    for id in runs.find(kind, mix(kind, site, hash))? {
+    for id in runs.find(table, mix(table, site, hash))? {
         let mut rows = stmt.query([id])?;
         if let Some(row) = rows.next()?
             && row.get::<_, i64>(0)? == site
@@ -137,10 +135,10 @@ mod tests {
                 .unwrap()
                 .map(|r| (r.id, r.visitor, r.first, r.last))
         };
-        assert_eq!(find(IdTable::Sessions, 1, "s"), Some((1, 1, 2, 5)));
-        assert_eq!(find(IdTable::Sessions, 2, "s"), Some((2, 1, 7, 9)));
-        assert_eq!(find(IdTable::Sessions, 1, "x"), None);
-        assert_eq!(find(IdTable::Visitors, 1, "v"), Some((1, 0, 3, 3)));
-        assert_eq!(find(IdTable::Visitors, 2, "v"), None);
+        assert_eq!(find(KeyTable::Sessions, 1, "s"), Some((1, 1, 2, 5)));
+        assert_eq!(find(KeyTable::Sessions, 2, "s"), Some((2, 1, 7, 9)));
+        assert_eq!(find(KeyTable::Sessions, 1, "x"), None);
+        assert_eq!(find(KeyTable::Visitors, 1, "v"), Some((1, 0, 3, 3)));
+        assert_eq!(find(KeyTable::Visitors, 2, "v"), None);
     }
 }

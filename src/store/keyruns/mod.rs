@@ -38,8 +38,6 @@ pub(crate) enum KeyTable {
 }
 
 impl KeyTable {
-    const ALL: [KeyTable; 2] = [KeyTable::Sessions, KeyTable::Visitors];
-
     pub(super) fn name(self) -> &'static str {
         match self {
             KeyTable::Sessions => "sessions",
@@ -172,15 +170,13 @@ impl KeyRuns {
         Ok(ids)
     }
 
-    /// Every entry's table and mix (for ingest's key filter).
-    pub(crate) fn for_each(&self, mut f: impl FnMut(KeyTable, u64)) -> Result<()> {
+    /// Every entry's mix (for ingest's key filter).
+    pub(crate) fn for_each(&self, mut f: impl FnMut(u64)) -> Result<()> {
         let runs = self.runs.read().unwrap_or_else(|e| e.into_inner()).clone();
-        for table in KeyTable::ALL {
-            for run in &runs[table as usize] {
-                let mut entries = Entries::open(run)?;
-                while let Some((mix, _)) = entries.next()? {
-                    f(table, mix);
-                }
+        for run in runs.iter().flatten() {
+            let mut entries = Entries::open(run)?;
+            while let Some((mix, _)) = entries.next()? {
+                f(mix);
             }
         }
         Ok(())
@@ -342,7 +338,7 @@ mod tests {
         assert_eq!(runs.runs.read().unwrap()[0].len(), 2);
         assert_eq!(runs.find(KeyTable::Visitors, 9).unwrap(), [3]);
         let mut all = 0;
-        runs.for_each(|_, _| all += 1).unwrap();
+        runs.for_each(|_| all += 1).unwrap();
         assert_eq!(all, 1000 + 1 + 1);
         drop(runs);
 
