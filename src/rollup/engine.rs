@@ -108,7 +108,7 @@ where
                         return;
                     }
                     let (day, s, e) = units[u];
-                    let counts = scan_range(&conn, s, e, opts.site, &opts.custom);
+                    let counts = scan_range(&conn, (s, e), opts.site, &opts.custom, parts == 1);
                     if tx.send((day, counts)).is_err() {
                         return;
                     }

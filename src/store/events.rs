@@ -78,28 +78,30 @@ impl RangeCounts {
     }
 }
 
-/// Count the events with `start_ms <= ts < end_ms` (of one site, or all).
+/// Count the events with `start_ms <= ts < end_ms` (of one site, or all);
+/// `whole`: the range is a whole day, no other part of it will be merged
+/// into its counts.
 pub(crate) fn scan_range(
     conn: &Connection,
-    start_ms: i64,
-    end_ms: i64,
+    (start_ms, end_ms): (i64, i64),
     site: Option<i64>,
     spec: &CustomSpec,
+    whole: bool,
 ) -> Result<RangeCounts> {
     // One read transaction: the sequence number and the rows come from the
     // same snapshot.
     conn.execute_batch("BEGIN DEFERRED")?;
-    let result = scan_in_snapshot(conn, start_ms, end_ms, site, spec);
+    let result = scan_in_snapshot(conn, (start_ms, end_ms), site, spec, whole);
     let _ = conn.execute_batch("COMMIT");
     result.with_context(|| "cannot read events from the store".to_string())
 }
 
 fn scan_in_snapshot(
     conn: &Connection,
-    start_ms: i64,
-    end_ms: i64,
+    (start_ms, end_ms): (i64, i64),
     site: Option<i64>,
     spec: &CustomSpec,
+    whole: bool,
 ) -> Result<RangeCounts> {
     let mut plan = Plan::new(conn, spec)?;
     let seq_seen: i64 =
@@ -168,7 +170,7 @@ fn scan_in_snapshot(
                 &mut counts.custom,
                 kind,
                 session,
-                visitor,
+                (visitor, || counts.visitors.contains(&visitor)),
                 label,
                 revenue,
                 props,
@@ -202,13 +204,9 @@ fn scan_in_snapshot(
         }
     }
     if counts_custom {
-        let mut rows = plan.session_rows();
-        for (site_id, counts) in by_site.iter_mut().enumerate() {
-            if let Some(counts) = counts {
-                plan.fold(site_id as i64, &mut counts.custom);
-                counts.custom.sessions = rows.remove(&(site_id as i64)).unwrap_or_default();
-            }
-        }
+        let sites = (by_site.iter_mut().enumerate())
+            .filter_map(|(id, c)| c.as_mut().map(|c| (id as i64, &mut c.custom)));
+        plan.finish(sites, whole);
     }
     let sites = by_site
         .into_iter()

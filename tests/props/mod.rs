@@ -403,3 +403,41 @@ fn a_breakdown_of_many_values_counts_each_session_once_per_value() {
         assert_eq!(r["unique_visitors"], sessions, "{r}");
     }
 }
+
+#[test]
+fn a_visitor_of_several_sessions_counts_once_per_value() {
+    let w = Workdir::new();
+    w.write(
+        "cronlytics.toml",
+        "[[breakdown]]\nname = \"subreddit\"\nproperty = \"subreddit\"\n",
+    );
+    // v1: three sessions with rust (s1 also with go); v2: one with go.
+    let at = |m: u32| format!("2026-11-20T1{m}:00:00Z");
+    let sub = |s: &str| json!({ "subreddit": s });
+    let events = vec![
+        pageview(&at(0), "shop", "s1", "v1", "/a").props(sub("rust")),
+        pageview(&at(1), "shop", "s1", "v1", "/b").props(sub("go")),
+        pageview(&at(1), "shop", "s3", "v2", "/c").props(sub("go")),
+        pageview(&at(3), "shop", "s2", "v1", "/d").props(sub("rust")),
+        pageview(&at(5), "shop", "s4", "v1", "/e").props(sub("rust")),
+        pageview(&at(5), "shop", "s4", "v1", "/f").props(sub("rust")),
+    ];
+    w.ingest("events.ndjson", &events);
+    let want = "\
+date,site,breakdown,value,events,pageviews,custom_events,unique_visitors,unique_sessions,orders,revenue
+2026-11-20,shop,subreddit,rust,4,4,0,1,3,0,0.00
+2026-11-20,shop,subreddit,go,2,2,0,2,2,0,0.00
+";
+    // Four days are scanned whole, one day in parts on a machine of
+    // several cores: the sessions' values are counted both ways.
+    for start in ["2026-11-17", "2026-11-20"] {
+        w.backfill(start, "2026-11-20", "UTC");
+        let csv = export_csv(
+            &w,
+            "2026-11-20",
+            "2026-11-20",
+            &["--breakdown", "subreddit"],
+        );
+        assert_text(&csv, want);
+    }
+}

@@ -9,7 +9,7 @@
 use rustc_hash::FxHashMap;
 
 use super::ValueKey;
-use super::sessions::SessionRows;
+use super::sessions::{SessionRows, bits};
 
 /// One breakdown value's counts.
 #[derive(Debug, Clone, Default)]
@@ -48,6 +48,11 @@ pub(crate) struct BreakdownCounts {
     /// (slot, session) and (slot, visitor) pairs, repeats allowed.
     sessions: Pairs,
     visitors: Pairs,
+    /// Per slot below 64, the (visitors, sessions) the rows met it in
+    /// first, counted during the scan.
+    first: Vec<(u64, u64)>,
+    /// Whether `first` holds the distinct counts (see [`Self::settle`]).
+    exact: bool,
 }
 
 /// Bits of an id in a packed pair; the slot takes the 24 above them.
@@ -129,6 +134,35 @@ impl BreakdownCounts {
         &mut self.values[slot as usize].1
     }
 
+    /// A session met the values of the slots in `new` for the first time.
+    #[inline]
+    pub(crate) fn met_first(&mut self, new: u64) {
+        let top = 64 - new.leading_zeros() as usize;
+        if self.first.len() < top {
+            self.first.resize(top, (0, 0));
+        }
+        bits(new).for_each(|slot| self.first[slot as usize].1 += 1);
+    }
+
+    /// At the end of a scan of a whole day: whether the counts of
+    /// [`Self::met_first`] give the distinct counts, and the rows need not
+    /// be kept. They do when every session was met through the rows (no
+    /// pairs) and no value will be merged into `(other)` (at most `top`
+    /// values); a visitor's sessions beyond its first that met a slot
+    /// (`repeats`) are then taken from the slot's sessions to give its
+    /// visitors. A part of a day does not: its sessions may go on in the
+    /// next part.
+    pub(crate) fn settle(&mut self, whole: bool, top: usize, repeats: Option<&[u64; 64]>) -> bool {
+        self.exact = whole
+            && self.sessions.is_empty()
+            && self.visitors.is_empty()
+            && self.values.len() <= top.min(64);
+        for (slot, (visitors, sessions)) in self.first.iter_mut().enumerate() {
+            *visitors = *sessions - repeats.map_or(0, |r| r[slot]);
+        }
+        self.exact
+    }
+
     /// An event of `session` and `visitor` carried the value of `slot`.
     pub(crate) fn met(&mut self, slot: u32, session: i64, visitor: i64) {
         self.sessions.push(slot, session);
@@ -138,6 +172,7 @@ impl BreakdownCounts {
     /// Add another part of the same day; its slots renumbered (`remap`)
     /// for its sessions' rows.
     pub(crate) fn merge(&mut self, other: BreakdownCounts) -> Vec<u32> {
+        self.exact = false;
         let remap: Vec<u32> = other
             .values
             .iter()
@@ -168,6 +203,16 @@ impl BreakdownCounts {
         rows: &mut SessionRows,
         b: usize,
     ) -> Vec<(u64, u64)> {
+        if self.exact {
+            // Every value is a group of its own (none merged).
+            let mut counts = vec![(0, 0); groups];
+            for (slot, g) in group.iter().enumerate() {
+                let (visitors, sessions) = self.first.get(slot).copied().unwrap_or_default();
+                counts[*g as usize].0 += visitors;
+                counts[*g as usize].1 += sessions;
+            }
+            return counts;
+        }
         if groups <= 64 && self.sessions.is_empty() && self.visitors.is_empty() {
             return rows.distinct(b, group, groups);
         }

@@ -227,6 +227,8 @@ pub(crate) struct Plan {
     scratch: Vec<(i64, StoredValue)>,
     /// The sessions met and the breakdown values each carried.
     sessions: SessionTable,
+    /// Per breakdown, the values it keeps per site and day.
+    tops: Vec<usize>,
 }
 
 impl Plan {
@@ -265,6 +267,9 @@ impl Plan {
         }
         Ok(Plan {
             sessions: SessionTable::new(layout.property.len()),
+            tops: (spec.breakdowns.iter())
+                .map(|b| usize::try_from(b.top).unwrap_or(usize::MAX))
+                .collect(),
             values: PropsCache::new(&layout),
             layout,
             goals,
@@ -285,8 +290,9 @@ impl Plan {
         self.layout.property.is_empty() && self.goals.is_empty()
     }
 
-    /// Count one event (not a gauge) into `site`; `props()` reads its
-    /// props, only when a breakdown or a goal's filter needs them.
+    /// Count one event (not a gauge) into `site` (`seen`: the scan met its
+    /// visitor before); `props()` reads its props, only when a breakdown
+    /// or a goal's filter needs them.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn count<'r>(
         &mut self,
@@ -295,7 +301,7 @@ impl Plan {
         site: &mut SiteCustom,
         kind: Kind,
         session: i64,
-        visitor: i64,
+        (visitor, seen): (i64, impl Fn() -> bool),
         label: Option<i64>,
         revenue_cents: i64,
         props: impl Fn() -> Result<Option<&'r [u8]>>,
@@ -323,19 +329,28 @@ impl Plan {
             // The session's row when a value has a bit; the rest of the
             // values met go to the pairs.
             let row = match answer.masks.iter().any(|m| *m != 0) {
-                true => self.sessions.row(session, visitor, site_id),
+                true => self.sessions.row(session, visitor, site_id, seen),
                 false => None,
             };
+            // A value new to the session (and maybe to its visitor) is
+            // counted there and then.
             if let (Some(at), false) = (row, answer.spill) {
-                for (b, mask) in answer.masks.iter().enumerate() {
-                    *self.sessions.mask(at, b) |= mask;
+                for (b, (values, &mask)) in site.breakdowns.iter_mut().zip(answer.masks).enumerate()
+                {
+                    if let new @ 1.. = self.sessions.meet(at, b, mask) {
+                        values.met_first(new);
+                    }
                 }
             } else {
                 for (b, (values, &slot)) in site.breakdowns.iter_mut().zip(answer.slots).enumerate()
                 {
                     match (row, slot) {
                         (_, NONE) => {}
-                        (Some(at), 0..64) => *self.sessions.mask(at, b) |= 1 << slot,
+                        (Some(at), 0..64) => {
+                            if let new @ 1.. = self.sessions.meet(at, b, 1 << slot) {
+                                values.met_first(new);
+                            }
+                        }
                         _ => values.met(slot, session, visitor),
                     }
                 }
@@ -381,18 +396,35 @@ impl Plan {
         Ok(())
     }
 
-    /// Fold what `site`'s events tallied into its breakdowns' counts (at
-    /// the scan's end).
-    pub(crate) fn fold(&mut self, site_id: i64, site: &mut SiteCustom) {
-        site.fit(self.layout.property.len(), 0);
-        self.values
-            .fold(site_id, &self.layout, &mut site.breakdowns);
-    }
-
-    /// The sessions met, per site, with the breakdowns' values each
-    /// carried (for [`SiteCustom::sessions`]).
-    pub(crate) fn session_rows(&self) -> FxHashMap<i64, SessionRows> {
-        self.sessions.by_site()
+    /// The scan's end for `sites` (by site id): what their events
+    /// tallied folded into their breakdowns' counts, and the rows of the
+    /// sessions met kept for the sites whose distinct counts need them
+    /// (`whole`: the scan covered a whole day, no other part will be
+    /// merged into it).
+    pub(crate) fn finish<'s>(
+        &mut self,
+        sites: impl Iterator<Item = (i64, &'s mut SiteCustom)>,
+        whole: bool,
+    ) {
+        let mut sites: Vec<_> = sites.collect();
+        let mut need: FxHashSet<i64> = FxHashSet::default();
+        let repeats = self.sessions.repeats();
+        for (id, site) in &mut sites {
+            site.fit(self.layout.property.len(), 0);
+            self.values.fold(*id, &self.layout, &mut site.breakdowns);
+            let mut exact = true;
+            let repeats = repeats.get(id);
+            for (b, (counts, top)) in site.breakdowns.iter_mut().zip(&self.tops).enumerate() {
+                exact &= counts.settle(whole, *top, repeats.map(|r| &r[b]));
+            }
+            if !exact {
+                need.insert(*id);
+            }
+        }
+        let mut rows = self.sessions.by_site(|site| need.contains(&site));
+        for (id, site) in sites {
+            site.sessions = rows.remove(&id).unwrap_or_default();
+        }
     }
 
     /// Count one gauge event (`key` its event key, for the day's last).

@@ -6,15 +6,21 @@
 //!
 //! An event then costs one OR per breakdown, where a list of (value,
 //! session) and (value, visitor) pairs cost two pushes and their sort at
-//! the end; when the scan ends, each site's used rows become its
-//! [`SessionRows`], counted distinct per breakdown from there. A session
-//! too far from the others (the table would grow past a bound set by the
-//! sessions it holds) or a value slot of 64 or more is left to the pairs
-//! lists, counted the same way.
+//! the end. A bit new to its row is a session meeting a value first, and
+//! is counted there and then (`BreakdownCounts::met_first`); a row made
+//! for a visitor the scan had met before is marked, and at the end only
+//! the marked visitors' rows are read to take a visitor's further
+//! sessions off each value's visitors (`repeats`). Those counts are the
+//! distinct counts of a whole day's values when no value is merged into
+//! `(other)`; otherwise, and for a part of a day, each site's used rows
+//! become its [`SessionRows`], counted distinct per group from there. A
+//! session too far from the others (the table would grow past a bound set
+//! by the sessions it holds) or a value slot of 64 or more is left to the
+//! pairs lists, counted the same way.
 //!
 //! The table's and the rows' memory is kept for the next day (`pool.rs`).
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::pool::Pool;
 
@@ -33,21 +39,30 @@ const FREE: usize = 1 << 18;
 
 pub(crate) struct SessionTable {
     base: i64,
-    /// Words per row: visitor (0 for a row no event used), site, then one
-    /// mask per breakdown.
+    /// Words per row: visitor (0 for a row no event used), site (its top
+    /// bit [`SEEN`]), then one mask per breakdown.
     stride: usize,
     words: Vec<u64>,
     used: usize,
+    /// The visitors of rows marked [`SEEN`].
+    seen: Vec<i64>,
 }
+
+/// Words of a row before its masks.
+const HEAD: usize = 2;
+/// The site word's mark of a row whose visitor the scan had met before
+/// the row was made: maybe a visitor of more than one session.
+const SEEN: u64 = 1 << 63;
 
 impl SessionTable {
     pub(crate) fn new(breakdowns: usize) -> SessionTable {
         let words = TABLES.take();
         SessionTable {
             base: 0,
-            stride: 2 + breakdowns,
+            stride: HEAD + breakdowns,
             words,
             used: 0,
+            seen: Vec::new(),
         }
     }
 
@@ -55,12 +70,19 @@ impl SessionTable {
         self.words.len() / self.stride
     }
 
-    /// The first word of `session`'s masks (the row made for it when new),
-    /// or `None` when the session is left to the pairs lists: too far from
-    /// the others, or met before with another visitor or site.
+    /// The first word of `session`'s masks (the row made for it when new;
+    /// `seen`: the scan met its visitor before), or `None` when the
+    /// session is left to the pairs lists: too far from the others, or
+    /// met before with another visitor or site.
     #[inline]
-    pub(crate) fn row(&mut self, session: i64, visitor: i64, site: i64) -> Option<usize> {
-        if visitor <= 0 {
+    pub(crate) fn row(
+        &mut self,
+        session: i64,
+        visitor: i64,
+        site: i64,
+        seen: impl FnOnce() -> bool,
+    ) -> Option<usize> {
+        if visitor <= 0 || site < 0 {
             return None;
         }
         let mut at = session.wrapping_sub(self.base);
@@ -68,15 +90,63 @@ impl SessionTable {
             at = self.grow(session)?;
         }
         let start = at as usize * self.stride;
-        let row = &mut self.words[start..start + 2];
+        let row = &mut self.words[start..start + HEAD];
         if row[0] == 0 {
+            let seen = seen();
             row[0] = visitor as u64;
-            row[1] = site as u64;
+            row[1] = site as u64 | if seen { SEEN } else { 0 };
             self.used += 1;
-        } else if row[0] != visitor as u64 || row[1] != site as u64 {
+            if seen {
+                self.seen.push(visitor);
+            }
+        } else if row[0] != visitor as u64 || row[1] & !SEEN != site as u64 {
             return None;
         }
-        Some(start + 2)
+        Some(start + HEAD)
+    }
+
+    /// Add `mask` to breakdown `b`'s mask of the row whose masks start at
+    /// `at`; the bits new to it (the values the session meets first).
+    #[inline]
+    pub(crate) fn meet(&mut self, at: usize, b: usize, mask: u64) -> u64 {
+        let mine = &mut self.words[at + b];
+        let new = mask & !*mine;
+        *mine |= new;
+        new
+    }
+
+    /// Per site, per breakdown, per slot: how many sessions beyond the
+    /// first of a visitor met the slot (a visitor of several sessions
+    /// counts once). Only the rows of visitors marked [`SEEN`] are read.
+    pub(crate) fn repeats(&self) -> FxHashMap<i64, Vec<[u64; 64]>> {
+        let mut out: FxHashMap<i64, Vec<[u64; 64]>> = FxHashMap::default();
+        if self.seen.is_empty() {
+            return out;
+        }
+        let seen: FxHashSet<i64> = self.seen.iter().copied().collect();
+        let mut rows: Vec<(i64, usize)> = (self.words.chunks_exact(self.stride).enumerate())
+            .filter(|(_, row)| row[0] != 0 && seen.contains(&(row[0] as i64)))
+            .map(|(i, row)| (row[0] as i64, i * self.stride))
+            .collect();
+        rows.sort_unstable();
+        let breakdowns = self.stride - HEAD;
+        for visitor in rows.chunk_by(|a, b| a.0 == b.0) {
+            if visitor.len() < 2 {
+                continue;
+            }
+            let site = (self.words[visitor[0].1 + 1] & !SEEN) as i64;
+            let counts = out.entry(site).or_insert_with(|| vec![[0; 64]; breakdowns]);
+            for (b, counts) in counts.iter_mut().enumerate() {
+                let mut all = 0u64;
+                for &(_, start) in visitor {
+                    let mask = self.words[start + HEAD + b];
+                    all |= mask;
+                    bits(mask).for_each(|slot| counts[slot as usize] += 1);
+                }
+                bits(all).for_each(|slot| counts[slot as usize] -= 1);
+            }
+        }
+        out
     }
 
     /// Make room for `session`, within the bound; its row index.
@@ -121,25 +191,25 @@ impl SessionTable {
                 (
                     self.base + i as i64,
                     row[0] as i64,
-                    row[1] as i64,
-                    &row[2..],
+                    (row[1] & !SEEN) as i64,
+                    &row[HEAD..],
                 )
             })
     }
 
-    /// The masks of the row whose masks start at `at`.
-    #[inline]
-    pub(crate) fn mask(&mut self, at: usize, breakdown: usize) -> &mut u64 {
-        &mut self.words[at + breakdown]
-    }
-
-    /// Each site's rows, each list made at its final size.
-    pub(crate) fn by_site(&self) -> FxHashMap<i64, SessionRows> {
+    /// The rows of the sites `wanted` says, each site's list made at its
+    /// final size.
+    pub(crate) fn by_site(&self, wanted: impl Fn(i64) -> bool) -> FxHashMap<i64, SessionRows> {
         let mut count: FxHashMap<i64, usize> = FxHashMap::default();
         for (_, _, site, _) in self.used() {
-            *count.entry(site).or_default() += 1;
+            if wanted(site) {
+                *count.entry(site).or_default() += 1;
+            }
         }
-        let breakdowns = self.stride - 2;
+        if count.is_empty() {
+            return FxHashMap::default();
+        }
+        let breakdowns = self.stride - HEAD;
         let mut out: FxHashMap<i64, SessionRows> = count
             .into_iter()
             .map(|(site, n)| (site, SessionRows::with_capacity(breakdowns, n)))
@@ -334,23 +404,41 @@ mod tests {
     #[test]
     fn rows_grow_both_ways_refuse_far_sessions_and_other_visitors() {
         let mut t = SessionTable::new(2);
-        let a = t.row(100_000, 7, 1).unwrap();
-        *t.mask(a, 1) |= 0b10;
+        let a = t.row(100_000, 7, 1, || false).unwrap();
+        assert_eq!(t.meet(a, 1, 0b10), 0b10);
         // Below the base: the table grows downwards, the row keeps its masks.
-        let b = t.row(90_000, 8, 2).unwrap();
-        *t.mask(b, 0) |= 1;
-        assert_eq!(t.row(100_000, 7, 1).map(|at| *t.mask(at, 1)), Some(0b10));
+        let b = t.row(90_000, 8, 2, || false).unwrap();
+        assert_eq!(t.meet(b, 0, 1), 1);
+        let a = t.row(100_000, 7, 1, || true).unwrap();
+        assert_eq!(t.meet(a, 1, 0b11), 0b01);
         // The same session with another visitor, and a session far away.
-        assert_eq!(t.row(100_000, 9, 1), None);
-        assert_eq!(t.row(100_000 + (1 << 30), 7, 1), None);
-        assert_eq!(t.row(5, 0, 1), None);
+        assert_eq!(t.row(100_000, 9, 1, || false), None);
+        assert_eq!(t.row(100_000 + (1 << 30), 7, 1, || false), None);
+        assert_eq!(t.row(5, 0, 1, || false), None);
+        // Visitor 7's second and third sessions: slot 1 met in all three,
+        // slot 2 in two.
+        for session in [100_001, 100_002] {
+            let c = t.row(session, 7, 1, || true).unwrap();
+            t.meet(c, 1, 0b110);
+        }
         let rows: Vec<_> = t
             .used()
             .map(|(s, v, site, m)| (s, v, site, m.to_vec()))
             .collect();
         assert_eq!(
             rows,
-            [(90_000, 8, 2, vec![1, 0]), (100_000, 7, 1, vec![0, 0b10])]
+            [
+                (90_000, 8, 2, vec![1, 0]),
+                (100_000, 7, 1, vec![0, 0b11]),
+                (100_001, 7, 1, vec![0, 0b110]),
+                (100_002, 7, 1, vec![0, 0b110])
+            ]
         );
+        let repeats = t.repeats();
+        assert_eq!(repeats.len(), 1);
+        let mut want = [[0u64; 64]; 2];
+        want[1][1] = 2;
+        want[1][2] = 1;
+        assert_eq!(repeats[&1], want);
     }
 }
