@@ -124,21 +124,22 @@ impl SessionTable {
             return out;
         }
         let seen: FxHashSet<i64> = self.seen.iter().copied().collect();
-        let mut rows: Vec<(i64, usize)> = (self.words.chunks_exact(self.stride).enumerate())
+        // (site, visitor, row start), a visitor's rows together.
+        let mut rows: Vec<(u64, u64, usize)> = (self.words.chunks_exact(self.stride).enumerate())
             .filter(|(_, row)| row[0] != 0 && seen.contains(&(row[0] as i64)))
-            .map(|(i, row)| (row[0] as i64, i * self.stride))
+            .map(|(i, row)| (row[1] & !SEEN, row[0], i * self.stride))
             .collect();
         rows.sort_unstable();
         let breakdowns = self.stride - HEAD;
-        for visitor in rows.chunk_by(|a, b| a.0 == b.0) {
+        for visitor in rows.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
             if visitor.len() < 2 {
                 continue;
             }
-            let site = (self.words[visitor[0].1 + 1] & !SEEN) as i64;
-            let counts = out.entry(site).or_insert_with(|| vec![[0; 64]; breakdowns]);
+            let counts =
+                (out.entry(visitor[0].0 as i64)).or_insert_with(|| vec![[0; 64]; breakdowns]);
             for (b, counts) in counts.iter_mut().enumerate() {
                 let mut all = 0u64;
-                for &(_, start) in visitor {
+                for &(_, _, start) in visitor {
                     let mask = self.words[start + HEAD + b];
                     all |= mask;
                     bits(mask).for_each(|slot| counts[slot as usize] += 1);
