@@ -408,7 +408,11 @@ impl Plan {
     ) {
         let mut sites: Vec<_> = sites.collect();
         let mut need: FxHashSet<i64> = FxHashSet::default();
-        let repeats = self.sessions.repeats();
+        // A part of a day is never exact: its rows are kept whole.
+        let repeats = match whole {
+            true => self.sessions.repeats(),
+            false => FxHashMap::default(),
+        };
         for (id, site) in &mut sites {
             site.fit(self.layout.property.len(), 0);
             self.values.fold(*id, &self.layout, &mut site.breakdowns);
