@@ -9,7 +9,7 @@
 use rustc_hash::FxHashMap;
 
 use super::ValueKey;
-use super::sessions::{SessionRows, bits};
+use super::sessions::{SessionRows, SlotCounts};
 
 /// One breakdown value's counts.
 #[derive(Debug, Clone, Default)]
@@ -48,8 +48,8 @@ pub(crate) struct BreakdownCounts {
     /// (slot, session) and (slot, visitor) pairs, repeats allowed.
     sessions: Pairs,
     visitors: Pairs,
-    /// Per slot below 64, the (visitors, sessions) the rows met it in
-    /// first, counted during the scan.
+    /// Per slot below 64, the distinct (visitors, sessions) of the
+    /// sessions' rows, for a whole day (see [`Self::settle`]).
     first: Vec<(u64, u64)>,
     /// Whether `first` holds the distinct counts (see [`Self::settle`]).
     exact: bool,
@@ -134,31 +134,21 @@ impl BreakdownCounts {
         &mut self.values[slot as usize].1
     }
 
-    /// A session met the values of the slots in `new` for the first time.
-    #[inline]
-    pub(crate) fn met_first(&mut self, new: u64) {
-        let top = 64 - new.leading_zeros() as usize;
-        if self.first.len() < top {
-            self.first.resize(top, (0, 0));
-        }
-        bits(new).for_each(|slot| self.first[slot as usize].1 += 1);
-    }
-
-    /// At the end of a scan of a whole day: whether the counts of
-    /// [`Self::met_first`] give the distinct counts, and the rows need not
-    /// be kept. They do when every session was met through the rows (no
-    /// pairs) and no value will be merged into `(other)` (at most `top`
-    /// values); a visitor's sessions beyond its first that met a slot
-    /// (`repeats`) are then taken from the slot's sessions to give its
-    /// visitors. A part of a day does not: its sessions may go on in the
-    /// next part.
-    pub(crate) fn settle(&mut self, whole: bool, top: usize, repeats: Option<&[u64; 64]>) -> bool {
+    /// At the end of a scan of a whole day: whether `met` (per slot
+    /// below 64, the distinct (visitors, sessions) of the sessions' rows,
+    /// `SessionTable::distinct`) gives the distinct counts, and the rows
+    /// need not be kept. It does when every session was met through the
+    /// rows (no pairs) and no value will be merged into `(other)` (at
+    /// most `top` values). A part of a day does not: its sessions may go on
+    /// in the next part.
+    pub(crate) fn settle(&mut self, whole: bool, top: usize, met: Option<&SlotCounts>) -> bool {
         self.exact = whole
             && self.sessions.is_empty()
             && self.visitors.is_empty()
             && self.values.len() <= top.min(64);
-        for (slot, (visitors, sessions)) in self.first.iter_mut().enumerate() {
-            *visitors = *sessions - repeats.map_or(0, |r| r[slot]);
+        if self.exact {
+            let n = self.values.len();
+            self.first = met.map_or_else(|| vec![(0, 0); n], |m| m[..n].to_vec());
         }
         self.exact
     }

@@ -332,25 +332,16 @@ impl Plan {
                 true => self.sessions.row(session, visitor, site_id, seen),
                 false => None,
             };
-            // A value new to the session (and maybe to its visitor) is
-            // counted there and then.
             if let (Some(at), false) = (row, answer.spill) {
-                for (b, (values, &mask)) in site.breakdowns.iter_mut().zip(answer.masks).enumerate()
-                {
-                    if let new @ 1.. = self.sessions.meet(at, b, mask) {
-                        values.met_first(new);
-                    }
+                for (b, &mask) in answer.masks.iter().enumerate() {
+                    self.sessions.meet(at, b, mask);
                 }
             } else {
                 for (b, (values, &slot)) in site.breakdowns.iter_mut().zip(answer.slots).enumerate()
                 {
                     match (row, slot) {
                         (_, NONE) => {}
-                        (Some(at), 0..64) => {
-                            if let new @ 1.. = self.sessions.meet(at, b, 1 << slot) {
-                                values.met_first(new);
-                            }
-                        }
+                        (Some(at), 0..64) => self.sessions.meet(at, b, 1 << slot),
                         _ => values.met(slot, session, visitor),
                     }
                 }
@@ -409,17 +400,17 @@ impl Plan {
         let mut sites: Vec<_> = sites.collect();
         let mut need: FxHashSet<i64> = FxHashSet::default();
         // A part of a day is never exact: its rows are kept whole.
-        let repeats = match whole {
-            true => self.sessions.repeats(),
+        let met = match whole {
+            true => self.sessions.distinct(),
             false => FxHashMap::default(),
         };
         for (id, site) in &mut sites {
             site.fit(self.layout.property.len(), 0);
             self.values.fold(*id, &self.layout, &mut site.breakdowns);
             let mut exact = true;
-            let repeats = repeats.get(id);
+            let met = met.get(id);
             for (b, (counts, top)) in site.breakdowns.iter_mut().zip(&self.tops).enumerate() {
-                exact &= counts.settle(whole, *top, repeats.map(|r| &r[b]));
+                exact &= counts.settle(whole, *top, met.map(|m| &m[b]));
             }
             if !exact {
                 need.insert(*id);

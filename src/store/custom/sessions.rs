@@ -6,11 +6,11 @@
 //!
 //! An event then costs one OR per breakdown, where a list of (value,
 //! session) and (value, visitor) pairs cost two pushes and their sort at
-//! the end. A bit new to its row is a session meeting a value first, and
-//! is counted there and then (`BreakdownCounts::met_first`); a row made
-//! for a visitor the scan had met before is marked, and at the end only
-//! the marked visitors' rows are read to take a visitor's further
-//! sessions off each value's visitors (`repeats`). Those counts are the
+//! the end. At the end of a whole day one pass over the rows counts each
+//! slot's sessions (`distinct`); a row made for a visitor the scan had
+//! met before is marked, and only the marked visitors' rows are grouped to
+//! take a visitor's further sessions off each value's visitors
+//! (`repeats`). Those counts are the
 //! distinct counts of a whole day's values when no value is merged into
 //! `(other)`; otherwise, and for a part of a day, each site's used rows
 //! become its [`SessionRows`], counted distinct per group from there. A
@@ -47,6 +47,10 @@ pub(crate) struct SessionTable {
     /// The visitors of rows marked [`SEEN`].
     seen: Vec<i64>,
 }
+
+/// Per value slot below 64, the distinct (visitors, sessions) of the rows
+/// with its bit.
+pub(crate) type SlotCounts = [(u64, u64); 64];
 
 /// Words of a row before its masks.
 const HEAD: usize = 2;
@@ -106,19 +110,57 @@ impl SessionTable {
     }
 
     /// Add `mask` to breakdown `b`'s mask of the row whose masks start at
-    /// `at`; the bits new to it (the values the session meets first).
+    /// `at`.
     #[inline]
-    pub(crate) fn meet(&mut self, at: usize, b: usize, mask: u64) -> u64 {
-        let mine = &mut self.words[at + b];
-        let new = mask & !*mine;
-        *mine |= new;
-        new
+    pub(crate) fn meet(&mut self, at: usize, b: usize, mask: u64) {
+        self.words[at + b] |= mask;
+    }
+
+    /// Per site, per breakdown, per slot: the distinct (visitors,
+    /// sessions) whose rows carry the slot's bit. Each row counts for its
+    /// session; a visitor of several sessions counts once (`repeats`).
+    pub(crate) fn distinct(&self) -> FxHashMap<i64, Vec<SlotCounts>> {
+        let breakdowns = self.stride - HEAD;
+        let mut sites: Vec<(u64, Vec<SlotCounts>)> = Vec::new();
+        // The site of the previous row (rows of one site mostly follow
+        // each other).
+        let mut at = 0;
+        for row in self.words.chunks_exact(self.stride) {
+            if row[0] == 0 {
+                continue;
+            }
+            let site = row[1] & !SEEN;
+            if sites.get(at).is_none_or(|s| s.0 != site) {
+                at = match sites.iter().position(|s| s.0 == site) {
+                    Some(at) => at,
+                    None => {
+                        sites.push((site, vec![[(0, 0); 64]; breakdowns]));
+                        sites.len() - 1
+                    }
+                };
+            }
+            for (counts, &mask) in sites[at].1.iter_mut().zip(&row[HEAD..]) {
+                bits(mask).for_each(|slot| counts[slot as usize].1 += 1);
+            }
+        }
+        let repeats = self.repeats();
+        let mut out = FxHashMap::default();
+        for (site, mut counts) in sites {
+            let repeats = repeats.get(&(site as i64));
+            for (b, counts) in counts.iter_mut().enumerate() {
+                for (slot, c) in counts.iter_mut().enumerate() {
+                    c.0 = c.1 - repeats.map_or(0, |r| r[b][slot]);
+                }
+            }
+            out.insert(site as i64, counts);
+        }
+        out
     }
 
     /// Per site, per breakdown, per slot: how many sessions beyond the
     /// first of a visitor met the slot (a visitor of several sessions
     /// counts once). Only the rows of visitors marked [`SEEN`] are read.
-    pub(crate) fn repeats(&self) -> FxHashMap<i64, Vec<[u64; 64]>> {
+    fn repeats(&self) -> FxHashMap<i64, Vec<[u64; 64]>> {
         let mut out: FxHashMap<i64, Vec<[u64; 64]>> = FxHashMap::default();
         if self.seen.is_empty() {
             return out;
@@ -406,12 +448,12 @@ mod tests {
     fn rows_grow_both_ways_refuse_far_sessions_and_other_visitors() {
         let mut t = SessionTable::new(2);
         let a = t.row(100_000, 7, 1, || false).unwrap();
-        assert_eq!(t.meet(a, 1, 0b10), 0b10);
+        t.meet(a, 1, 0b10);
         // Below the base: the table grows downwards, the row keeps its masks.
         let b = t.row(90_000, 8, 2, || false).unwrap();
-        assert_eq!(t.meet(b, 0, 1), 1);
+        t.meet(b, 0, 1);
         let a = t.row(100_000, 7, 1, || true).unwrap();
-        assert_eq!(t.meet(a, 1, 0b11), 0b01);
+        t.meet(a, 1, 0b11);
         // The same session with another visitor, and a session far away.
         assert_eq!(t.row(100_000, 9, 1, || false), None);
         assert_eq!(t.row(100_000 + (1 << 30), 7, 1, || false), None);
@@ -441,5 +483,12 @@ mod tests {
         want[1][1] = 2;
         want[1][2] = 1;
         assert_eq!(repeats[&1], want);
+        // Site 1, breakdown 1: slot 0 in one session, slot 1 in three and
+        // slot 2 in two, all of visitor 7; site 2, breakdown 0: slot 0.
+        let met = t.distinct();
+        assert_eq!(met.len(), 2);
+        assert_eq!(met[&1][1][..4], [(1, 1), (1, 3), (1, 2), (0, 0)]);
+        assert_eq!(met[&1][0][..2], [(0, 0), (0, 0)]);
+        assert_eq!(met[&2][0][..2], [(1, 1), (0, 0)]);
     }
 }

@@ -2,8 +2,8 @@
 //! campaign, an author: a few hundred combinations a day), so each props
 //! set of a site is decoded once into an *answer*: per breakdown the slot
 //! of its value (and that slot's session-mask bit), and the numbers its
-//! sums add. An event then only tallies into its answer (how many events,
-//! of which kind, the revenue, the sums); the tallies are folded into the
+//! sums add. An event then only tallies into its answer (how many events
+//! of each kind, the revenue); the tallies are folded into the
 //! breakdowns' values when the scan ends, or when a site holds
 //! [`MAX_ANSWERS`] answers (props unique to each event, such as a view
 //! count, make an answer per event).
@@ -71,15 +71,14 @@ fn place_of<T: PartialEq>(list: &mut Vec<T>, item: T) -> usize {
 /// What the events of one answer added up to since the last fold.
 #[derive(Debug, Clone, Copy, Default)]
 struct Tally {
-    events: u64,
-    pageviews: u64,
-    custom_events: u64,
-    orders: u64,
+    /// Events by kind code (pageviews, custom events, orders; gauges are
+    /// not tallied).
+    kinds: [u64; 4],
     revenue_cents: i64,
 }
 
 /// One site's answers since the last fold; answer `a`'s parts at
-/// `a * breakdowns` (slots, masks) and `a * summed` (numbers, sums).
+/// `a * breakdowns` (slots, masks) and `a * summed` (numbers).
 #[derive(Debug, Default)]
 struct SiteAnswers {
     tallies: Vec<Tally>,
@@ -90,7 +89,6 @@ struct SiteAnswers {
     spill: Vec<bool>,
     /// NaN where the property is missing or not a number.
     numbers: Vec<f64>,
-    sums: Vec<f64>,
 }
 
 impl SiteAnswers {
@@ -104,18 +102,21 @@ impl SiteAnswers {
                     continue;
                 }
                 let c = values.counts(slot);
-                c.events += t.events;
-                c.pageviews += t.pageviews;
-                c.custom_events += t.custom_events;
-                c.orders += t.orders;
+                let [pageviews, custom_events, orders, _] = t.kinds;
+                let events = pageviews + custom_events + orders;
+                c.events += events;
+                c.pageviews += pageviews;
+                c.custom_events += custom_events;
+                c.orders += orders;
                 c.revenue_cents += t.revenue_cents;
                 if c.sums.len() < sums.len() {
                     c.sums.resize(sums.len(), 0.0);
                 }
                 for (total, at) in c.sums.iter_mut().zip(sums) {
-                    // A NaN sum: the property was missing or not a number.
-                    if let Some(n) = at.map(|p| self.sums[a * ns + p]).filter(|n| !n.is_nan()) {
-                        *total += n;
+                    // NaN: the property was missing or not a number. The
+                    // answer's events all carried the same number.
+                    if let Some(n) = at.map(|p| self.numbers[a * ns + p]).filter(|n| !n.is_nan()) {
+                        *total += n * events as f64;
                     }
                 }
             }
@@ -125,7 +126,6 @@ impl SiteAnswers {
         self.masks.clear();
         self.spill.clear();
         self.numbers.clear();
-        self.sums.clear();
     }
 }
 
@@ -148,7 +148,6 @@ pub(crate) struct Answer<'a> {
 /// The answers of one scan, per site.
 pub(crate) struct PropsCache {
     breakdowns: usize,
-    summed: usize,
     entries: Vec<Entry>,
     /// By site id.
     sites: Vec<SiteAnswers>,
@@ -159,7 +158,6 @@ impl PropsCache {
         let breakdowns = layout.property.len();
         PropsCache {
             breakdowns,
-            summed: layout.summed.len(),
             // Without breakdowns nothing is looked up.
             entries: vec![Entry::default(); if breakdowns == 0 { 0 } else { 2 * SETS }],
             sites: Vec::new(),
@@ -201,25 +199,11 @@ impl PropsCache {
             }
             None => self.answer(s, blob, layout, counts),
         } as usize;
-        let (nb, ns) = (self.breakdowns, self.summed);
+        let nb = self.breakdowns;
         let answers = &mut self.sites[s];
         let t = &mut answers.tallies[a];
-        t.events += 1;
-        match kind {
-            Kind::Pageview => t.pageviews += 1,
-            Kind::Event => t.custom_events += 1,
-            Kind::Order => {
-                t.orders += 1;
-                t.revenue_cents += revenue_cents;
-            }
-            Kind::Gauge => {}
-        }
-        for (sum, n) in answers.sums[a * ns..(a + 1) * ns]
-            .iter_mut()
-            .zip(&answers.numbers[a * ns..(a + 1) * ns])
-        {
-            *sum += n;
-        }
+        t.kinds[kind as usize] += 1;
+        t.revenue_cents += revenue_cents;
         Answer {
             slots: &answers.slots[a * nb..(a + 1) * nb],
             masks: &answers.masks[a * nb..(a + 1) * nb],
@@ -283,7 +267,6 @@ impl PropsCache {
         for at in &layout.summed {
             let n = found[*at].and_then(StoredValue::number);
             answers.numbers.push(n.unwrap_or(f64::NAN));
-            answers.sums.push(0.0);
         }
         answers.tallies.push(Tally::default());
         (answers.tallies.len() - 1) as u32
