@@ -8,6 +8,7 @@
 //! and `(other)`, label ids to text) and stores and loads them.
 
 pub(crate) mod breakdown;
+mod goals;
 mod pool;
 pub(crate) mod rows;
 pub(crate) mod sessions;
@@ -20,9 +21,10 @@ use rusqlite::Connection;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::encoding::Kind;
-use super::props::{StoredValue, decode};
-use crate::settings::props::{BreakdownConfig, GoalConfig, GoalTarget, PropMatch};
+use super::props::StoredValue;
+use crate::settings::props::{BreakdownConfig, GoalConfig};
 use breakdown::BreakdownCounts;
+use goals::Goals;
 use sessions::{SessionRows, SessionTable};
 use values::{Layout, NONE, PropsCache};
 
@@ -147,84 +149,13 @@ impl SiteCustom {
     }
 }
 
-/// A value a goal's property filter wants, as stored.
-#[derive(Debug, Clone, Copy)]
-enum Want {
-    /// A string by its label id; `None` when no event ever had it.
-    Label(Option<i64>),
-    Number(f64),
-    Bool(bool),
-}
-
-impl Want {
-    fn matches(self, v: StoredValue) -> bool {
-        match (self, v) {
-            (Want::Label(Some(a)), StoredValue::Label(b)) => a == b,
-            (Want::Bool(a), StoredValue::Bool(b)) => a == b,
-            (Want::Number(a), v) => v.number() == Some(a),
-            _ => false,
-        }
-    }
-}
-
-enum Target {
-    /// A custom event name's label id (`None`: no such event stored).
-    Event(Option<i64>),
-    /// A path pattern, with each pageview label's verdict cached.
-    Path(String, Verdicts),
-}
-
-/// A path goal's verdict per pageview label: the recent ones
-/// direct-mapped by label id (a page view costs a compare), every one in
-/// a map (a pattern is matched once per label).
-#[derive(Default)]
-struct Verdicts {
-    recent: Vec<(i64, bool)>,
-    all: FxHashMap<i64, bool>,
-}
-
-/// Entries of [`Verdicts::recent`].
-const RECENT_VERDICTS: usize = 1024;
-
-impl Verdicts {
-    #[inline]
-    fn get(&mut self, label: i64, judge: impl FnOnce(i64) -> Result<bool>) -> Result<bool> {
-        if self.recent.is_empty() {
-            // Label ids start at 1: the zeroed entries never hit.
-            self.recent = vec![(0, false); RECENT_VERDICTS];
-        }
-        let at = label as usize & (RECENT_VERDICTS - 1);
-        if self.recent[at].0 == label {
-            return Ok(self.recent[at].1);
-        }
-        let verdict = match self.all.get(&label) {
-            Some(v) => *v,
-            None => {
-                let v = judge(label)?;
-                self.all.insert(label, v);
-                v
-            }
-        };
-        self.recent[at] = (label, verdict);
-        Ok(verdict)
-    }
-}
-
-struct GoalPlan {
-    target: Target,
-    /// (key label id, wanted value); a key never stored matches nothing.
-    props: Vec<(Option<i64>, Want)>,
-}
-
 /// The spec made ready for one scan on one connection.
 pub(crate) struct Plan {
-    goals: Vec<GoalPlan>,
+    goals: Goals,
     /// Where the breakdowns' properties and sums are in a props set.
     layout: Layout,
     /// Props sets to their answers, which the events tally into.
     values: PropsCache,
-    /// The decoded props of the current event, for goals' filters.
-    scratch: Vec<(i64, StoredValue)>,
     /// The sessions met and the breakdown values each carried.
     sessions: SessionTable,
     /// Per breakdown, the values it keeps per site and day.
@@ -247,24 +178,6 @@ impl Plan {
             }
             layout.sums.push(sums);
         }
-        let mut goals = Vec::new();
-        for g in &spec.goals {
-            let target = match g.target() {
-                GoalTarget::Event(name) => Target::Event(label(name)?),
-                GoalTarget::Path(p) => Target::Path(p.to_string(), Verdicts::default()),
-            };
-            let mut props = Vec::new();
-            for (key, want) in &g.props {
-                let want = match want {
-                    PropMatch::Text(t) => Want::Label(label(t)?),
-                    PropMatch::Int(i) => Want::Number(*i as f64),
-                    PropMatch::Num(n) => Want::Number(*n),
-                    PropMatch::Bool(b) => Want::Bool(*b),
-                };
-                props.push((label(key)?, want));
-            }
-            goals.push(GoalPlan { target, props });
-        }
         Ok(Plan {
             sessions: SessionTable::new(layout.property.len()),
             tops: (spec.breakdowns.iter())
@@ -272,8 +185,7 @@ impl Plan {
                 .collect(),
             values: PropsCache::new(&layout),
             layout,
-            goals,
-            scratch: Vec::new(),
+            goals: Goals::new(conn, &spec.goals)?,
         })
     }
 
@@ -281,13 +193,12 @@ impl Plan {
     /// goal's property filter names a key some event has. Otherwise the
     /// scan need not read them.
     pub(crate) fn reads_props(&self) -> bool {
-        let filters = |g: &GoalPlan| !g.props.is_empty() && g.props.iter().all(|p| p.0.is_some());
-        self.layout.property.iter().any(Option::is_some) || self.goals.iter().any(filters)
+        self.layout.property.iter().any(Option::is_some) || self.goals.filter_props()
     }
 
     /// Whether no breakdown or goal is configured (gauges need no plan).
     pub(crate) fn is_empty(&self) -> bool {
-        self.layout.property.is_empty() && self.goals.is_empty()
+        self.layout.property.is_empty() && self.goals.len() == 0
     }
 
     /// Count one event (not a gauge) into `site` (`seen`: the scan met its
@@ -347,44 +258,15 @@ impl Plan {
                 }
             }
         }
-        if self.goals.is_empty() {
+        if self.goals.len() == 0 {
             return Ok(());
         }
         if kind == Kind::Order {
             *site.order_revenue.entry(session).or_default() += revenue_cents;
             return Ok(());
         }
-        let mut decoded = false;
-        for (plan, counts) in self.goals.iter_mut().zip(&mut site.goals) {
-            let hit = match (&mut plan.target, kind, label) {
-                (Target::Event(Some(want)), Kind::Event, Some(l)) => *want == l,
-                (Target::Path(pattern, verdicts), Kind::Pageview, Some(l)) => {
-                    verdicts.get(l, |l| {
-                        let text = super::events::label_text(conn, l)?;
-                        Ok(crate::util::glob_match(pattern, &text))
-                    })?
-                }
-                _ => false,
-            };
-            if !hit {
-                continue;
-            }
-            if !plan.props.is_empty() && !decoded {
-                self.scratch.clear();
-                self.scratch
-                    .extend(props()?.map(decode).into_iter().flatten());
-                decoded = true;
-            }
-            let scratch = &self.scratch;
-            if plan.props.iter().all(|(key, want)| {
-                key.and_then(|k| scratch.iter().find(|p| p.0 == k))
-                    .is_some_and(|p| want.matches(p.1))
-            }) {
-                counts.events += 1;
-                counts.sessions.insert(session);
-            }
-        }
-        Ok(())
+        self.goals
+            .count(conn, (kind, label), session, &mut site.goals, props)
     }
 
     /// The scan's end for `sites` (by site id): what their events
