@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use rusqlite::Connection;
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use super::blobcol::BlobColumn;
 use super::custom::{CustomSpec, Plan, SiteCustom};
 use super::encoding::Kind;
 use super::rollups::TopItem;
@@ -78,6 +79,17 @@ impl RangeCounts {
     }
 }
 
+/// The scan of a range, with the props (column 9) when breakdowns or
+/// goals' filters read them.
+const WITH_PROPS: &str =
+    "SELECT site_id, kind, session_id, visitor_id, label_id, referrer_id, revenue_cents,
+        id, value, props
+ FROM events WHERE id >= ?1 * 16384 AND id < ?2 * 16384";
+const WITHOUT_PROPS: &str =
+    "SELECT site_id, kind, session_id, visitor_id, label_id, referrer_id, revenue_cents,
+        id, value
+ FROM events WHERE id >= ?1 * 16384 AND id < ?2 * 16384";
+
 /// Count the events with `start_ms <= ts < end_ms` (of one site, or all);
 /// `whole`: the range is a whole day, no other part of it will be merged
 /// into its counts.
@@ -115,15 +127,13 @@ fn scan_in_snapshot(
     let counts_custom = !plan.is_empty();
     let reads_props = counts_custom && plan.reads_props();
     let mut stmt = conn.prepare_cached(if reads_props {
-        "SELECT site_id, kind, session_id, visitor_id, label_id, referrer_id, revenue_cents,
-                id, value, props
-         FROM events WHERE id >= ?1 * 16384 AND id < ?2 * 16384"
+        WITH_PROPS
     } else {
-        "SELECT site_id, kind, session_id, visitor_id, label_id, referrer_id, revenue_cents,
-                id, value
-         FROM events WHERE id >= ?1 * 16384 AND id < ?2 * 16384"
+        WITHOUT_PROPS
     })?;
     let mut rows = stmt.query([start_ms, end_ms])?;
+    // Found at the first row (the statement runs from then).
+    let mut props_column: Option<BlobColumn> = None;
     // Site ids are small dense integers: index a vector rather than hash.
     let mut by_site: Vec<Option<SiteCounts>> = Vec::new();
     while let Some(row) = rows.next()? {
@@ -154,30 +164,8 @@ fn scan_in_snapshot(
         } else {
             0
         };
-        if let Some(kind) = kind
-            && counts_custom
-        {
-            let props = || -> Result<Option<&[u8]>> {
-                Ok(if reads_props {
-                    row.get_ref(9)?.as_blob_or_null()?
-                } else {
-                    None
-                })
-            };
-            plan.count(
-                conn,
-                site_id,
-                &mut counts.custom,
-                kind,
-                session,
-                (visitor, || counts.visitors.contains(&visitor)),
-                label,
-                revenue,
-                props,
-            )?;
-        }
         counts.events += 1;
-        counts.visitors.insert(visitor);
+        let met_before = !counts.visitors.insert(visitor);
         counts.sessions.insert(session);
         match kind {
             Some(Kind::Pageview) => {
@@ -201,6 +189,33 @@ fn scan_in_snapshot(
                 counts.converting.insert(session);
             }
             Some(Kind::Gauge) | None => {}
+        }
+        if let Some(kind) = kind
+            && counts_custom
+        {
+            let column = match reads_props {
+                true => Some(
+                    &*props_column.get_or_insert_with(|| BlobColumn::find(conn, WITH_PROPS, 9)),
+                ),
+                false => None,
+            };
+            let props = || -> Result<Option<&[u8]>> {
+                match column {
+                    Some(c) => c.get(row),
+                    None => Ok(None),
+                }
+            };
+            plan.count(
+                conn,
+                site_id,
+                &mut counts.custom,
+                kind,
+                session,
+                (visitor, || met_before),
+                label,
+                revenue,
+                props,
+            )?;
         }
     }
     if counts_custom {

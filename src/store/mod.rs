@@ -5,6 +5,7 @@
 //! and then fails with a passing error that the job runner retries.
 
 pub(crate) mod batch;
+pub(crate) mod blobcol;
 pub(crate) mod custom;
 pub mod encoding;
 pub(crate) mod events;
