@@ -33,8 +33,11 @@ pub(crate) struct ChunkEvent {
     pub(super) referrer: Option<Text>,
     pub(super) id: Option<String>,
     pub(super) line: Option<i64>,
-    /// Its properties: a range of [`Chunk::props`].
+    /// Its properties: a range of [`Chunk::props`] (empty when the
+    /// parsing thread had seen the text valid before).
     pub(super) props: (u32, u32),
+    /// The `props` object's text as given.
+    pub(super) props_text: Option<Text>,
     pub(super) value: Option<f64>,
     pub(super) extra: Option<String>,
 }
@@ -76,6 +79,7 @@ impl Chunk {
             self.props.push((key, value));
         }
         let props = (first_prop, self.props.len() as u32);
+        let props_text = e.props_text.map(&mut text);
         self.events.push(ChunkEvent {
             ts_ms: e.ts_ms,
             kind: e.kind as i64,
@@ -90,6 +94,7 @@ impl Chunk {
             id: e.id.map(|id| id.into_owned()),
             line: e.line,
             props,
+            props_text,
             value: e.value,
             extra: e.extra,
         });

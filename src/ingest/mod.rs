@@ -20,6 +20,7 @@ mod open;
 pub(crate) mod parse;
 mod pipeline;
 pub(crate) mod props;
+mod propsets;
 mod rejects;
 pub(crate) mod resolve;
 mod sink;

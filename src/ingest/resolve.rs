@@ -25,13 +25,13 @@ use rusqlite::Connection;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::chunk::Text;
-use super::chunk::{Chunk, ChunkEvent, ChunkValue};
+use super::chunk::{Chunk, ChunkEvent};
 use super::keycache::{KeyCache, Span};
 use super::keyfilter::KeyFilter;
+use super::propsets::SeenProps;
 use crate::store::batch::{EventRow, NewKey, ResolvedBatch};
 use crate::store::keyruns::{KeyRuns, KeyTable, mix};
 use crate::store::keys;
-use crate::store::props::StoredValue;
 use crate::time::day_bounds_ms;
 
 /// Cached keys (sessions + visitors + labels) above which committed entries
@@ -72,6 +72,9 @@ pub(crate) struct Resolver {
     /// Per site id: first and last event time seen by this run.
     site_spans: FxHashMap<i64, (i64, i64)>,
     labels: FxHashMap<String, (i64, u64)>,
+    /// The stored encoding of each `props` text met (label ids do not
+    /// change during a run).
+    seen_props: SeenProps<Vec<u8>>,
     sessions: KeyCache,
     visitors: KeyCache,
     /// Per event of the chunk being added: (session, visitor) keys the
@@ -142,6 +145,7 @@ impl Resolver {
             sites: FxHashMap::default(),
             site_spans: FxHashMap::default(),
             labels: FxHashMap::default(),
+            seen_props: SeenProps::default(),
             sessions: KeyCache::new(KeyTable::Sessions),
             visitors: KeyCache::new(KeyTable::Visitors),
             unknown: Vec::new(),
@@ -199,7 +203,10 @@ impl Resolver {
                 Some(r) => Some(self.label(chunk.str(r), number)?),
                 None => None,
             };
-            let props = self.props(chunk, e.props, number)?;
+            let mut seen = std::mem::take(&mut self.seen_props);
+            let props = super::propsets::stored(&mut seen, chunk, e, |t| self.label(t, number));
+            self.seen_props = seen;
+            let props = props?;
             let day = self.local_day(e.ts_ms);
             self.days.insert((site, day));
             self.batch.events.push(EventRow {
@@ -457,27 +464,6 @@ impl Resolver {
         };
         self.labels.insert(value.to_string(), (id, batch));
         Ok(id)
-    }
-
-    /// An event's properties (the range `range` of the chunk's), encoded
-    /// with their keys and string values as label ids.
-    fn props(&mut self, chunk: &Chunk, range: (u32, u32), batch: u64) -> Result<Option<Vec<u8>>> {
-        let props = &chunk.props[range.0 as usize..range.1 as usize];
-        if props.is_empty() {
-            return Ok(None);
-        }
-        let mut blob = Vec::with_capacity(props.len() * 6);
-        for &(key, value) in props {
-            let key = self.label(chunk.str(key), batch)?;
-            let value = match value {
-                ChunkValue::Text(t) => StoredValue::Label(self.label(chunk.str(t), batch)?),
-                ChunkValue::Int(i) => StoredValue::Int(i),
-                ChunkValue::Num(n) => StoredValue::Num(n),
-                ChunkValue::Bool(b) => StoredValue::Bool(b),
-            };
-            crate::store::props::encode(&mut blob, key, value);
-        }
-        Ok(Some(blob))
     }
 
     fn local_day(&mut self, ts_ms: i64) -> NaiveDate {

@@ -10,6 +10,7 @@ use super::chunk::Chunk;
 use super::inputs::FileRecord;
 use super::logs::LogLines;
 use super::parse::ParsedEvent;
+use super::propsets::SeenProps;
 use super::rejects::Reject;
 use crate::store::logs::LogVisitor;
 
@@ -62,6 +63,8 @@ pub(crate) struct ParseSink {
     pub(super) visitors: Vec<LogVisitor>,
     /// Turns access-log lines into events (a run reading logs).
     pub(super) logs: Option<LogLines>,
+    /// The `props` texts checked so far.
+    pub(super) seen_props: SeenProps<()>,
 }
 
 impl ParseSink {
@@ -81,6 +84,7 @@ impl ParseSink {
             files: Vec::new(),
             visitors: Vec::new(),
             logs,
+            seen_props: SeenProps::default(),
         }
     }
 

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 
 use super::inputs::{ContentDigest, DigestHandle, FileInfo, FileRecord, HashedFile};
 use super::logs::Prepared;
-use super::parse::{parse_csv_record, parse_json_line};
+use super::parse::{parse_csv_record, parse_json_line_with};
 use super::rejects::Reject;
 use super::sink::{Item, ParseSink};
 use crate::job::usage;
@@ -423,10 +423,12 @@ fn ndjson_line(sink: &mut ParseSink, name: &str, line_no: u64, raw: &[u8]) -> Re
         return Ok(());
     }
     let item = match std::str::from_utf8(line) {
-        Ok(text) => match parse_json_line(text).and_then(|e| sink.admit(e)) {
-            Ok(e) => Item::Event(e),
-            Err(reason) => Item::Reject(Reject::new(name, line_no, reason, text)),
-        },
+        Ok(text) => {
+            match parse_json_line_with(text, &mut sink.seen_props).and_then(|e| sink.admit(e)) {
+                Ok(e) => Item::Event(e),
+                Err(reason) => Item::Reject(Reject::new(name, line_no, reason, text)),
+            }
+        }
         Err(_) => Item::Reject(Reject::new(
             name,
             line_no,

@@ -167,3 +167,61 @@ fn config_mistakes_exit_2_naming_the_key() {
     assert_exit(&out, 2);
     assert_stderr_has(&out, &["the config has no [[breakdown]]"]);
 }
+
+/// A props text met again is stored as it was the first time, whichever
+/// thread remembers it: also when the first line carrying it was rejected
+/// for another field (the parser had checked the text, the resolver never
+/// saw it), and an invalid text is rejected each time.
+#[test]
+fn props_met_again_are_stored_as_the_first_time() {
+    let w = Workdir::new();
+    let line = |sec: u32, kind: &str, props: &str| {
+        format!(
+            r#"{{"ts":"2026-11-20T10:00:{sec:02}Z","site":"shop","kind":"{kind}","session":"s1","visitor":"v1","path":"/","props":{props}}}"#
+        )
+    };
+    let good = r#"{"plan":"pro","n":3,"ok":true,"who":"b\u00e9a"}"#;
+    let lines = [
+        // Rejected once the whole line is read: its props were checked.
+        line(0, "view", good),
+        line(1, "pageview", good),
+        line(2, "pageview", good),
+        line(
+            3,
+            "pageview",
+            r#"{ "plan" : "pro", "n" : 3, "ok" : true, "who" : "béa" }"#,
+        ),
+        line(4, "pageview", r#"{"plan":[1]}"#),
+        line(5, "pageview", r#"{"plan":[1]}"#),
+        line(6, "pageview", "null"),
+        line(7, "pageview", "{}"),
+        line(8, "pageview", "{}"),
+    ];
+    w.write("events.ndjson", &(lines.join("\n") + "\n"));
+    let out = w.cmd("ingest").arg("events.ndjson").output().unwrap();
+    assert_exit(&out, 1);
+    let reasons: Vec<String> = rejects_of(&w)
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "kind 'view' is not one of pageview, event, order, gauge",
+            "props.plan must be a string, a number or a boolean",
+            "props.plan must be a string, a number or a boolean",
+        ]
+    );
+    let blobs = w.sql_rows("SELECT quote(props) FROM events ORDER BY id");
+    let blobs: Vec<&str> = blobs.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(blobs.len(), 6);
+    // The same four props each time (keys and strings as label ids), none
+    // for null and {}.
+    assert!(blobs[0].starts_with("X'"), "{blobs:?}");
+    assert_eq!(&blobs[..3], [blobs[0]; 3]);
+    assert_eq!(&blobs[3..], ["NULL"; 3]);
+    for text in ["plan", "pro", "n", "ok", "who", "béa"] {
+        let query = format!("SELECT count(*) FROM labels WHERE value = '{text}'");
+        assert_eq!(w.sql_i64(&query), 1, "{text}");
+    }
+}

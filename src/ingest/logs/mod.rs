@@ -399,6 +399,7 @@ impl LogLines {
             revenue_cents,
             line: Some(line),
             props: Vec::new(),
+            props_text: None,
             value: None,
             extra: None,
         })

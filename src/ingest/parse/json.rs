@@ -9,10 +9,15 @@ use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::{RawEvent, TsValue};
-use crate::ingest::props::{NumberField, PropsField};
+use crate::ingest::props::NumberField;
+use crate::ingest::propsets::SeenProps;
 
-/// Reads an event's fields into the `RawEvent` it holds.
-pub(super) struct RawEventSeed<'r, 'de>(pub(super) &'r mut RawEvent<'de>);
+/// Reads an event's fields into the `RawEvent` it holds; a `props` text
+/// seen valid before (the set) is not read again.
+pub(super) struct RawEventSeed<'r, 'de>(
+    pub(super) &'r mut RawEvent<'de>,
+    pub(super) &'r mut SeenProps<()>,
+);
 
 impl<'de> DeserializeSeed<'de> for RawEventSeed<'_, 'de> {
     type Value = ();
@@ -92,7 +97,7 @@ impl<'de> Visitor<'de> for RawEventSeed<'_, 'de> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let raw = self.0;
+        let RawEventSeed(raw, seen) = self;
         while let Some(key) = map.next_key::<CowStr<'de>>()? {
             let key = key.0;
             match key.as_ref() {
@@ -114,7 +119,16 @@ impl<'de> Visitor<'de> for RawEventSeed<'_, 'de> {
                 "name" => raw.name = string_field(&mut map, "name")?,
                 "path" => raw.path = string_field(&mut map, "path")?,
                 "referrer" => raw.referrer = string_field(&mut map, "referrer")?,
-                "props" => raw.props = map.next_value::<PropsField>()?.0,
+                "props" => {
+                    // Its text (checked as JSON on the way); read when new.
+                    let text = map.next_value::<&'de RawValue>()?.get();
+                    if seen.get(text).is_none() {
+                        raw.props = crate::ingest::props::from_json_cell(text)
+                            .map_err(de::Error::custom)?;
+                        seen.insert(text, ());
+                    }
+                    raw.props_text = Some(text);
+                }
                 "value" => raw.value = map.next_value::<NumberField>()?.0,
                 "revenue_cents" => {
                     raw.revenue_cents = map

@@ -13,6 +13,7 @@ use chrono::DateTime;
 use serde::de::{self, DeserializeSeed};
 
 use super::props::Props;
+use super::propsets::SeenProps;
 use crate::store::encoding::Kind;
 use json::RawEventSeed;
 
@@ -36,8 +37,12 @@ pub(crate) struct ParsedEvent<'a> {
     pub(crate) revenue_cents: Option<i64>,
     /// An access-log line's dedupe hash (instead of an `id`).
     pub(crate) line: Option<i64>,
-    /// Custom properties, checked against the limits.
+    /// Custom properties, checked against the limits; empty when
+    /// `props_text` was seen valid before (the resolver knows its
+    /// encoding, or reads it again).
     pub(crate) props: Props<'a>,
+    /// The `props` object's text as given (NDJSON and CSV).
+    pub(crate) props_text: Option<&'a str>,
     /// A gauge's level.
     pub(crate) value: Option<f64>,
     /// Unknown fields (and known ones this kind does not use), as a JSON
@@ -65,6 +70,7 @@ pub(crate) struct RawEvent<'a> {
     referrer: Option<Cow<'a, str>>,
     revenue_cents: Option<i64>,
     props: Props<'a>,
+    props_text: Option<&'a str>,
     value: Option<f64>,
     /// Unknown fields as (key, JSON text of the value).
     extra: Vec<(Cow<'a, str>, Cow<'a, str>)>,
@@ -77,18 +83,29 @@ const MIN_MILLIS: i64 = 100_000_000_000;
 
 /// Parse and check one NDJSON line.
 pub(crate) fn parse_json_line(line: &str) -> Result<ParsedEvent<'_>, String> {
+    parse_json_line_with(line, &mut SeenProps::default())
+}
+
+/// Parse and check one NDJSON line of a run (`seen`: the `props` texts
+/// seen valid before in it, which are not read again).
+pub(crate) fn parse_json_line_with<'a>(
+    line: &'a str,
+    seen: &mut SeenProps<()>,
+) -> Result<ParsedEvent<'a>, String> {
     let mut de = serde_json::Deserializer::from_str(line);
     // Filled in place: the event's fields are a few hundred bytes, which
     // serde's return path would copy several times.
     let mut raw = RawEvent::default();
-    RawEventSeed(&mut raw).deserialize(&mut de).map_err(|e| {
-        // A field's own message ("site must be a string") would hide that
-        // the line is not JSON at all (cut off, say): report that first.
-        match serde_json::from_str::<de::IgnoredAny>(line) {
-            Err(syntax) if !(e.is_syntax() || e.is_eof()) => json_reason(syntax),
-            _ => json_reason(e),
-        }
-    })?;
+    RawEventSeed(&mut raw, seen)
+        .deserialize(&mut de)
+        .map_err(|e| {
+            // A field's own message ("site must be a string") would hide that
+            // the line is not JSON at all (cut off, say): report that first.
+            match serde_json::from_str::<de::IgnoredAny>(line) {
+                Err(syntax) if !(e.is_syntax() || e.is_eof()) => json_reason(syntax),
+                _ => json_reason(e),
+            }
+        })?;
     de.end().map_err(json_reason)?;
     raw.validate()
 }
@@ -148,7 +165,10 @@ pub(crate) fn parse_csv_record<'a>(
                         format!("revenue_cents must be an integer >= 0, got '{value}'")
                     })?)
             }
-            "props" => raw.props = super::props::from_json_cell(value)?,
+            "props" => {
+                raw.props = super::props::from_json_cell(value)?;
+                raw.props_text = Some(value);
+            }
             "value" => raw.value = Some(super::props::value_from_cell(value)?),
             _ => raw.extra.push((
                 Cow::Owned(key.clone()),
@@ -332,6 +352,7 @@ impl<'a> RawEvent<'a> {
             revenue_cents,
             line: None,
             props: self.props,
+            props_text: self.props_text,
             value,
             extra,
         })
