@@ -62,6 +62,18 @@ fn rejects_of(w: &Workdir) -> Vec<Value> {
     parse_ndjson(&std::fs::read_to_string(files.remove(0)).unwrap())
 }
 
+/// Ingest `text` as NDJSON, which rejects some lines (exit 1): the
+/// rejects' reasons in order.
+fn ingest_rejecting(w: &Workdir, text: &str) -> Vec<String> {
+    w.write("events.ndjson", text);
+    let out = w.cmd("ingest").arg("events.ndjson").output().unwrap();
+    assert_exit(&out, 1);
+    rejects_of(w)
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap().to_string())
+        .collect()
+}
+
 #[test]
 fn bad_props_values_and_gauges_are_rejected_naming_the_field() {
     let w = Workdir::new();
@@ -81,13 +93,7 @@ fn bad_props_values_and_gauges_are_rejected_naming_the_field() {
         pv().props(json!({"ok": true, "n": -2.5, "s": "x"})),
         pageview("2026-11-20T10:00:00Z", "shop", "s1", "v1", "/").with("ts", 1_763_600_000),
     ];
-    w.write("events.ndjson", &ndjson(&events));
-    let out = w.cmd("ingest").arg("events.ndjson").output().unwrap();
-    assert_exit(&out, 1);
-    let reasons: Vec<String> = rejects_of(&w)
-        .iter()
-        .map(|r| r["reason"].as_str().unwrap().to_string())
-        .collect();
+    let reasons = ingest_rejecting(&w, &ndjson(&events));
     let want = [
         "props must be an object of strings, numbers and booleans",
         "props.a must be a string, a number or a boolean",
@@ -197,13 +203,7 @@ fn props_met_again_are_stored_as_the_first_time() {
         line(7, "pageview", "{}"),
         line(8, "pageview", "{}"),
     ];
-    w.write("events.ndjson", &(lines.join("\n") + "\n"));
-    let out = w.cmd("ingest").arg("events.ndjson").output().unwrap();
-    assert_exit(&out, 1);
-    let reasons: Vec<String> = rejects_of(&w)
-        .iter()
-        .map(|r| r["reason"].as_str().unwrap().to_string())
-        .collect();
+    let reasons = ingest_rejecting(&w, &(lines.join("\n") + "\n"));
     assert_eq!(
         reasons,
         [
