@@ -50,8 +50,8 @@ pub(crate) struct BreakdownCounts {
     visitors: Pairs,
     /// Per slot below 64, the distinct (visitors, sessions) of the
     /// sessions' rows, for a whole day (see [`Self::settle`]).
-    first: Vec<(u64, u64)>,
-    /// Whether `first` holds the distinct counts (see [`Self::settle`]).
+    whole_day: Vec<(u64, u64)>,
+    /// Whether `whole_day` holds the distinct counts (see [`Self::settle`]).
     exact: bool,
 }
 
@@ -148,7 +148,7 @@ impl BreakdownCounts {
             && self.values.len() <= top.min(64);
         if self.exact {
             let n = self.values.len();
-            self.first = met.map_or_else(|| vec![(0, 0); n], |m| m[..n].to_vec());
+            self.whole_day = met.map_or_else(|| vec![(0, 0); n], |m| m[..n].to_vec());
         }
         self.exact
     }
@@ -197,7 +197,7 @@ impl BreakdownCounts {
             // Every value is a group of its own (none merged).
             let mut counts = vec![(0, 0); groups];
             for (slot, g) in group.iter().enumerate() {
-                let (visitors, sessions) = self.first.get(slot).copied().unwrap_or_default();
+                let (visitors, sessions) = self.whole_day.get(slot).copied().unwrap_or_default();
                 counts[*g as usize].0 += visitors;
                 counts[*g as usize].1 += sessions;
             }
