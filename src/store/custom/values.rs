@@ -68,13 +68,21 @@ fn place_of<T: PartialEq>(list: &mut Vec<T>, item: T) -> usize {
     }
 }
 
-/// What the events of one answer added up to since the last fold.
+/// Breakdowns whose masks an answer's [`Tally`] holds.
+const INLINE: usize = 3;
+
+/// What the events of one answer added up to since the last fold, with
+/// what an event reads of its answer (the masks of up to [`INLINE`]
+/// breakdowns, whether a slot needs the pairs): one cache line per event.
 #[derive(Debug, Clone, Copy, Default)]
+#[repr(C, align(64))]
 struct Tally {
     /// Events by kind code (pageviews, custom events, orders; gauges are
     /// not tallied).
-    kinds: [u64; 4],
+    kinds: [u64; 3],
     revenue_cents: i64,
+    masks: [u64; INLINE],
+    spill: bool,
 }
 
 /// One site's answers since the last fold; answer `a`'s parts at
@@ -83,10 +91,9 @@ struct Tally {
 struct SiteAnswers {
     tallies: Vec<Tally>,
     slots: Vec<u32>,
-    /// The slot's bit when below 64, else 0.
+    /// The slot's bit when below 64, else 0 (read from here when there
+    /// are more than [`INLINE`] breakdowns).
     masks: Vec<u64>,
-    /// Whether a slot is 64 or more (met as pairs).
-    spill: Vec<bool>,
     /// NaN where the property is missing or not a number.
     numbers: Vec<f64>,
 }
@@ -102,7 +109,7 @@ impl SiteAnswers {
                     continue;
                 }
                 let c = values.counts(slot);
-                let [pageviews, custom_events, orders, _] = t.kinds;
+                let [pageviews, custom_events, orders] = t.kinds;
                 let events = pageviews + custom_events + orders;
                 c.events += events;
                 c.pageviews += pageviews;
@@ -124,7 +131,6 @@ impl SiteAnswers {
         self.tallies.clear();
         self.slots.clear();
         self.masks.clear();
-        self.spill.clear();
         self.numbers.clear();
     }
 }
@@ -202,12 +208,17 @@ impl PropsCache {
         let nb = self.breakdowns;
         let answers = &mut self.sites[s];
         let t = &mut answers.tallies[a];
-        t.kinds[kind as usize] += 1;
+        if let Some(k) = t.kinds.get_mut(kind as usize) {
+            *k += 1;
+        }
         t.revenue_cents += revenue_cents;
         Answer {
             slots: &answers.slots[a * nb..(a + 1) * nb],
-            masks: &answers.masks[a * nb..(a + 1) * nb],
-            spill: answers.spill[a],
+            masks: match nb <= INLINE {
+                true => &t.masks[..nb],
+                false => &answers.masks[a * nb..(a + 1) * nb],
+            },
+            spill: t.spill,
         }
     }
 
@@ -250,25 +261,28 @@ impl PropsCache {
                 found[at] = Some(value);
             }
         });
-        let mut spill = false;
-        for (property, values) in layout.property.iter().zip(counts) {
+        let mut tally = Tally::default();
+        for (b, (property, values)) in layout.property.iter().zip(counts).enumerate() {
             let slot = match property.and_then(|at| found[at]) {
                 Some(value) => values.slot(ValueKey::from(value)),
                 None => NONE,
             };
-            answers.slots.push(slot);
-            answers.masks.push(match slot {
+            let mask = match slot {
                 NONE => 0,
                 s => 1u64.checked_shl(s).unwrap_or(0),
-            });
-            spill |= slot != NONE && slot >= 64;
+            };
+            answers.slots.push(slot);
+            answers.masks.push(mask);
+            if let Some(inline) = tally.masks.get_mut(b) {
+                *inline = mask;
+            }
+            tally.spill |= slot != NONE && slot >= 64;
         }
-        answers.spill.push(spill);
         for at in &layout.summed {
             let n = found[*at].and_then(StoredValue::number);
             answers.numbers.push(n.unwrap_or(f64::NAN));
         }
-        answers.tallies.push(Tally::default());
+        answers.tallies.push(tally);
         (answers.tallies.len() - 1) as u32
     }
 }
