@@ -211,7 +211,7 @@ fn scan_in_snapshot(
                 &mut counts.custom,
                 kind,
                 session,
-                (visitor, || met_before),
+                (visitor, met_before),
                 label,
                 revenue,
                 props,

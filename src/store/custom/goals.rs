@@ -99,6 +99,10 @@ impl Goals {
         self.plans.len()
     }
 
+    pub(super) fn is_empty(&self) -> bool {
+        self.plans.is_empty()
+    }
+
     /// Whether some goal's property filter names only keys some event
     /// has (so that it can match and the scan must read the props).
     pub(super) fn filter_props(&self) -> bool {

@@ -198,7 +198,7 @@ impl Plan {
 
     /// Whether no breakdown or goal is configured (gauges need no plan).
     pub(crate) fn is_empty(&self) -> bool {
-        self.layout.property.is_empty() && self.goals.len() == 0
+        self.layout.property.is_empty() && self.goals.is_empty()
     }
 
     /// Count one event (not a gauge) into `site` (`seen`: the scan met its
@@ -212,7 +212,7 @@ impl Plan {
         site: &mut SiteCustom,
         kind: Kind,
         session: i64,
-        (visitor, seen): (i64, impl Fn() -> bool),
+        (visitor, seen): (i64, bool),
         label: Option<i64>,
         revenue_cents: i64,
         props: impl Fn() -> Result<Option<&'r [u8]>>,
@@ -258,7 +258,7 @@ impl Plan {
                 }
             }
         }
-        if self.goals.len() == 0 {
+        if self.goals.is_empty() {
             return Ok(());
         }
         if kind == Kind::Order {

@@ -84,7 +84,7 @@ impl SessionTable {
         session: i64,
         visitor: i64,
         site: i64,
-        seen: impl FnOnce() -> bool,
+        seen: bool,
     ) -> Option<usize> {
         if visitor <= 0 || site < 0 {
             return None;
@@ -96,7 +96,6 @@ impl SessionTable {
         let start = at as usize * self.stride;
         let row = &mut self.words[start..start + HEAD];
         if row[0] == 0 {
-            let seen = seen();
             row[0] = visitor as u64;
             row[1] = site as u64 | if seen { SEEN } else { 0 };
             self.used += 1;
@@ -447,21 +446,21 @@ mod tests {
     #[test]
     fn rows_grow_both_ways_refuse_far_sessions_and_other_visitors() {
         let mut t = SessionTable::new(2);
-        let a = t.row(100_000, 7, 1, || false).unwrap();
+        let a = t.row(100_000, 7, 1, false).unwrap();
         t.meet(a, 1, 0b10);
         // Below the base: the table grows downwards, the row keeps its masks.
-        let b = t.row(90_000, 8, 2, || false).unwrap();
+        let b = t.row(90_000, 8, 2, false).unwrap();
         t.meet(b, 0, 1);
-        let a = t.row(100_000, 7, 1, || true).unwrap();
+        let a = t.row(100_000, 7, 1, true).unwrap();
         t.meet(a, 1, 0b11);
         // The same session with another visitor, and a session far away.
-        assert_eq!(t.row(100_000, 9, 1, || false), None);
-        assert_eq!(t.row(100_000 + (1 << 30), 7, 1, || false), None);
-        assert_eq!(t.row(5, 0, 1, || false), None);
+        assert_eq!(t.row(100_000, 9, 1, false), None);
+        assert_eq!(t.row(100_000 + (1 << 30), 7, 1, false), None);
+        assert_eq!(t.row(5, 0, 1, false), None);
         // Visitor 7's second and third sessions: slot 1 met in all three,
         // slot 2 in two.
         for session in [100_001, 100_002] {
-            let c = t.row(session, 7, 1, || true).unwrap();
+            let c = t.row(session, 7, 1, true).unwrap();
             t.meet(c, 1, 0b110);
         }
         let rows: Vec<_> = t

@@ -91,7 +91,7 @@ struct Tally {
 struct SiteAnswers {
     tallies: Vec<Tally>,
     slots: Vec<u32>,
-    /// The slot's bit when below 64, else 0 (read from here when there
+    /// The slot's bit when below 64, else 0 (kept here only when there
     /// are more than [`INLINE`] breakdowns).
     masks: Vec<u64>,
     /// NaN where the property is missing or not a number.
@@ -272,9 +272,9 @@ impl PropsCache {
                 s => 1u64.checked_shl(s).unwrap_or(0),
             };
             answers.slots.push(slot);
-            answers.masks.push(mask);
-            if let Some(inline) = tally.masks.get_mut(b) {
-                *inline = mask;
+            match tally.masks.get_mut(b) {
+                Some(inline) if layout.property.len() <= INLINE => *inline = mask,
+                _ => answers.masks.push(mask),
             }
             tally.spill |= slot != NONE && slot >= 64;
         }
