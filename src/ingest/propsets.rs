@@ -13,6 +13,8 @@
 //! over only when most lookups since the last start found their text;
 //! otherwise it keeps what it has.
 
+use std::ops::Range;
+
 use anyhow::{Result, anyhow};
 use rustc_hash::FxHashMap;
 
@@ -72,21 +74,24 @@ impl<V> SeenProps<V> {
     }
 }
 
-/// Event `e`'s props (of `chunk`) as stored: their keys and string values
-/// as label ids (`label` finds or makes one), `None` without props. The
-/// encoding of a text seen before is taken from `seen`.
+/// Event `e`'s props (of `chunk`) as stored, appended to `out`: their
+/// keys and string values as label ids (`label` finds or makes one); where
+/// they are in `out`, `None` without props. The encoding of a text seen
+/// before is taken from `seen`.
 pub(crate) fn stored(
     seen: &mut SeenProps<Vec<u8>>,
     chunk: &Chunk,
     e: &ChunkEvent,
+    out: &mut Vec<u8>,
     mut label: impl FnMut(&str) -> Result<i64>,
-) -> Result<Option<Vec<u8>>> {
+) -> Result<Option<Range<usize>>> {
+    let start = out.len();
     let text = e.props_text.map(|t| chunk.str(t));
     if let Some(blob) = text.and_then(|t| seen.get(t)) {
-        return Ok((!blob.is_empty()).then(|| blob.clone()));
+        out.extend_from_slice(blob);
+        return Ok((!blob.is_empty()).then_some(start..out.len()));
     }
     let pairs = &chunk.props[e.props.0 as usize..e.props.1 as usize];
-    let mut blob = Vec::with_capacity(pairs.len() * 6);
     match text {
         // The parsing thread had seen the text, and this map has not (or
         // no longer): read it again (it was valid then).
@@ -100,7 +105,7 @@ pub(crate) fn stored(
                     PropValue::Num(n) => StoredValue::Num(*n),
                     PropValue::Bool(b) => StoredValue::Bool(*b),
                 };
-                encode(&mut blob, label(key)?, value);
+                encode(out, label(key)?, value);
             }
         }
         _ => {
@@ -112,14 +117,14 @@ pub(crate) fn stored(
                     ChunkValue::Num(n) => StoredValue::Num(n),
                     ChunkValue::Bool(b) => StoredValue::Bool(b),
                 };
-                encode(&mut blob, key, value);
+                encode(out, key, value);
             }
         }
     }
     if let Some(text) = text {
-        seen.insert(text, blob.clone());
+        seen.insert(text, out[start..].to_vec());
     }
-    Ok((!blob.is_empty()).then_some(blob))
+    Ok((out.len() > start).then_some(start..out.len()))
 }
 
 #[cfg(test)]

@@ -204,7 +204,10 @@ impl Resolver {
                 None => None,
             };
             let mut seen = std::mem::take(&mut self.seen_props);
-            let props = super::propsets::stored(&mut seen, chunk, e, |t| self.label(t, number));
+            let mut out = std::mem::take(&mut self.batch.props);
+            let props =
+                super::propsets::stored(&mut seen, chunk, e, &mut out, |t| self.label(t, number));
+            self.batch.props = out;
             self.seen_props = seen;
             let props = props?;
             let day = self.local_day(e.ts_ms);

@@ -14,8 +14,9 @@ pub(crate) struct EventRow {
     pub(crate) label: Option<i64>,
     pub(crate) referrer: Option<i64>,
     pub(crate) revenue_cents: Option<i64>,
-    /// Custom properties, encoded (`store::props`).
-    pub(crate) props: Option<Vec<u8>>,
+    /// Custom properties, encoded (`store::props`): where they are in
+    /// the batch's `props`.
+    pub(crate) props: Option<std::ops::Range<usize>>,
     /// A gauge's level.
     pub(crate) value: Option<f64>,
     pub(crate) extra: Option<String>,
@@ -43,6 +44,9 @@ pub(crate) struct NewKey {
 pub(crate) struct ResolvedBatch {
     pub(crate) number: u64,
     pub(crate) events: Vec<EventRow>,
+    /// The events' encoded props, one after the other (a list per event
+    /// would be an allocation per event).
+    pub(crate) props: Vec<u8>,
     pub(crate) new_sites: Vec<(i64, String, i64, i64)>,
     pub(crate) site_spans: Vec<(i64, i64, i64)>,
     pub(crate) new_labels: Vec<(i64, String)>,
@@ -62,6 +66,7 @@ impl ResolvedBatch {
         let ResolvedBatch {
             number: _,
             events,
+            props,
             new_sites,
             site_spans,
             new_labels,
@@ -72,6 +77,7 @@ impl ResolvedBatch {
             days,
         } = self;
         events.clear();
+        props.clear();
         new_sites.clear();
         site_spans.clear();
         new_labels.clear();

@@ -94,7 +94,7 @@ fn write_in(tx: &rusqlite::Transaction, batch: &ResolvedBatch) -> Result<BatchCo
             }
             rows.push((slot.next(tx, e.ts)?, e));
         }
-        insert_events(tx, seq, &rows)?;
+        insert_events(tx, seq, &rows, &batch.props)?;
         counts.stored = rows.len() as u64;
     }
     let seq = seq + 1;
@@ -238,8 +238,14 @@ pub(crate) fn upsert_many<T>(
     Ok(())
 }
 
-/// Insert `rows` (key, event), all of batch `seq`.
-fn insert_events(tx: &rusqlite::Transaction, seq: i64, rows: &[(i64, &EventRow)]) -> Result<()> {
+/// Insert `rows` (key, event), all of batch `seq` (whose events' props
+/// are in `props`).
+fn insert_events(
+    tx: &rusqlite::Transaction,
+    seq: i64,
+    rows: &[(i64, &EventRow)],
+    props: &[u8],
+) -> Result<()> {
     // Of the columns most events leave empty (extra fields, props, a
     // gauge's level), a batch inserts only those some row of it has: the
     // others keep their default (NULL), a bind and a register copy fewer
@@ -277,7 +283,7 @@ fn insert_events(tx: &rusqlite::Transaction, seq: i64, rows: &[(i64, &EventRow)]
             next += 1;
         }
         if optional[1].1 {
-            stmt.raw_bind_parameter(next, &e.props)?;
+            stmt.raw_bind_parameter(next, e.props.clone().map(|at| &props[at]))?;
             next += 1;
         }
         if optional[2].1 {
