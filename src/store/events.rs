@@ -2,9 +2,10 @@
 //! per site, which every rollup is made of, and the text of label ids.
 //!
 //! A day of all sites is one range of the events' rowid (`ts * 16384 + n`),
-//! so a scan is a sequential read; distinct visitors and sessions are hash
-//! sets of integer ids; top lists count integer label ids and only the
-//! winners are turned back into text.
+//! so a scan is a sequential read; distinct visitors and sessions are sets
+//! of integer ids (`idset.rs`: bits over the dense ids, a hash set for the
+//! rest); top lists count integer label ids and only the winners are
+//! turned back into text.
 
 use anyhow::{Context, Result};
 use rusqlite::Connection;
@@ -13,6 +14,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use super::blobcol::BlobColumn;
 use super::custom::{CustomSpec, Plan, SiteCustom};
 use super::encoding::Kind;
+use super::idset::IdSet;
 use super::rollups::TopItem;
 
 /// The counts of one site over one range.
@@ -23,8 +25,8 @@ pub(crate) struct SiteCounts {
     pub(crate) custom_events: u64,
     pub(crate) orders: u64,
     pub(crate) revenue_cents: i64,
-    pub(crate) visitors: FxHashSet<i64>,
-    pub(crate) sessions: FxHashSet<i64>,
+    pub(crate) visitors: IdSet,
+    pub(crate) sessions: IdSet,
     pub(crate) converting: FxHashSet<i64>,
     pub(crate) pages: FxHashMap<i64, u64>,
     pub(crate) referrers: FxHashMap<i64, u64>,
@@ -41,8 +43,8 @@ impl SiteCounts {
         self.custom_events += other.custom_events;
         self.orders += other.orders;
         self.revenue_cents += other.revenue_cents;
-        self.visitors.extend(other.visitors);
-        self.sessions.extend(other.sessions);
+        self.visitors.merge(other.visitors);
+        self.sessions.merge(other.sessions);
         self.converting.extend(other.converting);
         self.custom.merge(other.custom);
         for (mine, theirs) in [

@@ -10,6 +10,7 @@ pub(crate) mod custom;
 pub mod encoding;
 pub(crate) mod events;
 pub(crate) mod files;
+pub(crate) mod idset;
 pub(crate) mod keyflush;
 pub(crate) mod keyruns;
 pub(crate) mod keys;
