@@ -8,19 +8,23 @@
 //! lookup on each thread instead of a JSON parse, six string copies and six
 //! label lookups.
 //!
+//! The second event of a run with a text gets its props stored once, as a
+//! set (`store/props.rs`): from then on its events carry the set's label
+//! id, and so do the other events of the run with that text. Props seen
+//! once stay in their event's row.
+//!
 //! Props unique to each event (a view count, say) would only fill the
 //! memory: each map holds at most [`LIMIT`] texts, and once full it starts
 //! over only when most lookups since the last start found their text;
 //! otherwise it keeps what it has.
-
-use std::ops::Range;
 
 use anyhow::{Result, anyhow};
 use rustc_hash::FxHashMap;
 
 use super::chunk::{Chunk, ChunkEvent, ChunkValue};
 use super::props::PropValue;
-use crate::store::props::{StoredValue, encode};
+use crate::store::batch::EventProps;
+use crate::store::props::{StoredValue, encode, set_text};
 
 /// Texts a map holds at most.
 #[cfg(not(test))]
@@ -51,8 +55,8 @@ impl<V> Default for SeenProps<V> {
 impl<V> SeenProps<V> {
     /// What `text` gave when it was seen before.
     #[inline]
-    pub(crate) fn get(&mut self, text: &str) -> Option<&V> {
-        let found = self.map.get(text);
+    pub(crate) fn get(&mut self, text: &str) -> Option<&mut V> {
+        let found = self.map.get_mut(text);
         match found {
             Some(_) => self.hits += 1,
             None => self.misses += 1,
@@ -74,23 +78,39 @@ impl<V> SeenProps<V> {
     }
 }
 
-/// Event `e`'s props (of `chunk`) as stored, appended to `out`: their
-/// keys and string values as label ids (`label` finds or makes one); where
-/// they are in `out`, `None` without props. The encoding of a text seen
-/// before is taken from `seen`.
+/// What a `props` text gave the resolver.
+#[derive(Debug)]
+pub(crate) enum Seen {
+    /// Seen once: its encoding.
+    Once(Vec<u8>),
+    /// Seen again: stored once as this set.
+    Set(i64),
+}
+
+/// Event `e`'s props (of `chunk`) as stored: their keys and string values
+/// as label ids (`label` finds or makes one), appended to `out` when kept
+/// in the row; a set's label id when the text was seen before in this run;
+/// `None` without props. What a text gave is kept in `seen`.
 pub(crate) fn stored(
-    seen: &mut SeenProps<Vec<u8>>,
+    seen: &mut SeenProps<Seen>,
     chunk: &Chunk,
     e: &ChunkEvent,
     out: &mut Vec<u8>,
     mut label: impl FnMut(&str) -> Result<i64>,
-) -> Result<Option<Range<usize>>> {
-    let start = out.len();
+) -> Result<Option<EventProps>> {
     let text = e.props_text.map(|t| chunk.str(t));
-    if let Some(blob) = text.and_then(|t| seen.get(t)) {
-        out.extend_from_slice(blob);
-        return Ok((!blob.is_empty()).then_some(start..out.len()));
+    if let Some(found) = text.and_then(|t| seen.get(t)) {
+        return Ok(match found {
+            Seen::Set(id) => Some(EventProps::Set(*id)),
+            Seen::Once(blob) if blob.is_empty() => None,
+            Seen::Once(blob) => {
+                let id = label(&set_text(blob))?;
+                *found = Seen::Set(id);
+                Some(EventProps::Set(id))
+            }
+        });
     }
+    let start = out.len();
     let pairs = &chunk.props[e.props.0 as usize..e.props.1 as usize];
     match text {
         // The parsing thread had seen the text, and this map has not (or
@@ -122,9 +142,9 @@ pub(crate) fn stored(
         }
     }
     if let Some(text) = text {
-        seen.insert(text, out[start..].to_vec());
+        seen.insert(text, Seen::Once(out[start..].to_vec()));
     }
-    Ok((out.len() > start).then_some(start..out.len()))
+    Ok((out.len() > start).then_some(EventProps::Blob(start..out.len())))
 }
 
 #[cfg(test)]
@@ -142,13 +162,13 @@ mod tests {
         assert_eq!(seen.get("t9"), None);
         seen.insert("t9", 9);
         assert_eq!(seen.get("t9"), None);
-        assert_eq!(seen.get("t2"), Some(&2));
+        assert_eq!(seen.get("t2"), Some(&mut 2));
         // Texts found more often than not: the next new one starts over.
         for _ in 0..10 {
-            assert_eq!(seen.get("t1"), Some(&1));
+            assert_eq!(seen.get("t1"), Some(&mut 1));
         }
         seen.insert("t8", 8);
-        assert_eq!(seen.get("t8"), Some(&8));
+        assert_eq!(seen.get("t8"), Some(&mut 8));
         assert_eq!(seen.get("t1"), None);
     }
 }

@@ -28,7 +28,7 @@ use super::chunk::Text;
 use super::chunk::{Chunk, ChunkEvent};
 use super::keycache::{KeyCache, Span};
 use super::keyfilter::KeyFilter;
-use super::propsets::SeenProps;
+use super::propsets::{Seen, SeenProps};
 use crate::store::batch::{EventRow, NewKey, ResolvedBatch};
 use crate::store::keyruns::{KeyRuns, KeyTable, mix};
 use crate::store::keys;
@@ -72,9 +72,9 @@ pub(crate) struct Resolver {
     /// Per site id: first and last event time seen by this run.
     site_spans: FxHashMap<i64, (i64, i64)>,
     labels: FxHashMap<String, (i64, u64)>,
-    /// The stored encoding of each `props` text met (label ids do not
-    /// change during a run).
-    seen_props: SeenProps<Vec<u8>>,
+    /// What each `props` text met was stored as (label ids do not change
+    /// during a run).
+    seen_props: SeenProps<Seen>,
     sessions: KeyCache,
     visitors: KeyCache,
     /// Per event of the chunk being added: (session, visitor) keys the

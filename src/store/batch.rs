@@ -14,9 +14,8 @@ pub(crate) struct EventRow {
     pub(crate) label: Option<i64>,
     pub(crate) referrer: Option<i64>,
     pub(crate) revenue_cents: Option<i64>,
-    /// Custom properties, encoded (`store::props`): where they are in
-    /// the batch's `props`.
-    pub(crate) props: Option<std::ops::Range<usize>>,
+    /// Custom properties (`store::props`).
+    pub(crate) props: Option<EventProps>,
     /// A gauge's level.
     pub(crate) value: Option<f64>,
     pub(crate) extra: Option<String>,
@@ -24,6 +23,15 @@ pub(crate) struct EventRow {
     pub(crate) id: Option<String>,
     /// An access-log line's dedupe hash.
     pub(crate) line: Option<i64>,
+}
+
+/// An event's props as its row stores them.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum EventProps {
+    /// Encoded in the row: where the encoding is in the batch's `props`.
+    Blob(std::ops::Range<usize>),
+    /// A set stored once: its label id.
+    Set(i64),
 }
 
 /// A new session or visitor row.

@@ -11,10 +11,11 @@ use anyhow::{Context, Result};
 use rusqlite::Connection;
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::blobcol::BlobColumn;
 use super::custom::{CustomSpec, Plan, SiteCustom};
 use super::encoding::Kind;
 use super::idset::IdSet;
+use super::props::{RowProps, SetCache};
+use super::propscol::PropsColumn;
 use super::rollups::TopItem;
 
 /// The counts of one site over one range.
@@ -135,7 +136,7 @@ fn scan_in_snapshot(
     })?;
     let mut rows = stmt.query([start_ms, end_ms])?;
     // Found at the first row (the statement runs from then).
-    let mut props_column: Option<BlobColumn> = None;
+    let mut props_column: Option<PropsColumn> = None;
     // Site ids are small dense integers: index a vector rather than hash.
     let mut by_site: Vec<Option<SiteCounts>> = Vec::new();
     while let Some(row) = rows.next()? {
@@ -197,14 +198,14 @@ fn scan_in_snapshot(
         {
             let column = match reads_props {
                 true => Some(
-                    &*props_column.get_or_insert_with(|| BlobColumn::find(conn, WITH_PROPS, 9)),
+                    &*props_column.get_or_insert_with(|| PropsColumn::find(conn, WITH_PROPS, 9)),
                 ),
                 false => None,
             };
-            let props = || -> Result<Option<&[u8]>> {
+            let props = || -> Result<RowProps<'_>> {
                 match column {
                     Some(c) => c.get(row),
-                    None => Ok(None),
+                    None => Ok(RowProps::None),
                 }
             };
             plan.count(
@@ -395,7 +396,8 @@ pub(crate) fn for_each_labelled(
 }
 
 /// Call `f(site_id, kind, ts_ms, props)` for every event with props in
-/// `(start_ms, end_ms]` (gauges left out), in time order.
+/// `(start_ms, end_ms]` (gauges left out), in time order; a stored set's
+/// encoding is read once.
 pub(crate) fn for_each_with_props(
     conn: &Connection,
     start_ms: i64,
@@ -408,8 +410,10 @@ pub(crate) fn for_each_with_props(
            AND kind < 3 AND props IS NOT NULL",
     )?;
     let mut rows = stmt.query([start_ms, end_ms])?;
+    let mut sets = SetCache::default();
     while let Some(row) = rows.next()? {
-        if let Some(props) = row.get_ref(3)?.as_blob_or_null()? {
+        let props = RowProps::from_value(row.get_ref(3)?);
+        if let Some(props) = sets.resolve(conn, props)? {
             f(row.get(0)?, row.get(1)?, row.get(2)?, props);
         }
     }

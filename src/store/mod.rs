@@ -5,7 +5,6 @@
 //! and then fails with a passing error that the job runner retries.
 
 pub(crate) mod batch;
-pub(crate) mod blobcol;
 pub(crate) mod custom;
 pub mod encoding;
 pub(crate) mod events;
@@ -16,6 +15,7 @@ pub(crate) mod keyruns;
 pub(crate) mod keys;
 pub(crate) mod logs;
 pub(crate) mod props;
+pub(crate) mod propscol;
 pub(crate) mod purge;
 pub(crate) mod rollups;
 pub(crate) mod runs;

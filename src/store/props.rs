@@ -1,13 +1,107 @@
-//! An event's custom properties as the store keeps them: one blob per
-//! event (`events.props`), each property a key and a value, the key and any
-//! string value as `labels` ids (stored once, like paths and names), numbers
-//! and booleans inline. About 4-6 bytes per property instead of its JSON
-//! text.
+//! An event's custom properties as the store keeps them: an encoding of
+//! each property as a key and a value, the key and any string value as
+//! `labels` ids (stored once, like paths and names), numbers and booleans
+//! inline; about 4-6 bytes per property instead of its JSON text. Props
+//! seen once are kept in their event's row (`events.props` a blob); a set
+//! that repeats (a plan, a campaign and an author, met by thousands of
+//! events) is itself stored once, as a label, and its events' `props` hold
+//! that label's id: 1-3 bytes in the row, and a rollup finds the answer it
+//! worked out for the set by that integer instead of comparing bytes.
 //!
 //! Layout, per property: the key's label id (unsigned LEB128), a tag byte,
 //! then the value: tag 0 a string's label id (LEB128), 1 an integer
 //! (zigzag LEB128), 2 any other number (8 bytes, little-endian f64),
 //! 3 `false`, 4 `true`.
+
+use std::collections::hash_map::Entry;
+
+use anyhow::Result;
+use rusqlite::Connection;
+use rusqlite::types::ValueRef;
+use rustc_hash::FxHashMap;
+
+/// The label text of a props set stored once: this prefix, then its
+/// encoding in hex. Labels are interned strings, so a page or an event
+/// name that happened to have the same text would share the id harmlessly:
+/// what an id means depends on the column that holds it.
+const SET_PREFIX: &str = "props-set:";
+
+/// The label text that stores the props set `blob` once.
+pub(crate) fn set_text(blob: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut text = String::with_capacity(SET_PREFIX.len() + 2 * blob.len());
+    text.push_str(SET_PREFIX);
+    for b in blob {
+        let _ = write!(text, "{b:02x}");
+    }
+    text
+}
+
+/// The encoding a set's label text holds; `None` for a text that is not
+/// one (written by hand).
+pub(crate) fn set_blob(text: &str) -> Option<Vec<u8>> {
+    let hex = text.strip_prefix(SET_PREFIX)?.as_bytes();
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    hex.chunks_exact(2)
+        .map(|p| Some(digit(p[0])? << 4 | digit(p[1])?))
+        .collect()
+}
+
+/// An event's props as its row holds them: its own encoding (props seen
+/// once), or the label id of a set stored once (props that repeat).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum RowProps<'r> {
+    None,
+    Blob(&'r [u8]),
+    Set(i64),
+}
+
+impl<'r> RowProps<'r> {
+    /// The props of a `props` column's value (NULL, an empty blob and a
+    /// value of another type are none).
+    pub(crate) fn from_value(v: ValueRef<'r>) -> RowProps<'r> {
+        match v {
+            ValueRef::Blob(b) if !b.is_empty() => RowProps::Blob(b),
+            ValueRef::Integer(id) => RowProps::Set(id),
+            _ => RowProps::None,
+        }
+    }
+}
+
+/// The encodings of the sets a reader met, each read from `labels` once.
+#[derive(Debug, Default)]
+pub(crate) struct SetCache {
+    blobs: FxHashMap<i64, Vec<u8>>,
+}
+
+impl SetCache {
+    /// The encoding of set `id` (empty for a label that is not a set).
+    pub(crate) fn get(&mut self, conn: &Connection, id: i64) -> Result<&[u8]> {
+        Ok(match self.blobs.entry(id) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let text = super::events::label_text(conn, id)?;
+                e.insert(set_blob(&text).unwrap_or_default())
+            }
+        })
+    }
+
+    /// The encoding of `props`, `None` without props.
+    pub(crate) fn resolve<'a>(
+        &'a mut self,
+        conn: &Connection,
+        props: RowProps<'a>,
+    ) -> Result<Option<&'a [u8]>> {
+        Ok(match props {
+            RowProps::None => None,
+            RowProps::Blob(b) => Some(b),
+            RowProps::Set(id) => Some(self.get(conn, id)?).filter(|b| !b.is_empty()),
+        })
+    }
+}
 
 /// A property value as stored.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -5,10 +5,11 @@
 //! events marked for re-aggregation.
 
 use anyhow::{Context, Result, bail};
+use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, params};
 use rustc_hash::FxHashSet;
 
-use crate::store::batch::{EventRow, ResolvedBatch};
+use crate::store::batch::{EventProps, EventRow, ResolvedBatch};
 use crate::store::encoding::{EVENT_KEYS_PER_MS, event_key};
 use crate::store::files::{StoredFile, remember};
 use crate::util::thousands;
@@ -283,7 +284,12 @@ fn insert_events(
             next += 1;
         }
         if optional[1].1 {
-            stmt.raw_bind_parameter(next, e.props.clone().map(|at| &props[at]))?;
+            let value = match &e.props {
+                Some(EventProps::Blob(at)) => ValueRef::Blob(&props[at.clone()]),
+                Some(EventProps::Set(id)) => ValueRef::Integer(*id),
+                None => ValueRef::Null,
+            };
+            stmt.raw_bind_parameter(next, ToSqlOutput::Borrowed(value))?;
             next += 1;
         }
         if optional[2].1 {

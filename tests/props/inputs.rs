@@ -174,10 +174,11 @@ fn config_mistakes_exit_2_naming_the_key() {
     assert_stderr_has(&out, &["the config has no [[breakdown]]"]);
 }
 
-/// A props text met again is stored as it was the first time, whichever
-/// thread remembers it: also when the first line carrying it was rejected
-/// for another field (the parser had checked the text, the resolver never
-/// saw it), and an invalid text is rejected each time.
+/// A props text met again is stored as it was the first time (then once,
+/// as a set), whichever thread remembers it: also when the first line
+/// carrying it was rejected for another field (the parser had checked the
+/// text, the resolver never saw it), and an invalid text is rejected each
+/// time.
 #[test]
 fn props_met_again_are_stored_as_the_first_time() {
     let w = Workdir::new();
@@ -212,16 +213,106 @@ fn props_met_again_are_stored_as_the_first_time() {
             "props.plan must be a string, a number or a boolean",
         ]
     );
-    let blobs = w.sql_rows("SELECT quote(props) FROM events ORDER BY id");
-    let blobs: Vec<&str> = blobs.iter().map(|r| r[0].as_str()).collect();
-    assert_eq!(blobs.len(), 6);
-    // The same four props each time (keys and strings as label ids), none
-    // for null and {}.
-    assert!(blobs[0].starts_with("X'"), "{blobs:?}");
-    assert_eq!(&blobs[..3], [blobs[0]; 3]);
-    assert_eq!(&blobs[3..], ["NULL"; 3]);
+    let props = w.sql_rows("SELECT quote(props) FROM events ORDER BY id");
+    let props: Vec<&str> = props.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(props.len(), 6);
+    // The same four props each time (keys and strings as label ids): in
+    // the first event's row; the next event with the same text gets them
+    // stored once, as a set whose label holds the same encoding; the third
+    // text, spelled otherwise, is met for the first time. None for null
+    // and {}.
+    let blob = props[0];
+    assert!(blob.starts_with("X'"), "{props:?}");
+    let set = w.sql_rows(&format!(
+        "SELECT value = 'props-set:' || lower(hex({blob})) FROM labels WHERE id = {}",
+        props[1]
+    ));
+    assert_eq!(set, [["1"]], "{props:?}");
+    assert_eq!(props[2], blob);
+    assert_eq!(&props[3..], ["NULL"; 3]);
     for text in ["plan", "pro", "n", "ok", "who", "béa"] {
         let query = format!("SELECT count(*) FROM labels WHERE value = '{text}'");
         assert_eq!(w.sql_i64(&query), 1, "{text}");
     }
+}
+
+/// Props met again are stored once, as a set that their events name by
+/// id, while the first event with a text keeps them in its row. A
+/// breakdown and a goal's property filter read both alike: with every set
+/// written back into its events' rows, the store rolls up the same rows.
+#[test]
+fn props_stored_as_sets_roll_up_as_props_kept_in_the_row() {
+    let w = Workdir::new();
+    w.write(
+        "cronlytics.toml",
+        r#"
+[[breakdown]]
+name = "plan"
+property = "plan"
+sums = ["seats"]
+
+[[goal]]
+name = "Pro welcome"
+path = "/welcome*"
+props = { plan = "pro" }
+"#,
+    );
+    // Six texts (plan by i % 3, seats by i % 2), each met twice.
+    let events: Vec<Ev> = (0..12u32)
+        .map(|i| {
+            let plan = ["pro", "free", "team"][i as usize % 3];
+            let path = if i % 4 == 0 { "/pricing" } else { "/welcome" };
+            let (session, visitor) = (format!("s{}", i % 5), format!("v{}", i % 5));
+            pageview(
+                &format!("2026-11-20T10:{i:02}:00Z"),
+                "shop",
+                &session,
+                &visitor,
+                path,
+            )
+            .props(json!({"plan": plan, "seats": i % 2 + 1}))
+        })
+        .collect();
+    w.ingest("events.ndjson", &events);
+    let stored = "SELECT typeof(props), count(*) FROM events GROUP BY 1 ORDER BY 1";
+    assert_eq!(w.sql_rows(stored), [["blob", "6"], ["integer", "6"]]);
+    let sets = "SELECT count(*) FROM labels WHERE value LIKE 'props-set:%'";
+    assert_eq!(w.sql_i64(sets), 6);
+    let rows = |w: &Workdir| {
+        w.backfill("2026-11-20", "2026-11-20", "UTC");
+        let breakdown = export_csv(w, "2026-11-20", "2026-11-20", &["--breakdown", "plan"]);
+        let goals = export_csv(w, "2026-11-20", "2026-11-20", &["--goals"]);
+        (breakdown, goals)
+    };
+    let (breakdown, goals) = rows(&w);
+    // Per plan: 4 events; pro (i = 0, 3, 6, 9) in sessions 0, 3, 1, 4
+    // with seats 1, 2, 1, 2; free (1, 4, 7, 10) in 1, 4, 2, 0 (2, 1, 2, 1);
+    // team (2, 5, 8, 11) in 2, 0, 3, 1 (1, 2, 1, 2).
+    assert_text(
+        &breakdown,
+        "\
+date,site,breakdown,value,events,pageviews,custom_events,unique_visitors,unique_sessions,orders,revenue,sum_seats
+2026-11-20,shop,plan,free,4,4,0,4,4,0,0.00,6
+2026-11-20,shop,plan,pro,4,4,0,4,4,0,0.00,6
+2026-11-20,shop,plan,team,4,4,0,4,4,0,0.00,6
+",
+    );
+    // Pro on /welcome*: i = 3, 6 and 9 (0 is on /pricing), sessions 3, 1
+    // and 4 of the day's 5.
+    assert_text(
+        &goals,
+        "\
+date,site,goal,conversions,events,conversion_rate,revenue
+2026-11-20,shop,Pro welcome,3,3,0.6000,0.00
+",
+    );
+    w.db()
+        .execute_batch(
+            "UPDATE events SET props = (SELECT unhex(substr(value, 11)) FROM labels
+                                        WHERE id = events.props)
+             WHERE typeof(props) = 'integer'",
+        )
+        .unwrap();
+    assert_eq!(w.sql_rows(stored), [["blob", "12"]]);
+    assert_eq!(rows(&w), (breakdown, goals));
 }

@@ -89,6 +89,13 @@ fn two_concurrent_runs_of_one_job_the_second_exits_1() {
         "events.ndjson",
         &[pageview("2000-01-01T10:00:00Z", "shop", "s1", "v1", "/a")],
     );
+    // Hold the store's write lock from the start: the first run takes its
+    // job lock, then waits at its first write however fast the machine
+    // is (when it was let write first, a run that took the store's lock
+    // for each day in turn could starve the blocker and finish).
+    let blocker = w.db();
+    blocker.busy_timeout(Duration::from_secs(20)).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
     let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_backfill"))
         .current_dir(w.root())
         .arg("--db")
@@ -98,21 +105,18 @@ fn two_concurrent_runs_of_one_job_the_second_exits_1() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Wait until the first run is writing, so it surely holds the lock.
+    // Wait until the first run holds its job lock.
+    let lock_file = format!("{}.locks/backfill.lock", w.db.display());
+    let holder = format!("pid {} since", first.id());
     let deadline = Instant::now() + Duration::from_secs(20);
-    while w.sql_i64("SELECT count(*) FROM daily_rollups") == 0 {
+    while !std::fs::read_to_string(&lock_file).is_ok_and(|t| t.starts_with(&holder)) {
         assert!(
             first.try_wait().unwrap().is_none(),
             "the first run ended early"
         );
-        assert!(Instant::now() < deadline, "the first run wrote nothing");
+        assert!(Instant::now() < deadline, "the first run took no lock");
         std::thread::sleep(Duration::from_millis(2));
     }
-    // Hold the store's write lock: the first run waits at its next day's
-    // write (holding its job lock) however fast the machine is.
-    let blocker = w.db();
-    blocker.busy_timeout(Duration::from_secs(20)).unwrap();
-    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
     let out = w
         .cmd("backfill")
         .args(["--start", "2000-01-01", "--end", "2026-11-21"])

@@ -11,7 +11,7 @@ use rustc_hash::FxHashMap;
 use super::GoalCounts;
 use crate::settings::props::{GoalConfig, GoalTarget, PropMatch};
 use crate::store::encoding::Kind;
-use crate::store::props::{StoredValue, decode};
+use crate::store::props::StoredValue;
 
 /// A value a goal's property filter wants, as stored.
 #[derive(Debug, Clone, Copy)]
@@ -111,16 +111,16 @@ impl Goals {
     }
 
     /// Count an event of `kind`, `label` and `session` into the goals it
-    /// reaches (`counts`, in config order); `props()` reads its props,
-    /// only when a reached goal filters on them.
+    /// reaches (`counts`, in config order); `props` adds its decoded props
+    /// to a list, called only when a reached goal filters on them.
     #[inline]
-    pub(super) fn count<'r>(
+    pub(super) fn count(
         &mut self,
         conn: &Connection,
         (kind, label): (Kind, Option<i64>),
         session: i64,
         counts: &mut [GoalCounts],
-        props: impl Fn() -> Result<Option<&'r [u8]>>,
+        mut props: impl FnMut(&mut Vec<(i64, StoredValue)>) -> Result<()>,
     ) -> Result<()> {
         let (Some(label), Kind::Pageview | Kind::Event) = (label, kind) else {
             return Ok(());
@@ -134,8 +134,7 @@ impl Goals {
             let plan = &self.plans[g];
             if !plan.props.is_empty() && !decoded {
                 self.scratch.clear();
-                self.scratch
-                    .extend(props()?.map(decode).into_iter().flatten());
+                props(&mut self.scratch)?;
                 decoded = true;
             }
             let scratch = &self.scratch;

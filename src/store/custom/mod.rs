@@ -21,7 +21,7 @@ use rusqlite::Connection;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::encoding::Kind;
-use super::props::StoredValue;
+use super::props::{RowProps, SetCache, StoredValue, decode};
 use crate::settings::props::{BreakdownConfig, GoalConfig};
 use breakdown::BreakdownCounts;
 use goals::Goals;
@@ -156,6 +156,8 @@ pub(crate) struct Plan {
     layout: Layout,
     /// Props sets to their answers, which the events tally into.
     values: PropsCache,
+    /// The encodings of the stored sets met.
+    sets: SetCache,
     /// The sessions met and the breakdown values each carried.
     sessions: SessionTable,
     /// Per breakdown, the values it keeps per site and day.
@@ -184,6 +186,7 @@ impl Plan {
                 .map(|b| usize::try_from(b.top).unwrap_or(usize::MAX))
                 .collect(),
             values: PropsCache::new(&layout),
+            sets: SetCache::default(),
             layout,
             goals: Goals::new(conn, &spec.goals)?,
         })
@@ -202,8 +205,8 @@ impl Plan {
     }
 
     /// Count one event (not a gauge) into `site` (`seen`: the scan met its
-    /// visitor before); `props()` reads its props, only when a breakdown
-    /// or a goal's filter needs them.
+    /// visitor before); `props()` reads its props as its row holds them,
+    /// only when a breakdown or a goal's filter needs them.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn count<'r>(
         &mut self,
@@ -215,7 +218,7 @@ impl Plan {
         (visitor, seen): (i64, bool),
         label: Option<i64>,
         revenue_cents: i64,
-        props: impl Fn() -> Result<Option<&'r [u8]>>,
+        props: impl Fn() -> Result<RowProps<'r>>,
     ) -> Result<()> {
         if self.is_empty() {
             return Ok(());
@@ -224,19 +227,20 @@ impl Plan {
         // Breakdowns read the wanted keys of every event's props; a goal's
         // property filter only those of the events it matches (so without
         // breakdowns, the props are not read here).
-        let blob = match self.layout.property.is_empty() {
+        let answer = match self.layout.property.is_empty() {
             true => None,
-            false => props()?,
-        };
-        if let Some(blob) = blob {
-            let answer = self.values.tally(
+            false => self.values.tally(
+                conn,
+                &mut self.sets,
                 site_id,
-                blob,
+                props()?,
                 kind,
                 revenue_cents,
                 &self.layout,
                 &mut site.breakdowns,
-            );
+            )?,
+        };
+        if let Some(answer) = answer {
             // The session's row when a value has a bit; the rest of the
             // values met go to the pairs.
             let row = match answer.masks.iter().any(|m| *m != 0) {
@@ -265,8 +269,15 @@ impl Plan {
             *site.order_revenue.entry(session).or_default() += revenue_cents;
             return Ok(());
         }
+        let sets = &mut self.sets;
+        let fill = |decoded: &mut Vec<(i64, StoredValue)>| -> Result<()> {
+            if let Some(blob) = sets.resolve(conn, props()?)? {
+                decoded.extend(decode(blob));
+            }
+            Ok(())
+        };
         self.goals
-            .count(conn, (kind, label), session, &mut site.goals, props)
+            .count(conn, (kind, label), session, &mut site.goals, fill)
     }
 
     /// The scan's end for `sites` (by site id): what their events

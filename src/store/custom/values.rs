@@ -8,20 +8,33 @@
 //! [`MAX_ANSWERS`] answers (props unique to each event, such as a view
 //! count, make an answer per event).
 //!
-//! A props set's answer is found through a 2-way set-associative cache
-//! keyed by the site and the props' bytes (up to [`KEY_BYTES`]; longer
-//! props get an answer per event).
+//! Props that repeat are stored once, as a set (`store/props.rs`), and an
+//! event carries the set's id: the site's answer for it is found in a table
+//! indexed by that id (a set far from the others, in a map). Props kept in
+//! the event's row (seen once at ingest, or stored before sets existed)
+//! find theirs through a 2-way set-associative cache keyed by the site and
+//! the props' bytes (up to [`KEY_BYTES`]; longer props get an answer per
+//! event).
+
+use anyhow::Result;
+use rusqlite::Connection;
+use rustc_hash::FxHashMap;
 
 use super::ValueKey;
 use super::breakdown::BreakdownCounts;
 use crate::store::encoding::Kind;
-use crate::store::props::{StoredValue, each};
+use crate::store::props::{RowProps, SetCache, StoredValue, each};
 
 /// A breakdown whose property the event lacks.
 pub(crate) const NONE: u32 = u32::MAX;
 
 /// Sets of the cache, two entries each.
 const SETS: usize = 4096;
+/// Ids a site's table of sets' answers spans at most (4 bytes each); the
+/// sets beyond go to a map.
+const SET_WINDOW: usize = 1 << 16;
+/// Ids added around the first set met, and at each growth.
+const SET_SLACK: i64 = 256;
 /// The longest props cached, in bytes.
 const KEY_BYTES: usize = 24;
 /// Answers a site holds before they are folded into its breakdowns.
@@ -96,6 +109,13 @@ struct SiteAnswers {
     masks: Vec<u64>,
     /// NaN where the property is missing or not a number.
     numbers: Vec<f64>,
+    /// The answer of set `set_base + i` at `i` ([`NONE`]: none yet): the
+    /// sets a site's events carry were made at about the same time, so
+    /// their ids are close. A set too far from the others is in
+    /// `far_sets`.
+    by_set: Vec<u32>,
+    set_base: i64,
+    far_sets: FxHashMap<i64, u32>,
 }
 
 impl SiteAnswers {
@@ -132,6 +152,47 @@ impl SiteAnswers {
         self.slots.clear();
         self.masks.clear();
         self.numbers.clear();
+        self.by_set.fill(NONE);
+        self.far_sets.clear();
+    }
+
+    /// The answer of set `id`, when known.
+    #[inline]
+    fn of_set(&self, id: i64) -> Option<u32> {
+        match self.by_set.get(id.wrapping_sub(self.set_base) as usize) {
+            Some(&a) if a != NONE => Some(a),
+            Some(_) => None,
+            None => self.far_sets.get(&id).copied(),
+        }
+    }
+
+    /// Remember `answer` as set `id`'s: in the table, grown to take it
+    /// within [`SET_WINDOW`], else in the map.
+    #[cold]
+    fn place_set(&mut self, id: i64, answer: u32) {
+        if self.by_set.is_empty() {
+            self.set_base = id.saturating_sub(SET_SLACK);
+        }
+        let end = self.set_base.saturating_add(self.by_set.len() as i64);
+        let lo = match id < self.set_base {
+            true => id.saturating_sub(SET_SLACK),
+            false => self.set_base,
+        };
+        let hi = match id >= end {
+            true => id.saturating_add(SET_SLACK),
+            false => end,
+        };
+        if !usize::try_from(hi.wrapping_sub(lo)).is_ok_and(|n| n <= SET_WINDOW) {
+            self.far_sets.insert(id, answer);
+            return;
+        }
+        if lo < self.set_base {
+            let add = (self.set_base - lo) as usize;
+            self.by_set.splice(0..0, std::iter::repeat_n(NONE, add));
+            self.set_base = lo;
+        }
+        self.by_set.resize((hi - self.set_base) as usize, NONE);
+        self.by_set[(id - self.set_base) as usize] = answer;
     }
 }
 
@@ -170,40 +231,52 @@ impl PropsCache {
         }
     }
 
-    /// Tally an event of `kind` with props `blob` into `site`'s answer for
-    /// them (made, its slots in `counts`, when new); that answer.
+    /// Tally an event of `kind` with `props` into `site`'s answer for
+    /// them (made, its slots in `counts`, when new; a set's encoding read
+    /// through `sets`); that answer, `None` without props.
     #[inline]
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn tally(
         &mut self,
+        conn: &Connection,
+        sets: &mut SetCache,
         site: i64,
-        blob: &[u8],
+        props: RowProps<'_>,
         kind: Kind,
         revenue_cents: i64,
         layout: &Layout,
         counts: &mut [BreakdownCounts],
-    ) -> Answer<'_> {
+    ) -> Result<Option<Answer<'_>>> {
         let s = usize::try_from(site).unwrap_or(0);
         if s >= self.sites.len() {
             self.sites.resize_with(s + 1, SiteAnswers::default);
         }
-        let a = match key(site, blob) {
-            Some((tag, words)) => {
-                let set = 2 * set_of(tag, &words);
-                if self.entries[set].tag == tag && self.entries[set].words == words {
-                    self.entries[set].answer
-                } else if self.entries[set + 1].tag == tag && self.entries[set + 1].words == words {
-                    // The most recent first.
-                    self.entries.swap(set, set + 1);
-                    self.entries[set].answer
-                } else {
-                    let answer = self.answer(s, blob, layout, counts);
-                    self.entries[set + 1] = self.entries[set];
-                    self.entries[set] = Entry { tag, words, answer };
-                    answer
+        let a = match props {
+            RowProps::None => return Ok(None),
+            RowProps::Set(id) => match self.sites[s].of_set(id) {
+                Some(a) => a,
+                None => self.set_answer(conn, sets, s, id, layout, counts)?,
+            },
+            RowProps::Blob(blob) => match key(site, blob) {
+                Some((tag, words)) => {
+                    let set = 2 * set_of(tag, &words);
+                    if self.entries[set].tag == tag && self.entries[set].words == words {
+                        self.entries[set].answer
+                    } else if self.entries[set + 1].tag == tag
+                        && self.entries[set + 1].words == words
+                    {
+                        // The most recent first.
+                        self.entries.swap(set, set + 1);
+                        self.entries[set].answer
+                    } else {
+                        let answer = self.answer(s, blob, layout, counts);
+                        self.entries[set + 1] = self.entries[set];
+                        self.entries[set] = Entry { tag, words, answer };
+                        answer
+                    }
                 }
-            }
-            None => self.answer(s, blob, layout, counts),
+                None => self.answer(s, blob, layout, counts),
+            },
         } as usize;
         let nb = self.breakdowns;
         let answers = &mut self.sites[s];
@@ -212,14 +285,31 @@ impl PropsCache {
             *k += 1;
         }
         t.revenue_cents += revenue_cents;
-        Answer {
+        Ok(Some(Answer {
             slots: &answers.slots[a * nb..(a + 1) * nb],
             masks: match nb <= INLINE {
                 true => &t.masks[..nb],
                 false => &answers.masks[a * nb..(a + 1) * nb],
             },
             spill: t.spill,
-        }
+        }))
+    }
+
+    /// A new answer of site `s` for set `id`, made from the set's
+    /// encoding.
+    #[cold]
+    fn set_answer(
+        &mut self,
+        conn: &Connection,
+        sets: &mut SetCache,
+        s: usize,
+        id: i64,
+        layout: &Layout,
+        counts: &mut [BreakdownCounts],
+    ) -> Result<u32> {
+        let answer = self.answer(s, sets.get(conn, id)?, layout, counts);
+        self.sites[s].place_set(id, answer);
+        Ok(answer)
     }
 
     /// Fold `site`'s answers into its breakdowns' counts.
@@ -244,7 +334,8 @@ impl PropsCache {
     ) -> u32 {
         if self.sites[s].tallies.len() >= MAX_ANSWERS {
             self.sites[s].fold(layout, counts);
-            // The cache's entries of this site named the folded answers.
+            // The cache's entries of this site named the folded answers
+            // (the site's sets were forgotten with them).
             self.entries.fill(Entry::default());
         }
         let answers = &mut self.sites[s];
@@ -330,12 +421,12 @@ fn set_of(tag: u64, words: &[u64; KEY_BYTES / 8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::props::encode;
+    use crate::store::props::{encode, set_text};
 
     /// Events of two sites with props that repeat, props unique to each
-    /// event (a number) and props too long to cache, with a fold after
-    /// every five answers: each value's counts and sums are those counted
-    /// one event at a time.
+    /// event (a number) and props too long to cache, some as stored sets
+    /// and the others in their rows, with a fold after every five answers:
+    /// each value's counts and sums are those counted one event at a time.
     #[test]
     fn tallies_folded_at_any_time_count_as_each_event_would() {
         // Keys: 1 "plan" (breakdown 0), 2 "n" (breakdown 1 and summed by
@@ -348,6 +439,10 @@ mod tests {
         let n = layout.summed(1);
         layout.sums = vec![vec![Some(n)], vec![]];
         let mut cache = PropsCache::new(&layout);
+        let mut sets = SetCache::default();
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE labels (id INTEGER PRIMARY KEY, value TEXT UNIQUE)")
+            .unwrap();
         let mut counts: [Vec<BreakdownCounts>; 2] = Default::default();
         // (site, breakdown, value) -> (events, pageviews, orders, revenue, sum)
         let mut want = std::collections::HashMap::new();
@@ -371,7 +466,34 @@ mod tests {
             };
             let c = &mut counts[site as usize];
             c.resize_with(2, Default::default);
-            cache.tally(site, &blob, kind, revenue, &layout, c);
+            // Half of the events' props as a stored set (the same set for
+            // the same props).
+            let props = match (i / 3) % 2 {
+                1 => {
+                    // Ids in the table's window, below it (it grows
+                    // down), far above and far below it (the map).
+                    let made: i64 = conn
+                        .query_row("SELECT count(*) FROM labels", [], |r| r.get(0))
+                        .unwrap();
+                    let near = [5000, 4990, 1 << 40, 5000 + 70_000, 3000, -(1 << 50)];
+                    conn.execute(
+                        "INSERT OR IGNORE INTO labels (id, value) VALUES (?1, ?2)",
+                        (near[made as usize % near.len()] + made, set_text(&blob)),
+                    )
+                    .unwrap();
+                    let id: i64 = conn
+                        .query_row(
+                            "SELECT id FROM labels WHERE value = ?1",
+                            [set_text(&blob)],
+                            |r| r.get(0),
+                        )
+                        .unwrap();
+                    RowProps::Set(id)
+                }
+                _ => RowProps::Blob(&blob),
+            };
+            let got = cache.tally(&conn, &mut sets, site, props, kind, revenue, &layout, c);
+            assert!(got.unwrap().is_some());
             let mut add = |b: usize, value: ValueKey, sum: f64| {
                 let e = want.entry((site, b, value)).or_insert((0, 0, 0, 0, 0.0));
                 e.0 += 1;
