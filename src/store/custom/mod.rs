@@ -12,6 +12,7 @@ mod goals;
 mod pool;
 pub(crate) mod rows;
 pub(crate) mod sessions;
+mod setanswers;
 mod values;
 
 use std::sync::Arc;

@@ -9,8 +9,8 @@
 //! count, make an answer per event).
 //!
 //! Props that repeat are stored once, as a set (`store/props.rs`), and an
-//! event carries the set's id: the site's answer for it is found in a table
-//! indexed by that id (a set far from the others, in a map). Props kept in
+//! event carries the set's id: the site's answer for it is found by that
+//! id (`setanswers.rs`). Props kept in
 //! the event's row (seen once at ingest, or stored before sets existed)
 //! find theirs through a 2-way set-associative cache keyed by the site and
 //! the props' bytes (up to [`KEY_BYTES`]; longer props get an answer per
@@ -18,10 +18,10 @@
 
 use anyhow::Result;
 use rusqlite::Connection;
-use rustc_hash::FxHashMap;
 
 use super::ValueKey;
 use super::breakdown::BreakdownCounts;
+use super::setanswers::SetAnswers;
 use crate::store::encoding::Kind;
 use crate::store::props::{RowProps, SetCache, StoredValue, each};
 
@@ -30,11 +30,6 @@ pub(crate) const NONE: u32 = u32::MAX;
 
 /// Sets of the cache, two entries each.
 const SETS: usize = 4096;
-/// Ids a site's table of sets' answers spans at most (4 bytes each); the
-/// sets beyond go to a map.
-const SET_WINDOW: usize = 1 << 16;
-/// Ids added around the first set met, and at each growth.
-const SET_SLACK: i64 = 256;
 /// The longest props cached, in bytes.
 const KEY_BYTES: usize = 24;
 /// Answers a site holds before they are folded into its breakdowns.
@@ -109,13 +104,8 @@ struct SiteAnswers {
     masks: Vec<u64>,
     /// NaN where the property is missing or not a number.
     numbers: Vec<f64>,
-    /// The answer of set `set_base + i` at `i` ([`NONE`]: none yet): the
-    /// sets a site's events carry were made at about the same time, so
-    /// their ids are close. A set too far from the others is in
-    /// `far_sets`.
-    by_set: Vec<u32>,
-    set_base: i64,
-    far_sets: FxHashMap<i64, u32>,
+    /// The answers of the stored sets met, by set id.
+    sets: SetAnswers,
 }
 
 impl SiteAnswers {
@@ -152,47 +142,7 @@ impl SiteAnswers {
         self.slots.clear();
         self.masks.clear();
         self.numbers.clear();
-        self.by_set.fill(NONE);
-        self.far_sets.clear();
-    }
-
-    /// The answer of set `id`, when known.
-    #[inline]
-    fn of_set(&self, id: i64) -> Option<u32> {
-        match self.by_set.get(id.wrapping_sub(self.set_base) as usize) {
-            Some(&a) if a != NONE => Some(a),
-            Some(_) => None,
-            None => self.far_sets.get(&id).copied(),
-        }
-    }
-
-    /// Remember `answer` as set `id`'s: in the table, grown to take it
-    /// within [`SET_WINDOW`], else in the map.
-    #[cold]
-    fn place_set(&mut self, id: i64, answer: u32) {
-        if self.by_set.is_empty() {
-            self.set_base = id.saturating_sub(SET_SLACK);
-        }
-        let end = self.set_base.saturating_add(self.by_set.len() as i64);
-        let lo = match id < self.set_base {
-            true => id.saturating_sub(SET_SLACK),
-            false => self.set_base,
-        };
-        let hi = match id >= end {
-            true => id.saturating_add(SET_SLACK),
-            false => end,
-        };
-        if !usize::try_from(hi.wrapping_sub(lo)).is_ok_and(|n| n <= SET_WINDOW) {
-            self.far_sets.insert(id, answer);
-            return;
-        }
-        if lo < self.set_base {
-            let add = (self.set_base - lo) as usize;
-            self.by_set.splice(0..0, std::iter::repeat_n(NONE, add));
-            self.set_base = lo;
-        }
-        self.by_set.resize((hi - self.set_base) as usize, NONE);
-        self.by_set[(id - self.set_base) as usize] = answer;
+        self.sets.clear();
     }
 }
 
@@ -253,7 +203,7 @@ impl PropsCache {
         }
         let a = match props {
             RowProps::None => return Ok(None),
-            RowProps::Set(id) => match self.sites[s].of_set(id) {
+            RowProps::Set(id) => match self.sites[s].sets.get(id) {
                 Some(a) => a,
                 None => self.set_answer(conn, sets, s, id, layout, counts)?,
             },
@@ -308,7 +258,7 @@ impl PropsCache {
         counts: &mut [BreakdownCounts],
     ) -> Result<u32> {
         let answer = self.answer(s, sets.get(conn, id)?, layout, counts);
-        self.sites[s].place_set(id, answer);
+        self.sites[s].sets.insert(id, answer);
         Ok(answer)
     }
 
