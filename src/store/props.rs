@@ -299,6 +299,24 @@ mod tests {
     }
 
     #[test]
+    fn a_sets_text_gives_back_its_encoding_and_other_texts_none() {
+        let blob = [0x03, 0x00, 0xab, 0xff, 0x10];
+        assert_eq!(set_text(&blob), "props-set:0300abff10");
+        assert_eq!(set_blob(&set_text(&blob)), Some(blob.to_vec()));
+        assert_eq!(set_blob("props-set:"), Some(Vec::new()));
+        assert_eq!(set_blob("props-set:0300ABFF10"), Some(blob.to_vec()));
+        for text in [
+            "props-set:030",
+            "props-set:0g",
+            "/pricing",
+            "props-set:é0",
+            "",
+        ] {
+            assert_eq!(set_blob(text), None, "{text}");
+        }
+    }
+
+    #[test]
     fn numbers_print_as_json_does() {
         assert_eq!(number_text(3.0), "3");
         assert_eq!(number_text(-2.5), "-2.5");
