@@ -1,5 +1,6 @@
 //! Where breakdowns, goals and gauges show besides the export: the
-//! snapshot's categories and sampling-guard's goal checks.
+//! snapshot's categories and sampling-guard's goal checks; and retention
+//! keeps their rows as it keeps the daily ones.
 
 use super::*;
 
@@ -137,4 +138,79 @@ fn a_goals_conversion_rate_is_guarded_when_its_table_is_configured() {
         &out,
         &["[guard.goal.Checkout] names no [[goal]]; the configured goals are \"Signup\""],
     );
+}
+
+/// Retention deletes a day's raw events and keeps its breakdown, goal and
+/// gauge rows; a backfill over that day leaves them as they are (it has no
+/// events left to roll them up from).
+#[test]
+fn retention_keeps_breakdown_goal_and_gauge_rows_like_the_daily_ones() {
+    let w = Workdir::new();
+    w.write(
+        "cronlytics.toml",
+        "[[breakdown]]\nname = \"plan\"\nproperty = \"plan\"\n\n[[goal]]\nname = \"Signup\"\nevent = \"signup\"\n",
+    );
+    let pro = json!({"plan": "pro"});
+    w.ingest(
+        "events.ndjson",
+        &[
+            pageview("2026-11-09T10:00:00Z", "shop", "s1", "v1", "/").props(pro.clone()),
+            custom("2026-11-09T10:01:00Z", "shop", "s1", "v1", "signup").props(pro.clone()),
+            pageview("2026-11-09T11:00:00Z", "shop", "s2", "v2", "/"),
+            gauge("2026-11-09T12:00:00Z", "shop", "followers", 40.0),
+            pageview("2026-11-20T10:00:00Z", "shop", "s3", "v3", "/").props(pro),
+        ],
+    );
+    w.backfill("2026-11-09", "2026-11-20", "UTC");
+    let exports = |w: &Workdir| {
+        [
+            &["--breakdown", "plan"][..],
+            &["--goals"],
+            &["--gauges"],
+            &[],
+        ]
+        .map(|args| export_csv(w, "2026-11-09", "2026-11-09", args))
+    };
+    let before = exports(&w);
+    assert!(
+        before[0].ends_with("2026-11-09,shop,plan,pro,2,1,1,1,1,0,0.00\n"),
+        "{}",
+        before[0]
+    );
+    assert!(
+        before[1].ends_with("2026-11-09,shop,Signup,1,1,0.5000,0.00\n"),
+        "{}",
+        before[1]
+    );
+    assert!(
+        before[2].ends_with("2026-11-09,shop,followers,40,40,40,1\n"),
+        "{}",
+        before[2]
+    );
+    let out = w
+        .cmd("retention")
+        .args(["--days", "10", "--tz", "UTC"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    assert_eq!(w.sql_i64("SELECT count(*) FROM events"), 1);
+    assert_eq!(exports(&w), before);
+    let out = w
+        .cmd("backfill")
+        .args([
+            "--start",
+            "2026-11-09",
+            "--end",
+            "2026-11-20",
+            "--tz",
+            "UTC",
+        ])
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    assert_stderr_has(
+        &out,
+        &["retention deleted their raw events, their rollups are kept"],
+    );
+    assert_eq!(exports(&w), before);
 }
