@@ -11,11 +11,12 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
-/// Export `args` (after --start/--end) as CSV text; must exit 0.
-pub fn export_csv(w: &Workdir, start: &str, end: &str, args: &[&str]) -> String {
+/// Export `args` (after --start/--end) in `format`; its stdout, which
+/// must exit 0.
+fn export(w: &Workdir, format: &str, start: &str, end: &str, args: &[&str]) -> String {
     let out = w
         .cmd("export-metrics")
-        .args(["--start", start, "--end", end])
+        .args(["--format", format, "--start", start, "--end", end])
         .args(args)
         .output()
         .unwrap();
@@ -23,16 +24,22 @@ pub fn export_csv(w: &Workdir, start: &str, end: &str, args: &[&str]) -> String 
     stdout(&out)
 }
 
-/// Export `args` as JSON objects; must exit 0.
+/// Export `args` as CSV text.
+pub fn export_csv(w: &Workdir, start: &str, end: &str, args: &[&str]) -> String {
+    export(w, "csv", start, end, args)
+}
+
+/// Export `args` as JSON objects.
 pub fn export_json(w: &Workdir, start: &str, end: &str, args: &[&str]) -> Vec<Value> {
-    let out = w
-        .cmd("export-metrics")
-        .args(["--format", "json", "--start", start, "--end", end])
-        .args(args)
-        .output()
-        .unwrap();
-    assert_exit(&out, 0);
-    serde_json::from_slice::<Vec<Value>>(&out.stdout).expect("a JSON array")
+    let text = export(w, "json", start, end, args);
+    serde_json::from_str::<Vec<Value>>(&text).expect("a JSON array")
+}
+
+/// Export `args` as NDJSON, one object a line.
+pub fn export_ndjson(w: &Workdir, start: &str, end: &str, args: &[&str]) -> Vec<Value> {
+    let text = export(w, "ndjson", start, end, args);
+    let object = |l: &str| serde_json::from_str(l).expect("a JSON object");
+    text.lines().map(object).collect()
 }
 
 const BREAKDOWN_CONFIG: &str = r#"
@@ -98,6 +105,9 @@ date,site,breakdown,value,events,pageviews,custom_events,unique_visitors,unique_
     // The day's values add up to the events carrying the property.
     let events: u64 = rows.iter().map(|r| r["events"].as_u64().unwrap()).sum();
     assert_eq!(events, 6);
+    // NDJSON: the same objects, one a line.
+    let args = ["--breakdown", "subreddit"];
+    assert_eq!(export_ndjson(&w, "2026-11-20", "2026-11-20", &args), rows);
     // The daily rollup is unchanged by props.
     let day = w.rollup("2026-11-20", "shop");
     assert_eq!(
@@ -182,12 +192,9 @@ date,site,goal,conversions,events,conversion_rate,revenue
 2026-11-20,shop,Signup,2,3,0.4000,50.00
 ",
     );
-    let rows = export_json(
-        &w,
-        "2026-11-20",
-        "2026-11-20",
-        &["--goals", "--site", "shop"],
-    );
+    let args = ["--goals", "--site", "shop"];
+    let rows = export_json(&w, "2026-11-20", "2026-11-20", &args);
+    assert_eq!(export_ndjson(&w, "2026-11-20", "2026-11-20", &args), rows);
     assert_json(
         &Value::Array(rows),
         &json!([
@@ -232,6 +239,10 @@ date,site,gauge,last,min,max,samples
     assert_eq!(day["unique_sessions"], 1);
     assert_eq!(day["custom_events"], 0);
     let rows = export_json(&w, "2026-11-20", "2026-11-20", &["--gauges"]);
+    assert_eq!(
+        export_ndjson(&w, "2026-11-20", "2026-11-20", &["--gauges"]),
+        rows
+    );
     assert_json(
         &rows[0],
         &json!({"date": "2026-11-20", "site": "shop", "gauge": "followers",
