@@ -59,6 +59,16 @@ pub(crate) fn print_stdout(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// The value of one hexadecimal digit (either case).
+pub(crate) fn hex_digit(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
 /// Whether `text` matches `pattern`, where `*` matches any run of
 /// characters (none included) and everything else itself.
 pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {

@@ -7,6 +7,7 @@ use std::ops::Range;
 
 use super::LineError;
 pub use super::times::{parse_clf_time, parse_epoch_seconds, parse_iso8601, parse_w3c_date_time};
+use crate::util::hex_digit;
 
 /// `None` for the servers' spellings of "nothing": `-` and empty.
 pub fn dash_none(text: &str) -> Option<&str> {
@@ -63,15 +64,6 @@ pub fn truncated(text: &str) -> &str {
     }
 }
 
-fn hex_value(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
-}
-
 /// Undoes the servers' escapes in a logged string: Apache's `\"`, `\\` and
 /// `\xhh`, nginx's `\xHH` (its default escaping of `"`, `\`, control bytes
 /// and bytes above 126) and `\uXXXX` (`escape=json`). Bytes that do not
@@ -98,8 +90,8 @@ pub fn unescape(text: &str) -> Cow<'_, str> {
             Some(b'r') => (Some(b'\r'), 2),
             Some(b'x') => {
                 match (
-                    b.get(i + 2).copied().and_then(hex_value),
-                    b.get(i + 3).copied().and_then(hex_value),
+                    b.get(i + 2).copied().and_then(hex_digit),
+                    b.get(i + 3).copied().and_then(hex_digit),
                 ) {
                     (Some(hi), Some(lo)) => (Some(hi * 16 + lo), 4),
                     _ => (None, 1),
@@ -108,7 +100,7 @@ pub fn unescape(text: &str) -> Cow<'_, str> {
             Some(b'u') => {
                 let code = b.get(i + 2..i + 6).and_then(|hex| {
                     hex.iter()
-                        .try_fold(0u32, |n, &h| hex_value(h).map(|v| n * 16 + u32::from(v)))
+                        .try_fold(0u32, |n, &h| hex_digit(h).map(|v| n * 16 + u32::from(v)))
                 });
                 match code {
                     Some(code) => {

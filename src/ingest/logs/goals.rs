@@ -79,10 +79,10 @@ fn percent_decode(text: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                let hex = |b: u8| (b as char).to_digit(16);
+                let hex = crate::util::hex_digit;
                 match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
                     (Some(hi), Some(lo)) => {
-                        out.push((hi * 16 + lo) as u8);
+                        out.push(hi * 16 + lo);
                         i += 2;
                     }
                     _ => out.push(b'%'),
